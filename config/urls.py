@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+
+from config.health import healthz
+from registry import views as registry_views
+from uploads import views as upload_views
+
+repo = "<slug:org>/<slug:repo>"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path(f"{repo}/simple/", registry_views.simple_index, name="simple-index"),
+    path(f"{repo}/simple/<str:project>/", registry_views.simple_project, name="simple-project"),
+    path(f"{repo}/files/<str:sha256>/<str:filename>", registry_views.file_download, name="file"),
+    # Upload clients do not follow redirects: both spellings take the POST.
+    path(f"{repo}/legacy/", upload_views.upload, name="upload"),
+    path(f"{repo}/legacy", upload_views.upload, name="upload-noslash"),
+]

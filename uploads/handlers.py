@@ -1,0 +1,48 @@
+"""Streams an upload's file parts to temporary files, hashing them and enforcing a size cap."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import StopUpload
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+
+
+class HashingUploadHandler(TemporaryFileUploadHandler):
+    """Hashes each chunk as it arrives, so the file is read exactly once.
+
+    Digests of each completed file part are kept in `digests` by field name. Past `max_size`
+    the part is dropped and `exceeded` set; the rest of the body is drained so the client
+    still reads our answer instead of a reset connection.
+    """
+
+    def __init__(self, *args: Any, max_size: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_size = max_size
+        self.exceeded = False
+        self.digests: dict[str, dict[str, str]] = {}
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        self.size = 0
+        self.hashes = {
+            "md5": hashlib.md5(usedforsecurity=False),
+            "sha256": hashlib.sha256(),
+            "blake2_256": hashlib.blake2b(digest_size=32),
+        }
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        self.size += len(raw_data)
+        if self.size > self.max_size:
+            self.exceeded = True
+            self.file.close()
+            raise StopUpload(connection_reset=False)
+        for h in self.hashes.values():
+            h.update(raw_data)
+        return super().receive_data_chunk(raw_data, start)
+
+    def file_complete(self, file_size: int) -> UploadedFile:
+        self.digests[self.field_name] = {name: h.hexdigest() for name, h in self.hashes.items()}
+        return super().file_complete(file_size)
