@@ -141,6 +141,7 @@ CACHES = {
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
+    | {"KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "wheelhouse")}
 }
 
 # Storage ----------------------------------------------------------------------------------------
@@ -218,6 +219,8 @@ else:
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
+# Deployments sharing one Redis keep their tasks apart by queue name.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "wheelhouse")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -1,0 +1,114 @@
+"""Real clients as subprocesses: twine to publish, pip in fresh virtualenvs to install."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import venv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.services import client_env
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    output: str
+
+
+def run(command: Sequence[str | Path], *, timeout: float = 180) -> Completed:
+    result = subprocess.run(
+        [str(c) for c in command],
+        env=client_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Completed(result.returncode, result.stdout + result.stderr)
+
+
+def twine_upload(upload_url: str, token: str, files: Sequence[Path]) -> Completed:
+    return run([
+        BIN / "twine", "upload", "--non-interactive", "--disable-progress-bar",
+        "--repository-url", upload_url, "--username", "__token__", "--password", token,
+        *files,
+    ])  # fmt: skip
+
+
+def with_credentials(url: str, token: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://__token__:{token}@{rest}"
+
+
+def fresh_venv(path: Path) -> Path:
+    """A new virtualenv with pip; returns its python."""
+    venv.EnvBuilder(with_pip=True, clear=True).create(path)
+    return path / "bin" / "python"
+
+
+def pip_install(python: Path, index_url: str, *requirements: str) -> Completed:
+    return run([python, "-m", "pip", "install", "--no-cache-dir", "--index-url", index_url,
+                *requirements])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def http(
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """One request, no redirects followed, any status returned rather than raised."""
+    request = urllib.request.Request(url, method=method, data=data, headers=headers or {})
+    if token is not None:
+        basic = base64.b64encode(f"__token__:{token}".encode()).decode()
+        request.add_header("Authorization", f"Basic {basic}")
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=30) as response:
+            return Response(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as exc:
+        return Response(exc.code, dict(exc.headers), exc.read())
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def wait_until_listed(index_url: str, token: str, project: str, filenames: Sequence[str],
+                      *, timeout: float = 60) -> str:  # fmt: skip
+    """Poll the project page until every filename is listed (the worker made it ready)."""
+    url = f"{index_url}{project}/"
+    deadline = time.monotonic() + timeout
+    page = ""
+    while time.monotonic() < deadline:
+        response = http("GET", url, token=token)
+        page = response.text if response.status == 200 else ""
+        listed = set(re.findall(r">([^<]+)</a>", page))
+        if set(filenames) <= listed:
+            return page
+        time.sleep(0.25)
+    raise AssertionError(f"{filenames} not listed at {url} after {timeout}s; last page:\n{page}")

@@ -1,0 +1,87 @@
+"""Session-wide parts: one S3 server and one live stack of each kind per test run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.services import EmbeddedStack
+from tests.services import LiveStack
+from tests.services import SeaweedFS
+from tests.services import ServicesStack
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wheelhouse"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="wheelhouse-tests-"))
+    yield path
+    if os.environ.get("KEEP_TEST_LOGS") != "1":
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3(session_dir: Path) -> Iterator[SeaweedFS]:
+    server = SeaweedFS(session_dir / "seaweedfs")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the live server, dropped after the run."""
+    base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    if not base.startswith(("postgres://", "postgresql://")):
+        pytest.fail(f"the live stack needs PostgreSQL; DATABASE_URL is {base!r}")
+    name = f"wheelhouse_live_{os.urandom(4).hex()}"
+    admin_url = base.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield base.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="session")
+def services_stack(
+    session_dir: Path, s3: SeaweedFS, live_database_url: str
+) -> Iterator[ServicesStack]:
+    stack = ServicesStack(
+        session_dir / "services",
+        database_url=live_database_url,
+        redis_url=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+        s3=s3,
+    )
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(session_dir: Path) -> Iterator[EmbeddedStack]:
+    stack = EmbeddedStack(session_dir / "embedded")
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(params=["services", "embedded"])
+def stack(request: pytest.FixtureRequest) -> LiveStack:
+    """Each test using this runs on production's parts and on the embedded default."""
+    return request.getfixturevalue(f"{request.param}_stack")
