@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import subprocess
 import sys
@@ -112,3 +113,45 @@ def wait_until_listed(index_url: str, token: str, project: str, filenames: Seque
             return page
         time.sleep(0.25)
     raise AssertionError(f"{filenames} not listed at {url} after {timeout}s; last page:\n{page}")
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body as upload clients send it; returns (body, content type)."""
+    boundary = "wheelhouse-test-boundary"
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            .encode()
+        )  # fmt: skip
+    for name, (filename, data) in files.items():
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        )
+        parts.append(head.encode() + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def upload_fields(path: Path, name: str, version: str) -> dict[str, str]:
+    """The form twine sends for `path`."""
+    is_wheel = path.name.endswith(".whl")
+    data = path.read_bytes()
+    return {
+        ":action": "file_upload",
+        "protocol_version": "1",
+        "metadata_version": "2.1",
+        "name": name,
+        "version": version,
+        "filetype": "bdist_wheel" if is_wheel else "sdist",
+        "pyversion": "py3" if is_wheel else "source",
+        "sha256_digest": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def post_upload(url: str, token: str | None, path: Path, name: str, version: str) -> Response:
+    body, content_type = multipart(
+        upload_fields(path, name, version), {"content": (path.name, path.read_bytes())}
+    )
+    return http("POST", url, token=token, data=body, headers={"Content-Type": content_type})

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from config.celery import app as celery_app
 from tests.services import EmbeddedStack
 from tests.services import LiveStack
 from tests.services import SeaweedFS
@@ -19,6 +20,13 @@ from tests.services import ServicesStack
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wheelhouse"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def in_process_tasks_run_eagerly() -> None:
+    """Tasks sent by in-process tests run inline, never reaching a shared broker's queue.
+    (Live stacks run their own worker, in their own processes, on their own queue.)"""
+    celery_app.conf.update(task_always_eager=True, broker_url="memory://")
 
 
 @pytest.fixture(scope="session")

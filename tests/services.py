@@ -241,6 +241,7 @@ class ServicesStack(LiveStack):
     def start(self) -> None:
         self.s3.create_bucket(self.env["S3_BUCKET"])
         self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("collectstatic", "--noinput", "-v", "0")
         python = sys.executable
         self.processes.append(start_process(
             [python, "-m", "gunicorn", "config.wsgi:application", "--bind",

@@ -220,9 +220,10 @@ def _fill_release(release: Release, core: CoreMetadata) -> None:
 def pending_files_requeue(*, older_than: timedelta | None = None) -> int:
     """Send again every file still pending after `older_than`: a lost message, a killed
     worker or a broker restart never leaves an acknowledged upload behind."""
-    age = older_than or timedelta(seconds=settings.PENDING_SWEEP_AFTER_SECONDS)
+    if older_than is None:
+        older_than = timedelta(seconds=settings.PENDING_SWEEP_AFTER_SECONDS)
     stale = File.objects.filter(
-        status=FileStatus.PENDING, uploaded_at__lte=timezone.now() - age
+        status=FileStatus.PENDING, uploaded_at__lte=timezone.now() - older_than
     ).values_list("pk", flat=True)
     count = 0
     for file_id in stale.iterator():

@@ -53,7 +53,7 @@ def test_it_serves_the_sdist_bytes_it_was_given(stack: LiveStack, tmp_path: Path
     tenant = stack.provision("skeleton", "sdists")
     token = str(tenant["api_key"]["token"])  # type: ignore[index]
     index_url = str(tenant["index_url"])
-    wheel, sdist = write_distributions(Package("only-source", "0.3"), tmp_path)
+    _wheel, sdist = write_distributions(Package("only-source", "0.3"), tmp_path)
     assert twine_upload(str(tenant["upload_url"]), token, [sdist]).returncode == 0
 
     page = wait_until_listed(index_url, token, "only-source", [sdist.name])

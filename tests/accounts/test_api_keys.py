@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import ApiKey
+from accounts.models import User
+from accounts.services import api_key_authenticate
+from accounts.services import api_key_create
+from accounts.services import organization_get_or_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def organization():
+    owner = User.objects.create_user("owner@acme.test")
+    return organization_get_or_create(slug="acme", name="Acme", owner=owner)
+
+
+def test_it_authenticates_the_token_it_issued(organization) -> None:
+    new = api_key_create(organization=organization, name="ci")
+    assert new.token.startswith("whk_")
+    assert api_key_authenticate(new.token) == new.api_key
+    assert api_key_authenticate(f"  {new.token}\n") == new.api_key
+
+
+def test_it_stores_no_recoverable_form_of_the_secret(organization) -> None:
+    new = api_key_create(organization=organization, name="ci")
+    secret = new.token.rsplit("_", 1)[1]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {ApiKey._meta.db_table}")  # noqa: S608 - our own table
+        rows = cursor.fetchall()
+    dump = repr(rows)
+    assert new.api_key.public_id in dump  # the search does see the row
+    assert secret not in dump
+    assert secret[:16] not in dump
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # one character of the secret
+        lambda t: t.replace("whk_", "pkr_"),  # another prefix
+        lambda t: t.rsplit("_", 1)[0],  # no secret
+        lambda t: "",
+    ],
+    ids=["wrong secret", "wrong prefix", "no secret", "empty"],
+)
+def test_it_refuses_a_mangled_token(organization, mangle) -> None:
+    new = api_key_create(organization=organization, name="ci")
+    assert api_key_authenticate(mangle(new.token)) is None
+
+
+def test_it_refuses_a_revoked_key(organization) -> None:
+    new = api_key_create(organization=organization, name="ci")
+    ApiKey.objects.filter(pk=new.api_key.pk).update(revoked_at=timezone.now())
+    assert api_key_authenticate(new.token) is None
+
+
+def test_it_refuses_an_expired_key_and_accepts_one_not_yet_expired(organization) -> None:
+    past = api_key_create(
+        organization=organization, name="old", expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    future = api_key_create(
+        organization=organization, name="new", expires_at=timezone.now() + timedelta(days=1)
+    )
+    assert api_key_authenticate(past.token) is None
+    assert api_key_authenticate(future.token) == future.api_key
+
+
+def test_it_records_when_a_key_was_last_used(organization) -> None:
+    new = api_key_create(organization=organization, name="ci")
+    assert new.api_key.last_used_at is None
+    api_key_authenticate(new.token)
+    new.api_key.refresh_from_db()
+    assert new.api_key.last_used_at is not None

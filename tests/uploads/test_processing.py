@@ -1,0 +1,131 @@
+"""The worker's service, run in-process on local storage: ready, rejected, idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+
+from accounts.models import User
+from accounts.services import api_key_create
+from accounts.services import organization_get_or_create
+from registry.models import File
+from registry.models import FileStatus
+from registry.services import repository_get_or_create
+from registry.storage import packages_storage
+from tests.artifacts import Package
+from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
+from uploads.services import file_process
+from uploads.services import pending_files_requeue
+from uploads.services import upload_receive
+from uploads.validation import UploadError
+from uploads.validation import parse_upload_form
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def local_storage(settings, tmp_path: Path) -> None:
+    settings.S3_BUCKET = ""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "packages": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path), "allow_overwrite": True},
+        },
+    }
+
+
+@pytest.fixture
+def repository():
+    owner = User.objects.create_user("owner@acme.test")
+    organization = organization_get_or_create(slug="acme", name="Acme", owner=owner)
+    return repository_get_or_create(organization=organization, slug="main")
+
+
+def receive(repository, data: bytes, filename: str, name: str = "Demo.Pkg") -> File:
+    key = api_key_create(organization=repository.organization, name="ci", scope="upload")
+    digests = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "blake2_256": hashlib.blake2b(data, digest_size=32).hexdigest(),
+        "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+    }
+    form = parse_upload_form({
+        ":action": "file_upload", "name": name, "version": "1.0", "filetype": "bdist_wheel",
+        "pyversion": "py3", "sha256_digest": digests["sha256"],
+    })  # fmt: skip
+    content = ContentFile(data, name=filename)
+    return upload_receive(
+        repository=repository, api_key=key.api_key, form=form, content=content, digests=digests
+    ).file
+
+
+def test_it_makes_a_good_wheel_ready_with_its_metadata_file(repository) -> None:
+    package = Package("Demo.Pkg", "1.0", requires_python=">=3.10")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    assert file.status == FileStatus.PENDING
+
+    file_process(file_id=file.pk)
+
+    file.refresh_from_db()
+    assert file.status == FileStatus.READY
+    assert file.requires_python == ">=3.10"
+    with packages_storage().open(file.metadata_storage_key) as stored:
+        stored_metadata = stored.read()
+    assert stored_metadata == package.metadata().encode()
+    assert file.metadata_sha256 == hashlib.sha256(stored_metadata).hexdigest()
+    assert file.release.summary == package.summary
+
+
+def test_it_rejects_a_wheel_whose_metadata_names_another_project(repository) -> None:
+    impostor = Package("Other", "1.0")
+    file = receive(repository, wheel_bytes(impostor), wheel_filename(Package("Demo.Pkg", "1.0")))
+
+    file_process(file_id=file.pk)
+
+    file.refresh_from_db()
+    assert file.status == FileStatus.REJECTED
+    assert "does not match the filename" in file.rejection_reason
+
+
+def test_it_leaves_a_processed_file_alone_when_the_task_runs_again(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    file_process(file_id=file.pk)
+    file.refresh_from_db()
+    processed_at = file.processed_at
+
+    file_process(file_id=file.pk)
+    file_process(file_id=file.pk + 1000)  # a file that is gone
+
+    file.refresh_from_db()
+    assert file.processed_at == processed_at
+
+
+def test_it_answers_an_identical_reupload_without_a_second_row(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    first = receive(repository, wheel_bytes(package), wheel_filename(package))
+    again = receive(repository, wheel_bytes(package), wheel_filename(package))
+    assert again.pk == first.pk
+    assert File.objects.count() == 1
+
+
+def test_it_refuses_different_bytes_under_an_existing_filename(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    receive(repository, wheel_bytes(package), wheel_filename(package))
+    other = wheel_bytes(Package("Demo.Pkg", "1.0", summary="changed"))
+    with pytest.raises(UploadError, match=r"^File already exists") as caught:
+        receive(repository, other, wheel_filename(package))
+    assert caught.value.status == 409
+
+
+def test_it_requeues_only_files_left_pending(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    receive(repository, wheel_bytes(package), wheel_filename(package))
+    assert pending_files_requeue(older_than=timedelta(0)) == 1
+    File.objects.update(status=FileStatus.READY)
+    assert pending_files_requeue(older_than=timedelta(0)) == 0
