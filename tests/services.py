@@ -246,7 +246,7 @@ class ServicesStack(LiveStack):
         self.processes.append(start_process(
             [python, "-m", "gunicorn", "config.wsgi:application", "--bind",
              f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4",
-             "--chdir", str(PROJECT_ROOT)],
+             "--chdir", str(PROJECT_ROOT), "--no-control-socket"],
             env=self.env, log=self.workdir / "web.log",
         ))  # fmt: skip
         self.processes.append(start_process(

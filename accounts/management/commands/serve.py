@@ -38,7 +38,8 @@ class Command(BaseCommand):
         self._greet(base_url)
         env = {**os.environ, "PUBLIC_URL": base_url}
         worker = ["worker", "--beat", "--pool", "solo", "--loglevel", "INFO"]
-        web = ["--workers", str(options["web_workers"]), "--threads", "4", "--access-logfile", "-"]
+        web = ["--workers", str(options["web_workers"]), "--threads", "4", "--access-logfile", "-",
+               "--no-control-socket"]  # fmt: skip
         children = [
             _spawn([sys.executable, "-m", "celery", "-A", "config", *worker], env),
             _spawn(
