@@ -1,4 +1,4 @@
-"""Every URL the project serves × every kind of actor, against one policy table.
+"""Every URL the project serves, for every kind of actor, against one policy table.
 
 The routes come from the URL resolver, so a new URL without a row in POLICY fails
 `test_it_has_a_policy_row_for_every_url`, and every row is exercised by every actor.
@@ -230,10 +230,7 @@ def clients(world: World) -> dict[str, Client]:
 def answer(client: Client, method: str, url: str, data: dict[str, Any]) -> Any:
     """The response, with whatever the request changed rolled back for the next actor."""
     with transaction.atomic():
-        if method == "POST":
-            response = client.post(url, data)
-        else:
-            response = client.generic(method, url)
+        response = client.post(url, data) if method == "POST" else client.generic(method, url)
         transaction.set_rollback(True)
     return response
 

@@ -89,12 +89,12 @@ def build_world() -> World:
     org_b = organization_get_or_create(slug="globex", name="Globex", owner=users["b_member"])
     memberships = {}
     for role in ("admin", "member", "reader"):
-        memberships[role] = Membership.objects.create(user=users[role], organization=org_a, role=role)
+        memberships[role] = Membership.objects.create(
+            user=users[role], organization=org_a, role=role
+        )
     extra = Membership.objects.create(user=users["extra"], organization=org_a, role=Role.MEMBER)
     leaver = Membership.objects.create(user=users["leaver"], organization=org_a, role=Role.MEMBER)
-    demoted = Membership.objects.create(
-        user=users["demoted"], organization=org_a, role=Role.MEMBER
-    )
+    demoted = Membership.objects.create(user=users["demoted"], organization=org_a, role=Role.MEMBER)
     repo_a = repository_get_or_create(organization=org_a, slug="main")
     repo_a2 = repository_get_or_create(organization=org_a, slug="other")
     repo_b = repository_get_or_create(organization=org_b, slug="main")
