@@ -336,9 +336,22 @@ def organization_get_or_create(*, slug: str, name: str, owner: User) -> Organiza
         organization = Organization(slug=slug, name=name)
         organization.full_clean()
         organization.save()
-    Membership.objects.get_or_create(
+        audit_record(
+            organization=organization,
+            action="organization.create",
+            target=f"organization {slug}",
+            details={"name": name, "via": "provisioning"},
+        )
+    _, joined = Membership.objects.get_or_create(
         user=owner, organization=organization, defaults={"role": Role.OWNER}
     )
+    if joined:
+        audit_record(
+            organization=organization,
+            action="membership.add",
+            target=f"user {owner.email}",
+            details={"role": Role.OWNER, "via": "provisioning"},
+        )
     return organization
 
 

@@ -29,6 +29,12 @@ def repository_get_or_create(
         repository = Repository(organization=organization, slug=slug, description=description)
         repository.full_clean()
         repository.save()
+        audit_record(
+            organization=organization,
+            action="repository.create",
+            target=f"repository {organization.slug}/{slug}",
+            details={"via": "provisioning"},
+        )
     return repository
 
 
