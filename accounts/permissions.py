@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import PermissionDenied
+
 from accounts.models import ApiKey
 from accounts.models import KeyScope
 from accounts.models import Membership
@@ -119,3 +121,9 @@ def can(
         return _key_can(actor, action, organization, repository)
     role = role_of(actor, organization)
     return role is not None and action in ROLE_ACTIONS[role]
+
+
+def require_action(actor: object, action: Action, organization: Organization) -> None:
+    """`can()`, or PermissionDenied (a 403) saying which action was refused."""
+    if not can(actor, action, organization):
+        raise PermissionDenied(f"Your role does not allow this ({action.value}).")

@@ -7,8 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
+from django.http import HttpResponse
 from django.test import Client
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,6 +22,7 @@ from accounts.services import api_key_authenticate
 from accounts.services import api_key_create
 from accounts.services import api_key_rotate
 from accounts.services import membership_remove
+from registry.access import require_repository_key
 from tests.accounts.world import World
 from tests.accounts.world import build_world
 from tests.accounts.world import local_packages_storage
@@ -204,3 +208,15 @@ def test_it_keeps_no_key_secret_anywhere_in_the_database(world: World) -> None:
     assert key.public_id in everything  # the search does see the keys' rows
     leaked = [s for s in secrets if s in everything or s[:12] in everything]
     assert not leaked
+
+
+def test_it_lets_a_view_opt_in_to_session_reads_for_members_only(world: World) -> None:
+    view = require_repository_key(session=True)(lambda request: HttpResponse("ok"))
+    statuses = {}
+    for who in ("reader", "b_member", None):
+        request = RequestFactory().get("/acme/main/anything", REMOTE_ADDR=random_source_ip())
+        request.user = world.users[who] if who else AnonymousUser()
+        statuses[who] = view(request, org="acme", repo="main").status_code
+    assert statuses == {"reader": 200, "b_member": 404, None: 401}
+    with pytest.raises(ValueError, match="reads"):
+        require_repository_key(upload=True, session=True)
