@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.db.models import Q
 from django.db.models import QuerySet
 from django.http import Http404
@@ -56,7 +57,9 @@ def api_keys_visible(*, organization: Organization, user: User) -> QuerySet[ApiK
     keys = ApiKey.objects.filter(organization=organization).select_related("user", "created_by")
     if not can(user, Action.MANAGE_KEYS, organization):
         keys = keys.filter(user=user)
-    return keys.prefetch_related("repositories").order_by("revoked_at", "-created_at")
+    # Active keys first, newest first; revoked ones after them.
+    active_first = F("revoked_at").asc(nulls_first=True)
+    return keys.prefetch_related("repositories").order_by(active_first, "-created_at")
 
 
 def api_key_for_member(*, organization: Organization, user: User, public_id: str) -> ApiKey:

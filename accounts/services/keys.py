@@ -176,6 +176,9 @@ def api_key_rotate(*, api_key: ApiKey, actor: User, source_ip: str | None = None
     """A new secret with the same settings; the old key is revoked in the same transaction."""
     if not _may_manage_key(actor, api_key):
         raise PermissionDenied("You may not manage this key.")
+    if api_key.user_id is not None and api_key.user_id != actor.pk:
+        # The new secret would let the rotator act as the key's user: only they may hold it.
+        raise PermissionDenied("Only its own user can rotate a personal key; you can revoke it.")
     with transaction.atomic():
         old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
         if old.revoked_at is not None:

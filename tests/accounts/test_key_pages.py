@@ -99,3 +99,19 @@ def test_it_rotates_and_revokes_from_the_page(world: World) -> None:
     revoke = reverse("key-revoke", kwargs={"org": "acme", "public_id": new_key.public_id})
     assert client.post(revoke).status_code == 302
     assert api_key_authenticate(new_token) is None
+
+
+def test_it_lets_admins_revoke_but_not_rotate_someone_elses_personal_key(world: World) -> None:
+    client = logged_in(world.users["admin"])
+    key = ApiKey.objects.get(name="personal")
+    kwargs = {"org": "acme", "public_id": key.public_id}
+    assert client.post(reverse("key-rotate", kwargs=kwargs)).status_code == 403
+    assert client.post(reverse("key-revoke", kwargs=kwargs)).status_code == 302
+    assert api_key_authenticate(world.tokens["key_personal"]) is None
+
+
+def test_it_lists_active_keys_before_revoked_ones(world: World) -> None:
+    listing = logged_in(world.users["owner"]).get(KEYS_URL).content.decode()
+    revoked = ApiKey.objects.get(name="revoked").public_id
+    active = ApiKey.objects.get(name="read").public_id
+    assert listing.index(active) < listing.index(revoked)
