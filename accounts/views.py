@@ -160,19 +160,16 @@ def org_delete(request: HttpRequest, org: str) -> HttpResponse:
     )
     form = ConfirmForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        done = _apply(
-            form,
-            lambda: (
-                services.organization_delete(
-                    organization=organization,
-                    actor=request.user,
-                    confirm_slug=form.cleaned_data["confirm"],
-                    source_ip=client_ip(request),
-                )
-                or True
-            ),
-        )
-        if done:
+        try:
+            services.organization_delete(
+                organization=organization,
+                actor=request.user,
+                confirm_slug=form.cleaned_data["confirm"],
+                source_ip=client_ip(request),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
             messages.success(request, f"Organization {org} deleted.")
             return redirect("org-list")
     intro = (
