@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import ApiKey
+from accounts.models import AuditEvent
+from accounts.models import Invitation
 from accounts.models import Membership
 from accounts.models import Organization
 from accounts.models import User
@@ -47,4 +49,33 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ("public_id", "created_at", "last_used_at")
 
     def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("email", "organization", "role", "expires_at", "accepted_at")
+    search_fields = ("email", "organization__slug")
+    # Invitations are sent from the dashboard, where the link is made and emailed.
+    exclude = ("token_hash",)
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "organization", "actor_label", "action", "target", "source_ip")
+    list_filter = ("action",)
+    search_fields = ("organization__slug", "actor_label", "target")
+    list_select_related = ("organization",)
+
+    # The log is evidence: nobody edits or deletes it, staff included.
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
         return False

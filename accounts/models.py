@@ -10,6 +10,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 
+from accounts.validators import validate_networks
 from accounts.validators import validate_organization_slug
 
 
@@ -104,6 +105,13 @@ class ApiKey(models.Model):
     # Empty means every repository of the organization.
     repositories = models.ManyToManyField("registry.Repository", blank=True, related_name="+")
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Source networks (CIDR strings) the key may be used from; empty means anywhere.
+    allowed_networks = models.JSONField(default=list, blank=True)
+    # A personal key acts as this user: it can never do more than the user's role allows,
+    # and stops working when the user leaves the organization.
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="personal_keys"
+    )
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -117,3 +125,66 @@ class ApiKey(models.Model):
     @property
     def can_upload(self) -> bool:
         return self.scope == KeyScope.UPLOAD
+
+    @property
+    def is_personal(self) -> bool:
+        return self.user_id is not None
+
+    def clean(self) -> None:
+        validate_networks(self.allowed_networks)
+
+
+class Invitation(models.Model):
+    """An emailed link that lets its holder join an organization with a role, until it expires."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    # Like API keys, only a hash of the link's token is kept.
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization} as {self.role}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+
+class AuditEvent(models.Model):
+    """One change, or one refused key use, in an organization: who, what, from where, when."""
+
+    # Kept (without the link) when the organization is deleted, so its deletion stays on record.
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who acted, in words that outlive the user or key rows.
+    actor_label = models.CharField(max_length=255, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target = models.CharField(max_length=255, blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["organization", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.target}"

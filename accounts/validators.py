@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from django.core.exceptions import ValidationError
@@ -36,3 +37,17 @@ def validate_organization_slug(value: str) -> None:
 
 def validate_repository_slug(value: str) -> None:
     validate_slug(value, RESERVED_REPOSITORY_SLUGS)
+
+
+def validate_networks(value: object) -> None:
+    """A list of CIDR networks (`10.0.0.0/8`, `2001:db8::/32`, or single addresses)."""
+    if not isinstance(value, list):
+        raise ValidationError("Allowed networks must be a list.", code="invalid_networks")
+    for item in value:
+        try:
+            ipaddress.ip_network(str(item), strict=False)
+        except ValueError:
+            raise ValidationError(
+                f"'{item}' is not a network in CIDR notation, like 10.0.0.0/8.",
+                code="invalid_network",
+            ) from None

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import unquote
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -132,6 +134,56 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Accounts ---------------------------------------------------------------------------------------
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "org-list"
+LOGOUT_REDIRECT_URL = "login"
+# How long an emailed invitation link works.
+INVITATION_LIFETIME_SECONDS = env_int("INVITATION_LIFETIME_SECONDS", 7 * 24 * 3600)
+# Failed attempts one source address may make per window (seconds) before it gets 429.
+AUTH_FAILURE_LIMITS = {
+    "login": (env_int("LOGIN_FAILURE_LIMIT", 10), env_int("LOGIN_FAILURE_WINDOW", 300)),
+    # Keys are 256-bit random, so guessing is hopeless; this stops hammering and scanning.
+    "key": (env_int("KEY_FAILURE_LIMIT", 100), env_int("KEY_FAILURE_WINDOW", 300)),
+}
+# Number of reverse proxies in front of the app that append to X-Forwarded-For. Zero means
+# the header is ignored and REMOTE_ADDR is the client (anyone can write the header).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+
+def _email_settings() -> dict[str, object]:
+    """SMTP from EMAIL_URL (smtp[s]://user:password@host:port) or EMAIL_HOST & co; without
+    either, mail is printed to the console, which is enough for the embedded default."""
+    url = env_str("EMAIL_URL")
+    if url:
+        parts = urlsplit(url)
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": parts.hostname or "localhost",
+            "EMAIL_PORT": parts.port or (465 if parts.scheme == "smtps" else 587),
+            "EMAIL_HOST_USER": unquote(parts.username or ""),
+            "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+            "EMAIL_USE_SSL": parts.scheme == "smtps",
+            "EMAIL_USE_TLS": parts.scheme == "smtp+tls",
+        }
+    if env_str("EMAIL_HOST"):
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": env_str("EMAIL_HOST"),
+            "EMAIL_PORT": env_int("EMAIL_PORT", 587),
+            "EMAIL_HOST_USER": env_str("EMAIL_HOST_USER"),
+            "EMAIL_HOST_PASSWORD": env_str("EMAIL_HOST_PASSWORD"),
+            "EMAIL_USE_TLS": env_bool("EMAIL_USE_TLS", True),
+            "EMAIL_USE_SSL": env_bool("EMAIL_USE_SSL"),
+        }
+    return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+
+
+globals().update(_email_settings())
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Wheelhouse <noreply@localhost>")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+
 # Cache ------------------------------------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL")
@@ -191,6 +243,7 @@ STORAGES = {
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Uploads ----------------------------------------------------------------------------------------
 
@@ -246,6 +299,8 @@ PENDING_SWEEP_AFTER_SECONDS = env_int("PENDING_SWEEP_AFTER_SECONDS", 120)
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and PUBLIC_URL.startswith("https"))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

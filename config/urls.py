@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import include
 from django.urls import path
 
 from config.health import healthz
@@ -12,6 +13,8 @@ repo = "<slug:org>/<slug:repo>"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Account and dashboard pages (sessions); their prefixes are reserved organization slugs.
+    path("", include("accounts.urls")),
     path(f"{repo}/simple/", registry_views.simple_index, name="simple-index"),
     path(f"{repo}/simple/<str:project>/", registry_views.simple_project, name="simple-project"),
     path(f"{repo}/files/<str:sha256>/<str:filename>", registry_views.file_download, name="file"),

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
 from accounts.models import Organization
+from accounts.models import User
+from accounts.permissions import Action
+from accounts.permissions import can
+from accounts.services import audit_record
+from registry.models import File
 from registry.models import Repository
+from registry.storage import packages_storage
+
+# Objects per deletion task: small enough for one message, large enough to be few messages.
+DELETE_BATCH = 500
 
 
 def repository_get_or_create(
@@ -14,6 +29,12 @@ def repository_get_or_create(
         repository = Repository(organization=organization, slug=slug, description=description)
         repository.full_clean()
         repository.save()
+        audit_record(
+            organization=organization,
+            action="repository.create",
+            target=f"repository {organization.slug}/{slug}",
+            details={"via": "provisioning"},
+        )
     return repository
 
 
@@ -21,3 +42,136 @@ def repository_urls(repository: Repository, *, base_url: str) -> dict[str, str]:
     """The URLs a client configures for this repository."""
     root = f"{base_url.rstrip('/')}/{repository.organization.slug}/{repository.slug}"
     return {"index_url": f"{root}/simple/", "upload_url": f"{root}/legacy/"}
+
+
+def _require_manage(actor: User, organization: Organization) -> None:
+    if not can(actor, Action.MANAGE_REPOSITORIES, organization):
+        raise PermissionDenied("Your role does not allow managing repositories.")
+
+
+def _validate_unique_slug(repository: Repository) -> None:
+    clash = Repository.objects.filter(organization=repository.organization, slug=repository.slug)
+    if repository.pk:
+        clash = clash.exclude(pk=repository.pk)
+    if clash.exists():
+        raise ValidationError({"slug": f"A repository named '{repository.slug}' already exists."})
+
+
+@transaction.atomic
+def repository_create(
+    *,
+    organization: Organization,
+    actor: User,
+    slug: str,
+    description: str = "",
+    source_ip: str | None = None,
+) -> Repository:
+    """A new, empty repository in the organization."""
+    _require_manage(actor, organization)
+    repository = Repository(organization=organization, slug=slug, description=description)
+    repository.full_clean(validate_constraints=False)
+    _validate_unique_slug(repository)
+    repository.save()
+    audit_record(
+        organization=organization,
+        action="repository.create",
+        actor=actor,
+        target=f"repository {organization.slug}/{slug}",
+        source_ip=source_ip,
+    )
+    return repository
+
+
+@transaction.atomic
+def repository_update(
+    *,
+    repository: Repository,
+    actor: User,
+    slug: str,
+    description: str,
+    source_ip: str | None = None,
+) -> Repository:
+    """Rename or describe a repository. Renaming changes its index and upload URLs."""
+    organization = repository.organization
+    _require_manage(actor, organization)
+    before = {"slug": repository.slug, "description": repository.description}
+    repository.slug = slug
+    repository.description = description
+    repository.full_clean(validate_constraints=False)
+    _validate_unique_slug(repository)
+    repository.save(update_fields=["slug", "description"])
+    audit_record(
+        organization=organization,
+        action="repository.update",
+        actor=actor,
+        target=f"repository {organization.slug}/{slug}",
+        source_ip=source_ip,
+        details={"before": before, "after": {"slug": slug, "description": description}},
+    )
+    return repository
+
+
+def repository_delete(
+    *, repository: Repository, actor: User, confirm_slug: str, source_ip: str | None = None
+) -> None:
+    """Delete a repository with its projects and files; stored objects go after the commit."""
+    organization = repository.organization
+    _require_manage(actor, organization)
+    if confirm_slug != repository.slug:
+        raise ValidationError("Type the repository's name exactly to confirm deletion.")
+    with transaction.atomic():
+        keys = _stored_keys(File.objects.filter(repository=repository))
+        audit_record(
+            organization=organization,
+            action="repository.delete",
+            actor=actor,
+            target=f"repository {organization.slug}/{repository.slug}",
+            source_ip=source_ip,
+            details={"stored_objects": len(keys)},
+        )
+        repository.delete()
+        stored_files_delete_on_commit(keys)
+
+
+def _stored_keys(files: Iterable[File]) -> list[str]:
+    keys: list[str] = []
+    for file in files:
+        keys.append(file.storage_key)
+        if file.metadata_sha256:
+            keys.append(file.metadata_storage_key)
+    return keys
+
+
+def stored_keys_for(*, organization: Organization) -> list[str]:
+    """Every storage key the organization's files occupy."""
+    return _stored_keys(
+        File.objects.filter(repository__organization=organization).only(
+            "storage_key", "metadata_sha256"
+        )
+    )
+
+
+def stored_files_delete_on_commit(keys: list[str]) -> None:
+    """Delete stored objects once the rows pointing at them are gone for good."""
+    from accounts.tasks import delete_stored_objects_task
+
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = keys[start : start + DELETE_BATCH]
+        transaction.on_commit(lambda batch=batch: delete_stored_objects_task.delay(batch))
+
+
+def stored_objects_delete(*, keys: Iterable[str]) -> int:
+    """Delete objects from packages storage, unless a remaining file still uses the same
+    content-addressed key. Returns how many were deleted."""
+    keys = list(keys)
+    still_used = set(
+        File.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
+    )
+    storage = packages_storage()
+    deleted = 0
+    for key in keys:
+        if key.removesuffix(".metadata") in still_used:
+            continue
+        storage.delete(key)
+        deleted += 1
+    return deleted

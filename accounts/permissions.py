@@ -1,0 +1,129 @@
+"""The one table of who may do what. Every view, API endpoint and service asks `can()`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+
+from accounts.models import ApiKey
+from accounts.models import KeyScope
+from accounts.models import Membership
+from accounts.models import Role
+
+if TYPE_CHECKING:
+    from accounts.models import Organization
+    from registry.models import Repository
+
+
+class Action(StrEnum):
+    READ = "read"
+    UPLOAD = "upload"
+    YANK_DELETE = "yank_delete"
+    MANAGE_KEYS = "manage_keys"
+    MANAGE_REPOSITORIES = "manage_repositories"
+    MANAGE_MEMBERS = "manage_members"
+    MANAGE_SETTINGS = "manage_settings"
+    VIEW_AUDIT = "view_audit"
+    # Granting, changing or removing the owner role, and deleting the organization, stay with
+    # owners so an admin can never lock the owners out.
+    MANAGE_OWNERS = "manage_owners"
+    DELETE_ORGANIZATION = "delete_organization"
+
+
+_READER = frozenset({Action.READ})
+_MEMBER = _READER | {Action.UPLOAD}
+_ADMIN = _MEMBER | {
+    Action.YANK_DELETE,
+    Action.MANAGE_KEYS,
+    Action.MANAGE_REPOSITORIES,
+    Action.MANAGE_MEMBERS,
+    Action.MANAGE_SETTINGS,
+    Action.VIEW_AUDIT,
+}
+_OWNER = _ADMIN | {Action.MANAGE_OWNERS, Action.DELETE_ORGANIZATION}
+
+ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    Role.OWNER: _OWNER,
+    Role.ADMIN: _ADMIN,
+    Role.MEMBER: _MEMBER,
+    Role.READER: _READER,
+}
+# What a key may ever do; a personal key is further bounded by its user's role.
+SCOPE_ACTIONS: dict[str, frozenset[Action]] = {
+    KeyScope.READ: frozenset({Action.READ}),
+    KeyScope.UPLOAD: frozenset({Action.READ, Action.UPLOAD}),
+}
+# The key scopes a role may mint for itself as personal keys.
+ROLE_KEY_SCOPES: dict[str, frozenset[str]] = {
+    role: frozenset(s for s, acts in SCOPE_ACTIONS.items() if acts <= actions)
+    for role, actions in ROLE_ACTIONS.items()
+}
+
+
+def role_of(user: object, organization: Organization) -> str | None:
+    """The user's role in the organization, or None; remembered on the user for the request."""
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return None
+    cache: dict[int, str | None] = user.__dict__.setdefault("_roles", {})
+    if organization.pk not in cache:
+        cache[organization.pk] = (
+            Membership.objects.filter(user=user, organization=organization)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return cache[organization.pk]
+
+
+def forget_roles(user: object) -> None:
+    """Drop remembered roles after a membership change in the same request."""
+    getattr(user, "__dict__", {}).pop("_roles", None)
+
+
+def _key_can(
+    api_key: ApiKey, action: Action, organization: Organization, repository: Repository | None
+) -> bool:
+    if api_key.organization_id != organization.pk:
+        return False
+    if action not in SCOPE_ACTIONS.get(api_key.scope, frozenset()):
+        return False
+    if repository is not None and not api_key_covers(api_key, repository):
+        return False
+    if api_key.user_id is not None:
+        role = role_of(api_key.user, organization)
+        return role is not None and action in ROLE_ACTIONS[role]
+    return True
+
+
+def api_key_covers(api_key: ApiKey, repository: Repository) -> bool:
+    """Whether the key's repository limit (none means all) includes this repository."""
+    if repository.organization_id != api_key.organization_id:
+        return False
+    limited = api_key.__dict__.get("_limited_to")
+    if limited is None:
+        limited = set(api_key.repositories.values_list("pk", flat=True))
+        api_key.__dict__["_limited_to"] = limited
+    return not limited or repository.pk in limited
+
+
+def can(
+    actor: object,
+    action: Action | str,
+    organization: Organization,
+    repository: Repository | None = None,
+) -> bool:
+    """Whether a user (by role) or an API key (by scope, limits and owner) may do `action`."""
+    action = Action(action)
+    if repository is not None and repository.organization_id != organization.pk:
+        return False
+    if isinstance(actor, ApiKey):
+        return _key_can(actor, action, organization, repository)
+    role = role_of(actor, organization)
+    return role is not None and action in ROLE_ACTIONS[role]
+
+
+def require_action(actor: object, action: Action, organization: Organization) -> None:
+    """`can()`, or PermissionDenied (a 403) saying which action was refused."""
+    if not can(actor, action, organization):
+        raise PermissionDenied(f"Your role does not allow this ({action.value}).")

@@ -1,0 +1,78 @@
+"""Reads for the dashboard, each scoped to what the asking user may see."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.db.models import Q
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.models import ApiKey
+from accounts.models import AuditEvent
+from accounts.models import Invitation
+from accounts.models import Membership
+from accounts.models import Organization
+from accounts.models import User
+from accounts.permissions import Action
+from accounts.permissions import can
+from accounts.permissions import role_of
+
+
+def memberships_for_user(*, user: User) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(user=user)
+        .select_related("organization")
+        .order_by("organization__slug")
+    )
+
+
+def organization_for_member(*, user: User, slug: str, action: Action = Action.READ) -> Organization:
+    """The organization if `user` belongs to it, else 404 (foreign looks exactly like missing);
+    403 if the user's role does not allow `action`."""
+    organization = Organization.objects.filter(slug=slug).first()
+    if organization is None or role_of(user, organization) is None:
+        raise Http404("Organization not found.")
+    if not can(user, action, organization):
+        raise PermissionDenied("Your role does not allow this.")
+    return organization
+
+
+def members_of(*, organization: Organization) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(organization=organization)
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+def pending_invitations(*, organization: Organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(organization=organization, accepted_at__isnull=True).order_by(
+        "-created_at"
+    )
+
+
+def api_keys_visible(*, organization: Organization, user: User) -> QuerySet[ApiKey]:
+    """Key managers see every key; everyone else sees only their own personal keys."""
+    keys = ApiKey.objects.filter(organization=organization).select_related("user", "created_by")
+    if not can(user, Action.MANAGE_KEYS, organization):
+        keys = keys.filter(user=user)
+    # Active keys first, newest first; revoked ones after them.
+    active_first = F("revoked_at").asc(nulls_first=True)
+    return keys.prefetch_related("repositories").order_by(active_first, "-created_at")
+
+
+def api_key_for_member(*, organization: Organization, user: User, public_id: str) -> ApiKey:
+    """A key the user can see, or 404."""
+    key = api_keys_visible(organization=organization, user=user).filter(public_id=public_id)
+    found = key.first()
+    if found is None:
+        raise Http404("API key not found.")
+    return found
+
+
+def audit_events(*, organization: Organization, actor: object) -> QuerySet[AuditEvent]:
+    """The organization's audit log, newest first; owners and admins only."""
+    if not can(actor, Action.VIEW_AUDIT, organization):
+        raise PermissionDenied("Only owners and admins can read the audit log.")
+    return AuditEvent.objects.filter(Q(organization=organization)).order_by("-created_at", "-pk")

@@ -1,0 +1,40 @@
+"""The audit log: every change, and every refused key use, per organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.models import ApiKey
+from accounts.models import AuditEvent
+from accounts.models import Organization
+from accounts.models import User
+
+
+def _actor_fields(actor: object) -> dict[str, Any]:
+    if isinstance(actor, ApiKey):
+        user = actor.user if actor.user_id else None
+        label = f"key {actor.public_id}" + (f" of {user.email}" if user else "")
+        return {"actor_api_key": actor, "actor_user": user, "actor_label": label}
+    if isinstance(actor, User):
+        return {"actor_user": actor, "actor_label": actor.email}
+    return {"actor_label": ""}
+
+
+def audit_record(
+    *,
+    organization: Organization | None,
+    action: str,
+    actor: object = None,
+    target: str = "",
+    source_ip: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Write one audit event. `actor` is a User, an ApiKey, or None for the system."""
+    return AuditEvent.objects.create(
+        organization=organization,
+        action=action,
+        target=target[:255],
+        source_ip=source_ip or None,
+        details=details or {},
+        **_actor_fields(actor),
+    )

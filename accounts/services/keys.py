@@ -1,0 +1,267 @@
+"""API keys: issue, check (constant time, limits), revoke, rotate. Only an HMAC is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey
+from accounts.models import KeyScope
+from accounts.models import Organization
+from accounts.models import User
+from accounts.network import ip_in_networks
+from accounts.permissions import ROLE_KEY_SCOPES
+from accounts.permissions import Action
+from accounts.permissions import can
+from accounts.permissions import require_action
+from accounts.permissions import role_of
+from accounts.services.audit import audit_record
+
+# Recognisable by secret scanners; the rest is a public id and a 256-bit secret.
+API_KEY_PREFIX = "whk_"
+PUBLIC_ID_LENGTH = 12
+# last_used_at is a hint, not a log: one write per key per interval is plenty.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_api_key_secret(secret: str) -> str:
+    """HMAC-SHA-256 of a key's secret: fast, and useless without the server's pepper."""
+    return hmac.new(settings.API_KEY_PEPPER.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _new_public_id() -> str:
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(PUBLIC_ID_LENGTH))
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    api_key: ApiKey
+    # The full key, to be shown once and never stored.
+    token: str
+
+
+def api_key_create(
+    *,
+    organization: Organization,
+    name: str,
+    scope: str = KeyScope.READ,
+    created_by: User | None = None,
+    repositories: Iterable[object] = (),
+    expires_at: datetime | None = None,
+    allowed_networks: Iterable[str] = (),
+    user: User | None = None,
+    source_ip: str | None = None,
+) -> NewApiKey:
+    """Create a key and return it with its secret, which exists only in the return value.
+
+    `user` makes it a personal key that acts as that user. No permission check: callers that
+    act for a person use `api_key_issue`."""
+    secret = secrets.token_urlsafe(32)
+    repositories = list(repositories)
+    if any(getattr(r, "organization_id", None) != organization.pk for r in repositories):
+        raise ValidationError("A key can only be limited to its own organization's repositories.")
+    with transaction.atomic():
+        api_key = ApiKey(
+            organization=organization,
+            name=name,
+            public_id=_new_public_id(),
+            secret_hash=hash_api_key_secret(secret),
+            scope=scope,
+            created_by=created_by,
+            user=user,
+            expires_at=expires_at,
+            allowed_networks=[str(n).strip() for n in allowed_networks if str(n).strip()],
+        )
+        api_key.full_clean()
+        api_key.save()
+        api_key.repositories.set(repositories)
+        audit_record(
+            organization=organization,
+            action="api_key.create",
+            actor=created_by,
+            target=f"key {api_key.public_id}",
+            source_ip=source_ip,
+            details=_key_details(api_key, repositories),
+        )
+    return NewApiKey(api_key=api_key, token=f"{API_KEY_PREFIX}{api_key.public_id}_{secret}")
+
+
+def _key_details(api_key: ApiKey, repositories: Iterable[object]) -> dict[str, Any]:
+    return {
+        "name": api_key.name,
+        "scope": api_key.scope,
+        "personal": api_key.user_id is not None,
+        "repositories": sorted(str(getattr(r, "slug", r)) for r in repositories),
+        "expires_at": api_key.expires_at.isoformat() if api_key.expires_at else None,
+        "allowed_networks": api_key.allowed_networks,
+    }
+
+
+def api_key_issue(
+    *,
+    actor: User,
+    organization: Organization,
+    name: str,
+    scope: str,
+    personal: bool,
+    repositories: Iterable[object] = (),
+    expires_at: datetime | None = None,
+    allowed_networks: Iterable[str] = (),
+    source_ip: str | None = None,
+) -> NewApiKey:
+    """A key made by a person: an organization key needs manage_keys; a personal key needs
+    only membership, and a scope the person's role could use."""
+    role = role_of(actor, organization)
+    if role is None:
+        raise PermissionDenied("You are not a member of this organization.")
+    if not personal:
+        require_action(actor, Action.MANAGE_KEYS, organization)
+    elif scope not in ROLE_KEY_SCOPES[role]:
+        raise PermissionDenied(f"A {role} cannot create a key with the '{scope}' scope.")
+    return api_key_create(
+        organization=organization,
+        name=name,
+        scope=scope,
+        created_by=actor,
+        user=actor if personal else None,
+        repositories=repositories,
+        expires_at=expires_at,
+        allowed_networks=allowed_networks,
+        source_ip=source_ip,
+    )
+
+
+def _may_manage_key(actor: User, api_key: ApiKey) -> bool:
+    own_personal = api_key.user_id is not None and api_key.user_id == actor.pk
+    if own_personal and role_of(actor, api_key.organization) is not None:
+        return True
+    return can(actor, Action.MANAGE_KEYS, api_key.organization)
+
+
+def api_key_revoke(*, api_key: ApiKey, actor: User, source_ip: str | None = None) -> ApiKey:
+    """Revoke a key at once; revoking a revoked key changes nothing."""
+    if not _may_manage_key(actor, api_key):
+        raise PermissionDenied("You may not manage this key.")
+    with transaction.atomic():
+        changed = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if changed:
+            audit_record(
+                organization=api_key.organization,
+                action="api_key.revoke",
+                actor=actor,
+                target=f"key {api_key.public_id}",
+                source_ip=source_ip,
+                details={"name": api_key.name},
+            )
+    api_key.refresh_from_db()
+    return api_key
+
+
+def api_key_rotate(*, api_key: ApiKey, actor: User, source_ip: str | None = None) -> NewApiKey:
+    """A new secret with the same settings; the old key is revoked in the same transaction."""
+    if not _may_manage_key(actor, api_key):
+        raise PermissionDenied("You may not manage this key.")
+    if api_key.user_id is not None and api_key.user_id != actor.pk:
+        # The new secret would let the rotator act as the key's user: only they may hold it.
+        raise PermissionDenied("Only its own user can rotate a personal key; you can revoke it.")
+    with transaction.atomic():
+        old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+        if old.revoked_at is not None:
+            raise ValidationError("This key is revoked; create a new one instead.")
+        new = api_key_create(
+            organization=old.organization,
+            name=old.name,
+            scope=old.scope,
+            created_by=actor,
+            user=old.user,
+            repositories=list(old.repositories.all()),
+            expires_at=old.expires_at,
+            allowed_networks=old.allowed_networks,
+            source_ip=source_ip,
+        )
+        old.revoked_at = timezone.now()
+        old.save(update_fields=["revoked_at"])
+        audit_record(
+            organization=old.organization,
+            action="api_key.rotate",
+            actor=actor,
+            target=f"key {old.public_id}",
+            source_ip=source_ip,
+            details={"name": old.name, "replaced_by": new.api_key.public_id},
+        )
+    return new
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The outcome of checking a presented token: a key, or why there is none."""
+
+    api_key: ApiKey | None
+    # "malformed", "unknown", "bad secret", "revoked", "expired", "network", "user left", or "".
+    failure: str = ""
+    # The key the token named, when known, even if it failed: its organization gets the audit.
+    named_key: ApiKey | None = None
+
+
+def api_key_check(token: str, *, source_ip: str = "") -> KeyCheck:
+    """Check a presented token: format, secret (constant time), revocation, expiry, network,
+    and for personal keys, that the user is still a member."""
+    token = token.strip()
+    if not token.startswith(API_KEY_PREFIX):
+        return KeyCheck(None, "malformed")
+    public_id, sep, secret = token[len(API_KEY_PREFIX) :].partition("_")
+    if not sep or len(public_id) != PUBLIC_ID_LENGTH or not secret:
+        return KeyCheck(None, "malformed")
+    api_key = (
+        ApiKey.objects.select_related("organization", "user").filter(public_id=public_id).first()
+    )
+    if api_key is None:
+        return KeyCheck(None, "unknown")
+    failure = _key_failure(api_key, secret, source_ip)
+    if failure:
+        return KeyCheck(None, failure, named_key=api_key)
+    _touch_last_used(api_key, timezone.now())
+    return KeyCheck(api_key)
+
+
+def _key_failure(api_key: ApiKey, secret: str, source_ip: str) -> str:
+    if not hmac.compare_digest(api_key.secret_hash, hash_api_key_secret(secret)):
+        return "bad secret"
+    if api_key.revoked_at is not None:
+        return "revoked"
+    if api_key.expires_at and api_key.expires_at <= timezone.now():
+        return "expired"
+    if api_key.user_id is not None and role_of(api_key.user, api_key.organization) is None:
+        return "user left"
+    if api_key.allowed_networks and not ip_in_networks(source_ip, api_key.allowed_networks):
+        return "network"
+    return ""
+
+
+def api_key_authenticate(token: str, *, source_ip: str = "") -> ApiKey | None:
+    """The usable key a presented token belongs to, or None."""
+    return api_key_check(token, source_ip=source_ip).api_key
+
+
+def _touch_last_used(api_key: ApiKey, now: datetime) -> None:
+    if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    # Conditional, so concurrent requests within the interval write at most once between them.
+    cutoff = now - LAST_USED_RESOLUTION
+    ApiKey.objects.filter(pk=api_key.pk).exclude(last_used_at__gt=cutoff).update(last_used_at=now)
+    api_key.last_used_at = now

@@ -1,0 +1,127 @@
+"""Users and organizations."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import Membership
+from accounts.models import Organization
+from accounts.models import Role
+from accounts.models import User
+from accounts.permissions import Action
+from accounts.permissions import forget_roles
+from accounts.permissions import require_action
+from accounts.services.audit import audit_record
+
+# Users ------------------------------------------------------------------------------------------
+
+
+def user_get_or_create(*, email: str, password: str | None = None) -> User:
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        user = User.objects.create_user(email=email, password=password)
+    return user
+
+
+# Organizations ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def organization_get_or_create(*, slug: str, name: str, owner: User) -> Organization:
+    """The organization with this slug, created if new; `owner` joins it as an owner."""
+    organization = Organization.objects.filter(slug=slug).first()
+    if organization is None:
+        organization = Organization(slug=slug, name=name)
+        organization.full_clean()
+        organization.save()
+        audit_record(
+            organization=organization,
+            action="organization.create",
+            target=f"organization {slug}",
+            details={"name": name, "via": "provisioning"},
+        )
+    _, joined = Membership.objects.get_or_create(
+        user=owner, organization=organization, defaults={"role": Role.OWNER}
+    )
+    if joined:
+        audit_record(
+            organization=organization,
+            action="membership.add",
+            target=f"user {owner.email}",
+            details={"role": Role.OWNER, "via": "provisioning"},
+        )
+    return organization
+
+
+@transaction.atomic
+def organization_create(
+    *, slug: str, name: str, creator: User, source_ip: str | None = None
+) -> Organization:
+    """A new organization; its creator becomes its first owner."""
+    organization = Organization(slug=slug, name=name or slug)
+    organization.full_clean()
+    organization.save()
+    Membership.objects.create(user=creator, organization=organization, role=Role.OWNER)
+    forget_roles(creator)
+    audit_record(
+        organization=organization,
+        action="organization.create",
+        actor=creator,
+        target=f"organization {slug}",
+        source_ip=source_ip,
+        details={"name": organization.name},
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_update(
+    *,
+    organization: Organization,
+    actor: User,
+    name: str,
+    slug: str,
+    source_ip: str | None = None,
+) -> Organization:
+    """Rename an organization (display name and slug; the slug is in every index URL)."""
+    require_action(actor, Action.MANAGE_SETTINGS, organization)
+    before = {"name": organization.name, "slug": organization.slug}
+    organization.name = name
+    organization.slug = slug
+    organization.full_clean()
+    organization.save(update_fields=["name", "slug"])
+    audit_record(
+        organization=organization,
+        action="organization.update",
+        actor=actor,
+        target=f"organization {organization.slug}",
+        source_ip=source_ip,
+        details={"before": before, "after": {"name": name, "slug": slug}},
+    )
+    return organization
+
+
+def organization_delete(
+    *, organization: Organization, actor: User, confirm_slug: str, source_ip: str | None = None
+) -> None:
+    """Delete an organization and everything in it; its stored files go after the commit."""
+    from registry.services import stored_files_delete_on_commit
+    from registry.services import stored_keys_for
+
+    require_action(actor, Action.DELETE_ORGANIZATION, organization)
+    if confirm_slug != organization.slug:
+        raise ValidationError("Type the organization's slug exactly to confirm deletion.")
+    with transaction.atomic():
+        keys = stored_keys_for(organization=organization)
+        audit_record(
+            organization=None,
+            action="organization.delete",
+            actor=actor,
+            target=f"organization {organization.slug}",
+            source_ip=source_ip,
+            details={"organization": organization.slug, "stored_objects": len(keys)},
+        )
+        organization.delete()
+        stored_files_delete_on_commit(keys)
+    forget_roles(actor)

@@ -1,0 +1,309 @@
+"""Plain server-rendered pages for people: sign-up, log-in, organizations, members, keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.forms import Form
+from django.http import HttpRequest
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.shortcuts import redirect
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+from accounts import selectors
+from accounts import services
+from accounts.forms import ConfirmForm
+from accounts.forms import InviteForm
+from accounts.forms import OrganizationForm
+from accounts.forms import RoleForm
+from accounts.forms import SignupForm
+from accounts.models import Invitation
+from accounts.models import Membership
+from accounts.network import client_ip
+from accounts.permissions import Action
+from accounts.permissions import can
+from accounts.throttle import throttle_failure
+from accounts.throttle import throttle_retry_after
+from registry.responses import error_response
+
+LOGIN_THROTTLE = "login"
+
+
+def _form_page(request: HttpRequest, form: Form, title: str, **extra: Any) -> HttpResponse:
+    return render(request, "accounts/form.html", {"form": form, "title": title, **extra})
+
+
+def org_context(user: Any, organization: Any) -> dict[str, Any]:
+    """The organization and what the user may do in it, for the pages' navigation."""
+    return {
+        "organization": organization,
+        "can_manage_repositories": can(user, Action.MANAGE_REPOSITORIES, organization),
+        "can_manage_settings": can(user, Action.MANAGE_SETTINGS, organization),
+        "can_view_audit": can(user, Action.VIEW_AUDIT, organization),
+        "can_delete": can(user, Action.DELETE_ORGANIZATION, organization),
+    }
+
+
+def _apply(form: Form, call: Any) -> Any:
+    """Run a service; its validation errors become form errors and the result None."""
+    try:
+        return call()
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return None
+
+
+# People -----------------------------------------------------------------------------------------
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("org-list" if request.user.is_authenticated else "login")
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("org-list")
+    return _form_page(request, form, "Create an account", submit="Sign up")
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in, with failed attempts counted per source address."""
+
+    template_name = "accounts/login.html"
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        retry_after = throttle_retry_after(scope=LOGIN_THROTTLE, source=client_ip(request))
+        if retry_after is not None:
+            response = error_response(429, "Too many failed log-ins from your address; wait.")
+            response["Retry-After"] = str(retry_after)
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Form) -> HttpResponse:
+        throttle_failure(scope=LOGIN_THROTTLE, source=client_ip(self.request))
+        return super().form_invalid(form)
+
+
+# Organizations ----------------------------------------------------------------------------------
+
+
+@login_required
+def org_list(request: HttpRequest) -> HttpResponse:
+    memberships = selectors.memberships_for_user(user=request.user)
+    return render(request, "accounts/org_list.html", {"memberships": memberships})
+
+
+@login_required
+def org_create(request: HttpRequest) -> HttpResponse:
+    form = OrganizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        organization = _apply(
+            form,
+            lambda: services.organization_create(
+                creator=request.user, source_ip=client_ip(request), **form.cleaned_data
+            ),
+        )
+        if organization is not None:
+            return redirect("org-detail", org=organization.slug)
+    return _form_page(request, form, "New organization", submit="Create")
+
+
+@login_required
+def org_detail(request: HttpRequest, org: str) -> HttpResponse:
+    organization = selectors.organization_for_member(user=request.user, slug=org)
+    context = {
+        **org_context(request.user, organization),
+        "repositories": organization.repositories.order_by("slug"),
+        "base_url": settings.PUBLIC_URL,
+    }
+    return render(request, "accounts/org_detail.html", context)
+
+
+@login_required
+def org_settings(request: HttpRequest, org: str) -> HttpResponse:
+    organization = selectors.organization_for_member(
+        user=request.user, slug=org, action=Action.MANAGE_SETTINGS
+    )
+    initial = {"slug": organization.slug, "name": organization.name}
+    form = OrganizationForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        done = _apply(
+            form,
+            lambda: services.organization_update(
+                organization=organization,
+                actor=request.user,
+                source_ip=client_ip(request),
+                **form.cleaned_data,
+            ),
+        )
+        if done is not None:
+            messages.success(request, "Organization saved.")
+            return redirect("org-detail", org=organization.slug)
+    return _form_page(request, form, f"Settings of {organization.name}", submit="Save")
+
+
+@login_required
+def org_delete(request: HttpRequest, org: str) -> HttpResponse:
+    organization = selectors.organization_for_member(
+        user=request.user, slug=org, action=Action.DELETE_ORGANIZATION
+    )
+    form = ConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.organization_delete(
+                organization=organization,
+                actor=request.user,
+                confirm_slug=form.cleaned_data["confirm"],
+                source_ip=client_ip(request),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Organization {org} deleted.")
+            return redirect("org-list")
+    intro = (
+        f"This deletes {organization.slug} with all its repositories, packages, files and "
+        f"keys, for good. Type {organization.slug} to confirm."
+    )
+    return _form_page(request, form, "Delete organization", submit="Delete", intro=intro)
+
+
+# Members and invitations ------------------------------------------------------------------------
+
+
+@login_required
+def members(request: HttpRequest, org: str) -> HttpResponse:
+    organization = selectors.organization_for_member(user=request.user, slug=org)
+    form = InviteForm(request.POST or None)
+    if request.method == "POST":
+        selectors.organization_for_member(user=request.user, slug=org, action=Action.MANAGE_MEMBERS)
+        if form.is_valid():
+            invited = _apply(
+                form,
+                lambda: services.invitation_create(
+                    organization=organization,
+                    actor=request.user,
+                    base_url=settings.PUBLIC_URL,
+                    source_ip=client_ip(request),
+                    **form.cleaned_data,
+                ),
+            )
+            if invited is not None:
+                messages.success(request, f"Invitation sent to {invited.invitation.email}.")
+                return redirect("org-members", org=org)
+    can_manage = can(request.user, Action.MANAGE_MEMBERS, organization)
+    context = {
+        **org_context(request.user, organization),
+        "members": selectors.members_of(organization=organization),
+        "invitations": selectors.pending_invitations(organization=organization)
+        if can_manage
+        else [],
+        "form": form,
+        "can_manage": can_manage,
+        "roles": RoleForm.base_fields["role"].choices,
+    }
+    return render(request, "accounts/members.html", context)
+
+
+def _membership(request: HttpRequest, org: str, membership_id: int) -> Membership:
+    organization = selectors.organization_for_member(user=request.user, slug=org)
+    return get_object_or_404(
+        Membership.objects.select_related("user", "organization"),
+        pk=membership_id,
+        organization=organization,
+    )
+
+
+def _after_member_change(request: HttpRequest, org: str, error: ValidationError | None) -> Any:
+    if error is not None:
+        messages.error(request, " ".join(error.messages))
+    if selectors.memberships_for_user(user=request.user).filter(organization__slug=org).exists():
+        return redirect("org-members", org=org)
+    return redirect("org-list")
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, org: str, membership_id: int) -> HttpResponse:
+    membership = _membership(request, org, membership_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return error_response(400, "Choose a valid role.")
+    try:
+        services.membership_set_role(
+            membership=membership,
+            role=form.cleaned_data["role"],
+            actor=request.user,
+            source_ip=client_ip(request),
+        )
+    except ValidationError as exc:
+        return _after_member_change(request, org, exc)
+    return _after_member_change(request, org, None)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, org: str, membership_id: int) -> HttpResponse:
+    membership = _membership(request, org, membership_id)
+    try:
+        services.membership_remove(
+            membership=membership, actor=request.user, source_ip=client_ip(request)
+        )
+    except ValidationError as exc:
+        return _after_member_change(request, org, exc)
+    return _after_member_change(request, org, None)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, org: str, invitation_id: int) -> HttpResponse:
+    organization = selectors.organization_for_member(user=request.user, slug=org)
+    invitation = get_object_or_404(
+        Invitation, pk=invitation_id, organization=organization, accepted_at__isnull=True
+    )
+    services.invitation_revoke(
+        invitation=invitation, actor=request.user, source_ip=client_ip(request)
+    )
+    return redirect("org-members", org=org)
+
+
+@login_required
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = services.invitation_find(token=token)
+    if invitation is None:
+        return render(request, "accounts/invitation.html", {"missing": True}, status=404)
+    context = {"invitation": invitation, "expired": invitation.is_expired}
+    if invitation.is_expired:
+        return render(request, "accounts/invitation.html", context, status=410)
+    if request.method == "POST":
+        try:
+            services.invitation_accept(
+                invitation=invitation, user=request.user, source_ip=client_ip(request)
+            )
+        except ValidationError as exc:
+            context["error"] = " ".join(exc.messages)
+            return render(request, "accounts/invitation.html", context, status=410)
+        return redirect("org-detail", org=invitation.organization.slug)
+    return render(request, "accounts/invitation.html", context)
+
+
+# Audit ------------------------------------------------------------------------------------------
+
+
+@login_required
+def audit_log(request: HttpRequest, org: str) -> HttpResponse:
+    organization = selectors.organization_for_member(user=request.user, slug=org)
+    events = selectors.audit_events(organization=organization, actor=request.user)
+    context = {"organization": organization, "events": events.select_related()[:500]}
+    return render(request, "accounts/audit.html", context)

@@ -1,0 +1,96 @@
+"""Dashboard pages that create, rename, describe and delete an organization's repositories."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.shortcuts import redirect
+from django.shortcuts import render
+
+from accounts import selectors
+from accounts.forms import ConfirmForm
+from accounts.forms import RepositoryForm
+from accounts.network import client_ip
+from accounts.permissions import Action
+from registry import services
+from registry.models import Repository
+
+
+def _page(request: HttpRequest, form: object, title: str, **extra: object) -> HttpResponse:
+    return render(request, "accounts/form.html", {"form": form, "title": title, **extra})
+
+
+@login_required
+def repository_create(request: HttpRequest, org: str) -> HttpResponse:
+    organization = selectors.organization_for_member(
+        user=request.user, slug=org, action=Action.MANAGE_REPOSITORIES
+    )
+    form = RepositoryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.repository_create(
+                organization=organization,
+                actor=request.user,
+                source_ip=client_ip(request),
+                **form.cleaned_data,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect("org-detail", org=org)
+    return _page(request, form, "New repository", submit="Create")
+
+
+def _repository(request: HttpRequest, org: str, repo: str) -> Repository:
+    organization = selectors.organization_for_member(
+        user=request.user, slug=org, action=Action.MANAGE_REPOSITORIES
+    )
+    return get_object_or_404(
+        Repository.objects.select_related("organization"), organization=organization, slug=repo
+    )
+
+
+@login_required
+def repository_edit(request: HttpRequest, org: str, repo: str) -> HttpResponse:
+    repository = _repository(request, org, repo)
+    initial = {"slug": repository.slug, "description": repository.description}
+    form = RepositoryForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.repository_update(
+                repository=repository,
+                actor=request.user,
+                source_ip=client_ip(request),
+                **form.cleaned_data,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Repository saved.")
+            return redirect("org-detail", org=org)
+    return _page(request, form, f"Repository {org}/{repo}", submit="Save")
+
+
+@login_required
+def repository_delete(request: HttpRequest, org: str, repo: str) -> HttpResponse:
+    repository = _repository(request, org, repo)
+    form = ConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.repository_delete(
+                repository=repository,
+                actor=request.user,
+                confirm_slug=form.cleaned_data["confirm"],
+                source_ip=client_ip(request),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Repository {org}/{repo} deleted.")
+            return redirect("org-detail", org=org)
+    intro = f"This deletes {org}/{repo} with all its packages and files. Type {repo} to confirm."
+    return _page(request, form, "Delete repository", submit="Delete", intro=intro)

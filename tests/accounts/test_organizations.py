@@ -1,0 +1,269 @@
+"""Organizations, members, invitations and repositories, through their pages and services."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AuditEvent
+from accounts.models import Invitation
+from accounts.models import Membership
+from accounts.models import Organization
+from accounts.models import Role
+from accounts.models import User
+from accounts.selectors import audit_events
+from accounts.services import invitation_create
+from accounts.services import membership_remove
+from accounts.services import membership_set_role
+from accounts.services import organization_create
+from registry.models import Repository
+from registry.services import repository_create
+from registry.services import repository_delete
+from registry.services import repository_update
+from registry.storage import packages_storage
+from tests.accounts.world import World
+from tests.accounts.world import build_world
+from tests.accounts.world import local_packages_storage
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(settings: Any, tmp_path: Any) -> World:
+    local_packages_storage(settings, tmp_path)
+    return build_world()
+
+
+def logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def membership(w: World, role: str) -> Membership:
+    return Membership.objects.get(organization=w.org_a, user=w.users[role])
+
+
+# Organizations ----------------------------------------------------------------------------------
+
+
+def test_it_makes_the_creator_the_owner_of_a_new_organization(world: World) -> None:
+    client = logged_in(world.users["reader"])
+    response = client.post(reverse("org-create"), {"slug": "initech", "name": "Initech"})
+    assert response.status_code == 302
+    created = Organization.objects.get(slug="initech")
+    assert Membership.objects.get(organization=created).role == Role.OWNER
+    assert client.get(reverse("org-detail", kwargs={"org": "initech"})).status_code == 200
+
+
+@pytest.mark.parametrize(("slug", "error"), [("admin", "reserved"), ("acme", "already exists")])
+def test_it_refuses_an_organization_slug_that_is_reserved_or_taken(
+    world: World, slug: str, error: str
+) -> None:
+    client = logged_in(world.users["reader"])
+    response = client.post(reverse("org-create"), {"slug": slug, "name": "X"})
+    assert response.status_code == 200
+    assert error in response.content.decode()
+
+
+def test_it_renames_an_organization(world: World) -> None:
+    client = logged_in(world.users["admin"])
+    url = reverse("org-settings", kwargs={"org": "acme"})
+    assert client.post(url, {"slug": "acme-corp", "name": "Acme Corp"}).status_code == 302
+    world.org_a.refresh_from_db()
+    assert (world.org_a.slug, world.org_a.name) == ("acme-corp", "Acme Corp")
+
+
+def test_it_deletes_an_organization_and_its_stored_files_only_when_confirmed(
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = logged_in(world.users["owner"])
+    url = reverse("org-delete", kwargs={"org": "acme"})
+    assert "confirm" in client.post(url, {"confirm": "acm"}).content.decode()
+    assert Organization.objects.filter(slug="acme").exists()
+    storage = packages_storage()
+    assert storage.exists(world.file.storage_key)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url, {"confirm": "acme"}).status_code == 302
+    assert not Organization.objects.filter(slug="acme").exists()
+    assert not storage.exists(world.file.storage_key)
+    # Organization B's files are untouched, and the deletion stays on record.
+    assert storage.exists(Repository.objects.get(slug="main", organization=world.org_b)
+                          .files.get().storage_key)  # fmt: skip
+    assert AuditEvent.objects.filter(action="organization.delete", details__organization="acme")
+
+
+# Members and the last owner ---------------------------------------------------------------------
+
+
+def test_it_never_lets_the_last_owner_go(world: World) -> None:
+    owner = world.users["owner"]
+    with pytest.raises(ValidationError, match="at least one owner"):
+        membership_set_role(membership=membership(world, "owner"), role=Role.ADMIN, actor=owner)
+    with pytest.raises(ValidationError, match="at least one owner"):
+        membership_remove(membership=membership(world, "owner"), actor=owner)
+    assert membership(world, "owner").role == Role.OWNER
+
+
+def test_it_lets_an_owner_step_down_once_another_owner_exists(world: World) -> None:
+    owner = world.users["owner"]
+    membership_set_role(membership=membership(world, "admin"), role=Role.OWNER, actor=owner)
+    membership_set_role(membership=membership(world, "owner"), role=Role.MEMBER, actor=owner)
+    assert membership(world, "owner").role == Role.MEMBER
+    assert membership(world, "admin").role == Role.OWNER
+
+
+def test_it_keeps_admins_away_from_the_owner_role(world: World) -> None:
+    admin = world.users["admin"]
+    with pytest.raises(PermissionDenied):
+        membership_set_role(membership=membership(world, "owner"), role=Role.READER, actor=admin)
+    with pytest.raises(PermissionDenied):
+        membership_set_role(membership=membership(world, "member"), role=Role.OWNER, actor=admin)
+    membership_set_role(membership=membership(world, "member"), role=Role.ADMIN, actor=admin)
+    assert membership(world, "member").role == Role.ADMIN
+
+
+def test_it_shows_the_last_owner_rule_on_the_members_page(world: World) -> None:
+    client = logged_in(world.users["owner"])
+    url = reverse(
+        "member-role", kwargs={"org": "acme", "membership_id": membership(world, "owner").pk}
+    )
+    response = client.post(url, {"role": "reader"}, follow=True)
+    assert "at least one owner" in response.content.decode()
+
+
+# Invitations ------------------------------------------------------------------------------------
+
+
+def _invite(world: World, mailoutbox: list[Any], on_commit: Any) -> str:
+    """The path of the link emailed (after commit) to a new invitee."""
+    client = logged_in(world.users["admin"])
+    url = reverse("org-members", kwargs={"org": "acme"})
+    with on_commit(execute=True):
+        assert client.post(url, {"email": "new@acme.test", "role": "reader"}).status_code == 302
+    link = re.search(r"https?://\S+/accounts/invitations/\S+/", mailoutbox[-1].body)
+    assert link is not None, mailoutbox[-1].body
+    return "/" + link.group(0).split("://", 1)[1].split("/", 1)[1]
+
+
+def test_it_lets_an_invited_person_join_with_the_emailed_link_once(
+    world: World, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    path = _invite(world, mailoutbox, django_capture_on_commit_callbacks)
+    assert mailoutbox[-1].to == ["new@acme.test"]
+    newcomer = logged_in(User.objects.create_user("new@acme.test"))
+    assert newcomer.get(path).status_code == 200
+    assert newcomer.post(path).status_code == 302
+    joined = Membership.objects.get(organization=world.org_a, user__email="new@acme.test")
+    assert joined.role == Role.READER
+    assert newcomer.post(path).status_code == 404  # the link worked once
+
+
+def test_it_refuses_an_expired_invitation(
+    world: World, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    path = _invite(world, mailoutbox, django_capture_on_commit_callbacks)
+    Invitation.objects.filter(email="new@acme.test").update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    newcomer = logged_in(User.objects.create_user("new@acme.test"))
+    response = newcomer.post(path)
+    assert response.status_code == 410
+    assert "expired" in response.content.decode()
+    assert not Membership.objects.filter(user__email="new@acme.test").exists()
+
+
+def test_it_refuses_an_invitation_link_used_by_someone_else(
+    world: World, mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    path = _invite(world, mailoutbox, django_capture_on_commit_callbacks)
+    stranger = logged_in(world.users["b_member"])
+    assert stranger.post(path).status_code == 403
+    assert not Membership.objects.filter(user=world.users["b_member"], organization=world.org_a)
+
+
+def test_it_lets_only_owners_invite_owners(world: World) -> None:
+    with pytest.raises(PermissionDenied):
+        invitation_create(
+            organization=world.org_a, email="boss@acme.test", role=Role.OWNER,
+            actor=world.users["admin"], base_url="http://testserver",
+        )  # fmt: skip
+
+
+# Repositories -----------------------------------------------------------------------------------
+
+
+def test_it_creates_renames_describes_and_deletes_a_repository(
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    admin = world.users["admin"]
+    repo = repository_create(organization=world.org_a, actor=admin, slug="ml", description="")
+    repository_update(repository=repo, actor=admin, slug="ml-models", description="Models")
+    repo.refresh_from_db()
+    assert (repo.slug, repo.description) == ("ml-models", "Models")
+    with pytest.raises(ValidationError, match="already exists"):
+        repository_update(repository=repo, actor=admin, slug="main", description="")
+    with pytest.raises(ValidationError, match="reserved"):
+        repository_create(organization=world.org_a, actor=admin, slug="simple")
+    with pytest.raises(PermissionDenied):
+        repository_create(organization=world.org_a, actor=world.users["member"], slug="x")
+    storage = packages_storage()
+    with django_capture_on_commit_callbacks(execute=True):
+        repository_delete(repository=world.repo_a, actor=admin, confirm_slug="main")
+    assert not Repository.objects.filter(pk=world.repo_a.pk).exists()
+    assert not storage.exists(world.file.storage_key)
+
+
+def test_it_creates_a_repository_from_the_dashboard(world: World) -> None:
+    client = logged_in(world.users["owner"])
+    url = reverse("repo-create", kwargs={"org": "acme"})
+    assert client.post(url, {"slug": "tools", "description": "Internal"}).status_code == 302
+    assert Repository.objects.get(organization=world.org_a, slug="tools").description == "Internal"
+    again = client.post(url, {"slug": "tools"})
+    assert "already exists" in again.content.decode()
+
+
+# Audit ------------------------------------------------------------------------------------------
+
+
+def test_it_records_changes_and_refused_key_uses_in_the_audit_log(world: World) -> None:
+    owner = world.users["owner"]
+    client = logged_in(owner)
+    client.post(reverse("repo-create", kwargs={"org": "acme"}), {"slug": "tools"})
+    client.post(reverse("org-keys", kwargs={"org": "acme"}), {"name": "ci", "scope": "read"})
+    membership_set_role(membership=membership(world, "member"), role=Role.READER, actor=owner)
+    Client(REMOTE_ADDR="203.0.113.9").get(
+        reverse("simple-index", kwargs={"org": "acme", "repo": "main"}),
+        HTTP_AUTHORIZATION=f"Bearer {world.tokens['key_revoked']}",
+    )
+    events = list(audit_events(organization=world.org_a, actor=owner))
+    actions = [e.action for e in events]
+    for action in ("repository.create", "api_key.create", "membership.role_change",
+                   "api_key.refused"):  # fmt: skip
+        assert action in actions
+    refused = next(e for e in events if e.action == "api_key.refused")
+    assert (refused.source_ip, refused.details["reason"]) == ("203.0.113.9", "revoked")
+    page = client.get(reverse("org-audit", kwargs={"org": "acme"})).content.decode()
+    assert "membership.role_change" in page
+    assert "203.0.113.9" in page
+
+
+def test_it_shows_the_audit_log_to_owners_and_admins_only(world: World) -> None:
+    assert audit_events(organization=world.org_a, actor=world.users["admin"]) is not None
+    for role in ("member", "reader", "b_member"):
+        with pytest.raises(PermissionDenied):
+            audit_events(organization=world.org_a, actor=world.users[role])
+
+
+def test_it_keeps_each_organizations_audit_log_to_itself(world: World) -> None:
+    organization_create(slug="initech", name="Initech", creator=world.users["b_member"])
+    events = audit_events(organization=world.org_a, actor=world.users["owner"])
+    assert not [e for e in events if "initech" in e.target]

@@ -1,0 +1,145 @@
+"""Two tenants with every kind of member and key, for access tests run in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import timedelta
+
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from accounts.models import ApiKey
+from accounts.models import Invitation
+from accounts.models import KeyScope
+from accounts.models import Membership
+from accounts.models import Organization
+from accounts.models import Role
+from accounts.models import User
+from accounts.services import api_key_create
+from accounts.services import organization_create
+from accounts.services import organization_get_or_create
+from registry.models import File
+from registry.models import FileStatus
+from registry.models import PackageType
+from registry.models import Project
+from registry.models import Release
+from registry.models import Repository
+from registry.services import repository_get_or_create
+from registry.storage import packages_storage
+
+INVITATION_TOKEN = "matrix-invitation-token"
+
+# Requests come from here, a different address per test so brute-force counters never mix.
+# Key "network" only accepts 10.99.0.0/16, which no test client address is in.
+KEY_NETWORK = "10.99.0.0/16"
+
+
+def random_source_ip() -> str:
+    return str(ipaddress.ip_address("10.200.0.0") + secrets.randbelow(65536))
+
+
+@dataclass
+class World:
+    org_a: Organization
+    org_b: Organization
+    repo_a: Repository
+    repo_a2: Repository
+    repo_b: Repository
+    users: dict[str, User]
+    tokens: dict[str, str]
+    file: File
+    invitation: Invitation
+    extra_membership: Membership
+    sentinel_b: str = "globex-sentinel-lib"
+    memberships: dict[str, Membership] = field(default_factory=dict)
+
+
+def _user(email: str) -> User:
+    user = User.objects.create_user(email)
+    return user
+
+
+def _ready_file(repository: Repository, name: str) -> File:
+    project = Project.objects.create(repository=repository, name=name, normalized_name=name)
+    release = Release.objects.create(project=project, version="1.0", canonical_version="1")
+    data = f"wheel bytes of {name}".encode()
+    filename = f"{name.replace('-', '_')}-1.0-py3-none-any.whl"
+    sha256 = hashlib.sha256(data).hexdigest()
+    blake = hashlib.blake2b(data, digest_size=32).hexdigest()
+    key = f"repositories/{repository.pk}/{blake}/{filename}"
+    packages_storage().save(key, ContentFile(data))
+    return File.objects.create(
+        release=release, repository=repository, filename=filename,
+        packagetype=PackageType.WHEEL, python_version="py3", size=len(data), sha256=sha256,
+        blake2_256=blake, md5="0" * 32, storage_key=key, status=FileStatus.READY,
+    )  # fmt: skip
+
+
+def build_world() -> World:
+    users = {r: _user(f"{r}@acme.test") for r in ("owner", "admin", "member", "reader")}
+    users["b_member"] = _user("owner@globex.test")
+    users["extra"] = _user("extra@acme.test")
+    users["leaver"] = _user("leaver@acme.test")
+    users["demoted"] = _user("demoted@acme.test")
+    org_a = organization_create(slug="acme", name="Acme", creator=users["owner"])
+    org_b = organization_get_or_create(slug="globex", name="Globex", owner=users["b_member"])
+    memberships = {}
+    for role in ("admin", "member", "reader"):
+        memberships[role] = Membership.objects.create(
+            user=users[role], organization=org_a, role=role
+        )
+    extra = Membership.objects.create(user=users["extra"], organization=org_a, role=Role.MEMBER)
+    leaver = Membership.objects.create(user=users["leaver"], organization=org_a, role=Role.MEMBER)
+    demoted = Membership.objects.create(user=users["demoted"], organization=org_a, role=Role.MEMBER)
+    repo_a = repository_get_or_create(organization=org_a, slug="main")
+    repo_a2 = repository_get_or_create(organization=org_a, slug="other")
+    repo_b = repository_get_or_create(organization=org_b, slug="main")
+    now = timezone.now()
+
+    def key(name: str, org: Organization = org_a, **kw: object) -> str:
+        kw.setdefault("scope", KeyScope.UPLOAD)
+        return api_key_create(organization=org, name=name, **kw).token  # type: ignore[arg-type]
+
+    tokens = {
+        "key_read": key("read", scope=KeyScope.READ),
+        "key_upload": key("upload"),
+        "key_limited": key("limited", repositories=[repo_a2]),
+        "key_expired": key("expired", expires_at=now - timedelta(seconds=1)),
+        "key_revoked": key("revoked"),
+        "key_network": key("network", allowed_networks=[KEY_NETWORK]),
+        "key_personal": key("personal", user=users["member"]),
+        "key_personal_demoted": key("demoted", user=users["demoted"]),
+        "key_personal_left": key("left", user=users["leaver"]),
+        "key_b": key("b", org=org_b),
+    }
+    ApiKey.objects.filter(name="revoked").update(revoked_at=now)
+    leaver.delete()
+    demoted.role = Role.READER
+    demoted.save()
+    invitation = Invitation.objects.create(
+        organization=org_a, email="invitee@acme.test", role=Role.MEMBER,
+        token_hash=hashlib.sha256(INVITATION_TOKEN.encode()).hexdigest(),
+        expires_at=now + timedelta(days=1),
+    )  # fmt: skip
+    _ready_file(repo_b, "globex-sentinel-lib")
+    return World(
+        org_a=org_a, org_b=org_b, repo_a=repo_a, repo_a2=repo_a2, repo_b=repo_b, users=users,
+        tokens=tokens, file=_ready_file(repo_a, "acme-lib"), invitation=invitation,
+        extra_membership=extra, memberships=memberships,
+    )  # fmt: skip
+
+
+def local_packages_storage(settings: object, path: object) -> None:
+    """Point the packages storage at a temporary folder."""
+    settings.S3_BUCKET = ""  # type: ignore[attr-defined]
+    settings.STORAGES = {  # type: ignore[attr-defined]
+        **settings.STORAGES,  # type: ignore[attr-defined]
+        "packages": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(path), "allow_overwrite": True},
+        },
+    }

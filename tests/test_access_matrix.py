@@ -1,0 +1,300 @@
+"""Every URL the project serves, for every kind of actor, against one policy table.
+
+The routes come from the URL resolver, so a new URL without a row in POLICY fails
+`test_it_has_a_policy_row_for_every_url`, and every row is exercised by every actor.
+Expected statuses are written out here from the product rules (roles, key scopes), not
+computed with the code under test.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern
+from django.urls import URLResolver
+from django.urls import get_resolver
+from django.urls import reverse
+from django.urls.exceptions import NoReverseMatch
+
+from accounts.models import ApiKey
+from tests.accounts.world import INVITATION_TOKEN
+from tests.accounts.world import World
+from tests.accounts.world import build_world
+from tests.accounts.world import local_packages_storage
+from tests.accounts.world import random_source_ip
+
+pytestmark = pytest.mark.django_db
+
+# What each role of organization A may do (the product's role table, restated).
+ROLE_ALLOWED = {
+    "owner": {"read", "upload", "yank_delete", "manage_keys", "manage_repositories",
+              "manage_members", "manage_settings", "view_audit", "manage_owners",
+              "delete_organization"},
+    "admin": {"read", "upload", "yank_delete", "manage_keys", "manage_repositories",
+              "manage_members", "manage_settings", "view_audit"},
+    "member": {"read", "upload"},
+    "reader": {"read"},
+}  # fmt: skip
+# Usable keys of organization A and what they may do on repository A/main.
+KEY_ALLOWED = {
+    "key_read": {"read"},
+    "key_upload": {"read", "upload"},
+    "key_personal": {"read", "upload"},  # a member's personal upload key
+    "key_personal_demoted": {"read"},  # upload key of a member since demoted to reader
+}
+# Keys refused whatever they ask for.
+KEY_REFUSED = {
+    "key_expired": 401,
+    "key_revoked": 401,
+    "key_personal_left": 401,  # its user left the organization
+    "key_network": 403,  # used from outside its allowed networks
+    "key_limited": 404,  # limited to repository A/other
+    "key_b": 404,  # organization B's key
+}
+SESSION_ACTORS = ("owner", "admin", "member", "reader", "b_member")
+KEY_ACTORS = (*KEY_ALLOWED, *KEY_REFUSED)
+ACTORS = ("anonymous", *SESSION_ACTORS, *KEY_ACTORS)
+
+
+@dataclass(frozen=True)
+class Row:
+    """How one URL must answer. kind: public | login | org | repo."""
+
+    kind: str
+    method: str = "GET"
+    action: str = "read"
+    ok: int = 200
+    # What an organization A member whose role lacks `action` gets.
+    denied: int = 403
+    kwargs: Callable[[World], dict[str, Any]] = lambda w: {}
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _org(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {"org": w.org_a.slug, **{k: f(w) for k, f in extra.items()}}
+
+
+def _repo(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _org(repo=lambda w: w.repo_a.slug, **extra)
+
+
+def _upload_key_id(w: World) -> str:
+    return ApiKey.objects.get(organization=w.org_a, name="upload").public_id
+
+
+POLICY: dict[str, Row] = {
+    "healthz": Row("public"),
+    "home": Row("public", ok=302),
+    "signup": Row("public"),
+    "login": Row("public"),
+    "logout": Row("public", method="POST", ok=302),
+    "password_reset": Row("public"),
+    "password_reset_done": Row("public"),
+    "password_reset_confirm": Row("public", kwargs=lambda w: {"uidb64": "MQ", "token": "x-y"}),
+    "password_reset_complete": Row("public"),
+    "password_change": Row("login"),
+    "password_change_done": Row("login"),
+    "invitation-accept": Row("login", kwargs=lambda w: {"token": INVITATION_TOKEN}),
+    "org-list": Row("login"),
+    "org-create": Row("login"),
+    "org-detail": Row("org", kwargs=_org()),
+    "org-members": Row("org", kwargs=_org()),
+    "org-keys": Row("org", kwargs=_org()),
+    "org-settings": Row("org", action="manage_settings", kwargs=_org()),
+    "org-delete": Row("org", action="delete_organization", kwargs=_org()),
+    "org-audit": Row("org", action="view_audit", kwargs=_org()),
+    "member-role": Row(
+        "org", "POST", "manage_members", ok=302, data={"role": "reader"},
+        kwargs=_org(membership_id=lambda w: w.extra_membership.pk),
+    ),
+    "member-remove": Row(
+        "org", "POST", "manage_members", ok=302,
+        kwargs=_org(membership_id=lambda w: w.extra_membership.pk),
+    ),
+    "invitation-revoke": Row(
+        "org", "POST", "manage_members", ok=302,
+        kwargs=_org(invitation_id=lambda w: w.invitation.pk),
+    ),
+    # Members cannot even see organization keys: a key they may not manage is not found.
+    "key-revoke": Row(
+        "org", "POST", "manage_keys", ok=302, denied=404, kwargs=_org(public_id=_upload_key_id)
+    ),
+    "key-rotate": Row(
+        "org", "POST", "manage_keys", ok=200, denied=404, kwargs=_org(public_id=_upload_key_id)
+    ),
+    "repo-create": Row("org", action="manage_repositories", kwargs=_org()),
+    "repo-edit": Row("org", action="manage_repositories", kwargs=_repo()),
+    "repo-delete": Row("org", action="manage_repositories", kwargs=_repo()),
+    "simple-index": Row("repo", kwargs=_repo()),
+    "simple-project": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
+    "file": Row(
+        "repo",
+        kwargs=_repo(sha256=lambda w: w.file.sha256, filename=lambda w: w.file.filename),
+    ),
+    # An allowed key gets as far as form validation: an empty upload is a 400.
+    "upload": Row("repo", "POST", "upload", ok=400, kwargs=_repo()),
+    "upload-noslash": Row("repo", "POST", "upload", ok=400, kwargs=_repo()),
+}  # fmt: skip
+# Django's admin: staff only. None of the actors is staff, so all are sent to its log-in.
+ADMIN_NAMESPACE = "admin"
+
+
+def expected_status(row: Row, actor: str) -> int:
+    if row.kind == "public":
+        return row.ok
+    if row.kind in {"login", "org"}:
+        if actor not in SESSION_ACTORS:
+            return 302  # to the log-in page: keys never open the dashboard
+        if row.kind == "login":
+            return row.ok
+        if actor == "b_member":
+            return 404
+        return row.ok if row.action in ROLE_ALLOWED[actor] else row.denied
+    assert row.kind == "repo"
+    if actor in KEY_REFUSED:
+        return KEY_REFUSED[actor]
+    if actor not in KEY_ALLOWED:
+        return 401  # anonymous, and sessions: index and upload URLs take keys only
+    return row.ok if row.action in KEY_ALLOWED[actor] else 403
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str | None
+    route: str
+    namespace: str | None
+    params: tuple[str, ...]
+
+
+def _params(pattern: URLPattern) -> tuple[str, ...]:
+    # Route patterns name their converters; regex patterns their groups.
+    return tuple(pattern.pattern.converters or pattern.pattern.regex.groupindex)
+
+
+def served_routes(
+    patterns: list[Any] | None = None, prefix: str = "", namespace: str | None = None
+) -> Iterator[Route]:
+    """Every URL pattern of the project, with its namespaced name."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            ns = ":".join(filter(None, [namespace, pattern.namespace])) or None
+            yield from served_routes(pattern.url_patterns, prefix + str(pattern.pattern), ns)
+        else:
+            name = f"{namespace}:{pattern.name}" if namespace and pattern.name else pattern.name
+            yield Route(name, prefix + str(pattern.pattern), namespace, _params(pattern))
+
+
+ROUTES = list(served_routes())
+APP_ROUTES = [r for r in ROUTES if r.namespace != ADMIN_NAMESPACE]
+ADMIN_ROUTES = [r for r in ROUTES if r.namespace == ADMIN_NAMESPACE and r.name]
+
+
+def test_it_has_a_policy_row_for_every_url() -> None:
+    unnamed = [r.route for r in APP_ROUTES if r.name is None]
+    missing = [r.name for r in APP_ROUTES if r.name not in POLICY]
+    stale = set(POLICY) - {r.name for r in APP_ROUTES}
+    assert not unnamed, f"name these URL patterns and give them a POLICY row: {unnamed}"
+    assert not missing, f"add these URLs to POLICY in {__file__}: {missing}"
+    assert not stale, f"POLICY rows for URLs that no longer exist: {stale}"
+
+
+@pytest.fixture
+def world(settings: Any, tmp_path: Any) -> World:
+    local_packages_storage(settings, tmp_path)
+    return build_world()
+
+
+def basic(token: str) -> str:
+    return "Basic " + base64.b64encode(f"__token__:{token}".encode()).decode()
+
+
+def clients(world: World) -> dict[str, Client]:
+    ip = random_source_ip()
+    result = {"anonymous": Client(REMOTE_ADDR=ip)}
+    for actor in SESSION_ACTORS:
+        result[actor] = Client(REMOTE_ADDR=ip)
+        result[actor].force_login(world.users[actor])
+    for actor in KEY_ACTORS:
+        result[actor] = Client(REMOTE_ADDR=ip, HTTP_AUTHORIZATION=basic(world.tokens[actor]))
+    return result
+
+
+def answer(client: Client, method: str, url: str, data: dict[str, Any]) -> Any:
+    """The response, with whatever the request changed rolled back for the next actor."""
+    with transaction.atomic():
+        response = client.post(url, data) if method == "POST" else client.generic(method, url)
+        transaction.set_rollback(True)
+    return response
+
+
+def body(response: Any) -> bytes:
+    if response.streaming:
+        return b"".join(response.streaming_content)
+    return response.content
+
+
+# Organization B's actors; everyone else must never see a trace of organization B.
+B_ACTORS = {"b_member", "key_b"}
+
+
+@pytest.mark.parametrize("name", sorted(POLICY))
+def test_it_answers_every_actor_as_the_policy_says(world: World, name: str) -> None:
+    row = POLICY[name]
+    url = reverse(name, kwargs=row.kwargs(world))
+    got, leaked = {}, []
+    for actor, client in clients(world).items():
+        response = answer(client, row.method, url, row.data)
+        got[actor] = response.status_code
+        if actor not in B_ACTORS and b"globex" in body(response).lower():
+            leaked.append(actor)
+    assert got == {actor: expected_status(row, actor) for actor in ACTORS}
+    assert not leaked, f"organization B's data shown to {leaked}"
+
+
+def _organization_a_state(world: World) -> list[Any]:
+    org = world.org_a
+    return [
+        list(org.__class__.objects.filter(pk=org.pk).values()),
+        list(org.memberships.order_by("pk").values()),
+        list(org.api_keys.order_by("pk").values()),
+        list(org.invitations.order_by("pk").values()),
+        list(org.repositories.order_by("pk").values()),
+    ]
+
+
+def test_it_lets_no_write_from_organization_b_change_organization_a(world: World) -> None:
+    before = _organization_a_state(world)
+    actors = clients(world)
+    for name, row in POLICY.items():
+        if row.method != "POST" or row.kind not in {"org", "repo"}:
+            continue
+        url = reverse(name, kwargs=row.kwargs(world))
+        for actor in B_ACTORS:
+            assert actors[actor].post(url, row.data).status_code in {302, 401, 404}, (name, actor)
+    assert _organization_a_state(world) == before
+
+
+def _admin_url(route: Route) -> str:
+    for value in ("accounts", "1"):
+        try:
+            return reverse(route.name, kwargs=dict.fromkeys(route.params, value))
+        except NoReverseMatch:
+            continue
+    raise AssertionError(f"cannot build a URL for {route.name}")
+
+
+@pytest.mark.parametrize("route", ADMIN_ROUTES, ids=[r.name for r in ADMIN_ROUTES])
+def test_it_keeps_everyone_but_staff_out_of_the_admin(world: World, route: Route) -> None:
+    url = _admin_url(route)
+    got = {actor: answer(c, "GET", url, {}).status_code for actor, c in clients(world).items()}
+    # The log-in page itself is the one admin page anyone may see.
+    expected = 200 if route.name == "admin:login" else 302
+    assert got == dict.fromkeys(ACTORS, expected)
