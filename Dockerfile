@@ -23,6 +23,7 @@ COPY accounts ./accounts
 COPY registry ./registry
 COPY uploads ./uploads
 COPY templates ./templates
+COPY static ./static
 
 # `pip install .` installs the dependencies pyproject.toml declares.
 RUN pip install . \
