@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.http import HttpResponse
+from django.http import QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from registry.access import require_repository_key
 from registry.responses import error_response
+from registry.responses import wants_json
 from uploads import services
 from uploads.handlers import HashingUploadHandler
 from uploads.validation import UploadError
@@ -24,20 +26,23 @@ def upload(request: HttpRequest) -> HttpResponse:
         )
         response["Allow"] = "POST"
         return response
+    as_json = wants_json(request)
     repository = request.repository
     handler = HashingUploadHandler(request, max_size=repository.upload_size_limit)
     request.upload_handlers = [handler]
     try:
         fields, content = request.POST, request.FILES.get("content")
     except MultiPartParserError as exc:
-        return error_response(400, f"Malformed upload request: {exc}")
+        return error_response(400, f"Malformed upload request: {exc}", as_json=as_json)
     if handler.exceeded:
         limit_mb = repository.upload_size_limit // (1024 * 1024)
         return error_response(
-            413, f"File too large. Limit for repository '{repository}' is {limit_mb} MB."
+            413,
+            f"File too large. Limit for repository '{repository}' is {limit_mb} MB.",
+            as_json=as_json,
         )
     try:
-        form = parse_upload_form(fields)
+        form = parse_upload_form(_with_query_action(fields, request))
         if content is None or "content" not in handler.digests:
             raise UploadError(400, "Upload payload does not have a file.")
         services.upload_receive(
@@ -48,5 +53,24 @@ def upload(request: HttpRequest) -> HttpResponse:
             digests=handler.digests["content"],
         )
     except UploadError as exc:
-        return error_response(exc.status, exc.message)
+        return error_response(exc.status, exc.message, as_json=as_json)
     return HttpResponse(status=200)
+
+
+def _with_query_action(fields: QueryDict, request: HttpRequest) -> QueryDict:
+    # Warehouse routes on `:action` from the body or the query string.
+    if ":action" in fields or ":action" not in request.GET:
+        return fields
+    merged = fields.copy()
+    merged[":action"] = request.GET[":action"]
+    return merged
+
+
+def oidc_not_supported(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """uv and pdm probe `/_/oidc/audience` at the upload host before asking for credentials;
+    a 404 tells them trusted publishing is not offered here."""
+    return error_response(
+        404,
+        "Trusted publishing is not supported here: upload with an API key.",
+        as_json=wants_json(request),
+    )

@@ -81,15 +81,29 @@ def test_it_makes_a_good_wheel_ready_with_its_metadata_file(repository) -> None:
     assert file.release.summary == package.summary
 
 
-def test_it_rejects_a_wheel_whose_metadata_names_another_project(repository) -> None:
+def test_it_refuses_a_wheel_whose_metadata_names_another_project_before_storing_it(
+    repository, tmp_path: Path
+) -> None:
     impostor = Package("Other", "1.0")
-    file = receive(repository, wheel_bytes(impostor), wheel_filename(Package("Demo.Pkg", "1.0")))
+    with pytest.raises(UploadError, match="does not match the filename") as caught:
+        receive(repository, wheel_bytes(impostor), wheel_filename(Package("Demo.Pkg", "1.0")))
+    assert caught.value.status == 400
+    assert File.objects.count() == 0
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_it_rejects_a_file_whose_stored_bytes_changed_after_upload(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    storage = packages_storage()
+    storage.delete(file.storage_key)
+    storage.save(file.storage_key, ContentFile(b"tampered"))
 
     file_process(file_id=file.pk)
 
     file.refresh_from_db()
     assert file.status == FileStatus.REJECTED
-    assert "does not match the filename" in file.rejection_reason
+    assert "does not match its recorded sha256" in file.rejection_reason
 
 
 def test_it_leaves_a_processed_file_alone_when_the_task_runs_again(repository) -> None:
