@@ -57,14 +57,16 @@ def upload_receive(
     form: UploadForm,
     content: UploadedFile,
     digests: dict[str, str],
+    filename: str | None = None,
 ) -> UploadResult:
     """Validate an upload, store its bytes, commit it as pending and enqueue its processing.
 
     Every check that can refuse the file runs before its bytes are stored, so a refused
     upload leaves nothing behind. Only once the bytes are durable is the row committed, so an
     acknowledged upload always has its file; identical bytes again are a success, no change.
+    `filename` is the name exactly as the client sent it (default: the content's name).
     """
-    filename = content.name or ""
+    filename = (content.name or "") if filename is None else filename
     check_filename(filename, form)
     check_digests(form.digests, digests)
     existing = File.objects.filter(repository=repository, filename=filename).first()

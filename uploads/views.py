@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 from django.http import HttpResponse
 from django.http import QueryDict
@@ -13,6 +14,7 @@ from registry.responses import error_response
 from registry.responses import wants_json
 from uploads import services
 from uploads.handlers import HashingUploadHandler
+from uploads.handlers import RawFilenameParser
 from uploads.validation import UploadError
 from uploads.validation import parse_upload_form
 
@@ -29,9 +31,14 @@ def upload(request: HttpRequest) -> HttpResponse:
     as_json = wants_json(request)
     repository = request.repository
     handler = HashingUploadHandler(request, max_size=repository.upload_size_limit)
-    request.upload_handlers = [handler]
+    if request.content_type != "multipart/form-data":
+        return error_response(
+            400, "Upload payload does not have a file: send multipart/form-data.", as_json=as_json
+        )
+    parser = RawFilenameParser(request.META, request, [handler], request.encoding)
     try:
-        fields, content = request.POST, request.FILES.get("content")
+        fields, files = parser.parse()
+        content = files.get("content")
     except MultiPartParserError as exc:
         return error_response(400, f"Malformed upload request: {exc}", as_json=as_json)
     if handler.exceeded:
@@ -42,14 +49,32 @@ def upload(request: HttpRequest) -> HttpResponse:
             as_json=as_json,
         )
     try:
+        return _receive(request, fields, content, parser, handler, as_json=as_json)
+    finally:
+        # Django closes (and so deletes) the temporary files of request.FILES; these are ours.
+        for uploaded in files.values():
+            uploaded.close()
+
+
+def _receive(
+    request: HttpRequest,
+    fields: QueryDict,
+    content: UploadedFile | None,
+    parser: RawFilenameParser,
+    handler: HashingUploadHandler,
+    *,
+    as_json: bool,
+) -> HttpResponse:
+    try:
         form = parse_upload_form(_with_query_action(fields, request))
         if content is None or "content" not in handler.digests:
             raise UploadError(400, "Upload payload does not have a file.")
         services.upload_receive(
-            repository=repository,
+            repository=request.repository,
             api_key=request.api_key,
             form=form,
             content=content,
+            filename=parser.raw_file_names.get(content.name or "", content.name or ""),
             digests=handler.digests["content"],
         )
     except UploadError as exc:
