@@ -42,10 +42,10 @@ def upload(request: HttpRequest) -> HttpResponse:
     except MultiPartParserError as exc:
         return error_response(400, f"Malformed upload request: {exc}", as_json=as_json)
     if handler.exceeded:
-        limit_mb = repository.upload_size_limit // (1024 * 1024)
         return error_response(
             413,
-            f"File too large. Limit for repository '{repository}' is {limit_mb} MB.",
+            f"File too large. Limit for repository '{repository}' is "
+            f"{_size(repository.upload_size_limit)}.",
             as_json=as_json,
         )
     try:
@@ -80,6 +80,13 @@ def _receive(
     except UploadError as exc:
         return error_response(exc.status, exc.message, as_json=as_json)
     return HttpResponse(status=200)
+
+
+def _size(limit: int) -> str:
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if limit >= scale:
+            return f"{limit / scale:.4g} {unit}"
+    return f"{limit} bytes"
 
 
 def _with_query_action(fields: QueryDict, request: HttpRequest) -> QueryDict:

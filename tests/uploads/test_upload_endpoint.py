@@ -45,7 +45,7 @@ def test_it_refuses_an_oversized_file_while_it_streams(tenant: Tenant, packages_
     response = tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE) + bytes(4096)))
 
     assert response.status_code == 413
-    assert response.reason_phrase.startswith("File too large. Limit for repository 'acme/main'")
+    assert response.reason_phrase == "File too large. Limit for repository 'acme/main' is 1 KB."
     assert File.objects.count() == 0
     assert stored_files(packages_dir) == []
 
