@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import api_key_create
@@ -22,6 +23,7 @@ from tests.artifacts import wheel_filename
 from uploads.services import file_process
 from uploads.services import pending_files_requeue
 from uploads.services import upload_receive
+from uploads.tasks import process_file_task
 from uploads.validation import UploadError
 from uploads.validation import parse_upload_form
 
@@ -143,3 +145,51 @@ def test_it_requeues_only_files_left_pending(repository) -> None:
     assert pending_files_requeue(older_than=timedelta(0)) == 1
     File.objects.update(status=FileStatus.READY)
     assert pending_files_requeue(older_than=timedelta(0)) == 0
+
+
+def test_it_renders_the_readme_into_sanitised_html(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+
+    file_process(file_id=file.pk)
+
+    file.release.refresh_from_db()
+    html = file.release.description_html
+    assert "This is the long description." in html
+    assert "<script" not in html
+
+
+def test_it_keeps_a_file_pending_through_a_storage_fault_and_finishes_it_after(
+    repository,
+) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    data = wheel_bytes(package)
+    file = receive(repository, data, wheel_filename(package))
+    storage = packages_storage()
+    storage.delete(file.storage_key)
+
+    result = process_file_task.apply(args=[file.pk])
+
+    assert isinstance(result.result, FileNotFoundError)
+    file.refresh_from_db()
+    assert (file.status, file.claimed_until) == (FileStatus.PENDING, None)
+    storage.save(file.storage_key, ContentFile(data))
+    process_file_task.apply(args=[file.pk])
+    file.refresh_from_db()
+    assert file.status == FileStatus.READY
+
+
+def test_it_leaves_a_claimed_file_to_its_worker_until_the_claim_expires(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    File.objects.filter(pk=file.pk).update(claimed_until=timezone.now() + timedelta(minutes=5))
+
+    file_process(file_id=file.pk)
+    assert pending_files_requeue(older_than=timedelta(0)) == 0
+    file.refresh_from_db()
+    assert file.status == FileStatus.PENDING
+
+    File.objects.filter(pk=file.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert pending_files_requeue(older_than=timedelta(0)) == 1
+    file.refresh_from_db()
+    assert file.status == FileStatus.READY
