@@ -202,3 +202,17 @@ def test_it_finishes_every_upload_when_the_broker_restarts_empty(fault_stack) ->
     stack.start_worker()
 
     assert_all_ready_once(stack, repo_id, uploads)
+
+
+def test_it_acknowledges_uploads_while_the_broker_is_down_and_finishes_them_after(
+    fault_stack,
+) -> None:
+    stack, broker = fault_stack
+    broker.kill()
+    try:
+        repo_id, uploads = upload_many(stack, "brokerless", 3)
+        assert statuses(stack, repo_id) == ["pending"] * 3
+    finally:
+        broker.start()
+
+    assert_all_ready_once(stack, repo_id, uploads)
