@@ -12,6 +12,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
+from dataclasses import dataclass
 from typing import IO
 
 # Warehouse's numbers: above 64 MiB of content an archive may be at most 50 times its size.
@@ -26,6 +27,17 @@ LOCAL_HEADER = b"PK\x03\x04"
 LOCAL_HEADER_STRUCT = struct.Struct("<4s5H3L2H")
 
 
+@dataclass(frozen=True)
+class ArchiveContents:
+    """What the metadata checks need from a checked archive."""
+
+    # The METADATA / PKG-INFO bytes, unchanged.
+    metadata: bytes
+    members: frozenset[str]
+    # Where License-File paths are relative to: `<dist-info>/licenses` or the sdist's top.
+    license_root: str
+
+
 class InvalidDistribution(Exception):
     """The file is not a distribution we accept; the message is shown to the uploader."""
 
@@ -34,7 +46,7 @@ def _invalid(message: str) -> InvalidDistribution:
     return InvalidDistribution(f"Invalid distribution file. {message}")
 
 
-def wheel_core_metadata(fileobj: IO[bytes], filename: str, *, size: int) -> bytes:
+def wheel_contents(fileobj: IO[bytes], filename: str, *, size: int) -> ArchiveContents:
     """Check a wheel's framing and layout; return its `.dist-info/METADATA` bytes."""
     _reject_polyglot_tar(fileobj)
     archive = _open_zip(fileobj)
@@ -57,7 +69,11 @@ def wheel_core_metadata(fileobj: IO[bytes], filename: str, *, size: int) -> byte
                     f"Wheel '{filename}' does not contain the required {required} file: "
                     f"{dist_info}/{required}"
                 )
-        return _read_zip_member(archive, f"{dist_info}/METADATA", filename)
+        return ArchiveContents(
+            metadata=_read_zip_member(archive, f"{dist_info}/METADATA", filename),
+            members=frozenset(names),
+            license_root=f"{dist_info}/licenses",
+        )
 
 
 def _reject_polyglot_tar(fileobj: IO[bytes]) -> None:
@@ -130,7 +146,7 @@ def _read_zip_member(archive: zipfile.ZipFile, name: str, filename: str) -> byte
     return data
 
 
-def sdist_core_metadata(fileobj: IO[bytes], filename: str, *, size: int) -> bytes:
+def sdist_contents(fileobj: IO[bytes], filename: str, *, size: int) -> ArchiveContents:
     """Check a `.tar.gz` sdist's framing and layout; return its `PKG-INFO` bytes."""
     fileobj.seek(0)
     if zipfile.is_zipfile(fileobj):
@@ -156,9 +172,11 @@ def sdist_core_metadata(fileobj: IO[bytes], filename: str, *, size: int) -> byte
         if extracted is None:
             raise _invalid(f"PKG-INFO not found at {top}/PKG-INFO.")
         try:
-            return extracted.read()
+            metadata = extracted.read()
         except (tarfile.TarError, OSError, EOFError, zlib.error):
             raise _invalid("File is not a tarfile.") from None
+        names = frozenset(m.name for m in members)
+        return ArchiveContents(metadata=metadata, members=names, license_root=top)
 
 
 def _check_gzip_ratio(fileobj: IO[bytes], *, size: int) -> None:

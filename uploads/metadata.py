@@ -17,9 +17,10 @@ from packaging.utils import parse_sdist_filename
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
+from uploads.archives import ArchiveContents
 from uploads.archives import InvalidDistribution
-from uploads.archives import sdist_core_metadata
-from uploads.archives import wheel_core_metadata
+from uploads.archives import sdist_contents
+from uploads.archives import wheel_contents
 
 __all__ = ["CoreMetadata", "InvalidDistribution", "parse_core_metadata", "read_core_metadata"]
 
@@ -41,12 +42,12 @@ def read_core_metadata(
     if size is None:
         size = fileobj.seek(0, 2)
     if packagetype == "bdist_wheel":
-        raw = wheel_core_metadata(fileobj, filename, size=size)
+        contents = wheel_contents(fileobj, filename, size=size)
         name, version = parse_wheel_filename(filename)[:2]
     else:
-        raw = sdist_core_metadata(fileobj, filename, size=size)
+        contents = sdist_contents(fileobj, filename, size=size)
         name, version = parse_sdist_filename(filename)
-    core = parse_core_metadata(raw)
+    core = parse_core_metadata(contents.metadata)
     if canonicalize_name(core.metadata.name) != name:
         raise InvalidDistribution(
             f"Metadata name {core.metadata.name!r} does not match the filename {filename!r}."
@@ -58,7 +59,18 @@ def read_core_metadata(
         )
     if packagetype == "sdist":
         _check_sdist_filename(filename, core.metadata)
+    _check_license_files(filename, core.metadata, contents)
     return core
+
+
+def _check_license_files(filename: str, metadata: Metadata, contents: ArchiveContents) -> None:
+    # Core metadata 2.4: every License-File must ship in the distribution.
+    for path in metadata.license_files or []:
+        member = f"{contents.license_root}/{path}"
+        if member not in contents.members:
+            raise InvalidDistribution(
+                f"License-File {path} does not exist in distribution file {filename} at {member}"
+            )
 
 
 def _check_sdist_filename(filename: str, metadata: Metadata) -> None:

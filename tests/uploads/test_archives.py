@@ -12,18 +12,18 @@ from tests.artifacts import sdist_bytes
 from tests.artifacts import wheel_bytes
 from tests.fixtures.hostile import PACKAGE
 from uploads.archives import InvalidDistribution
-from uploads.archives import sdist_core_metadata
-from uploads.archives import wheel_core_metadata
+from uploads.archives import sdist_contents
+from uploads.archives import wheel_contents
 
 WHEEL = "demo_pkg-1.0-py3-none-any.whl"
 
 
 def check_wheel(data: bytes) -> bytes:
-    return wheel_core_metadata(io.BytesIO(data), WHEEL, size=len(data))
+    return wheel_contents(io.BytesIO(data), WHEEL, size=len(data)).metadata
 
 
 def check_sdist(data: bytes) -> bytes:
-    return sdist_core_metadata(io.BytesIO(data), "demo_pkg-1.0.tar.gz", size=len(data))
+    return sdist_contents(io.BytesIO(data), "demo_pkg-1.0.tar.gz", size=len(data)).metadata
 
 
 def test_it_refuses_a_zip_whose_local_header_names_another_file() -> None:

@@ -152,3 +152,20 @@ def test_it_answers_the_trusted_publishing_probe_with_not_found(client) -> None:
     response = client.get("/_/oidc/audience")
     assert response.status_code == 404
     assert "Trusted publishing is not supported" in response.reason_phrase
+
+
+def test_it_accepts_license_files_that_ship_in_the_wheel(tenant: Tenant) -> None:
+    import io
+    import zipfile
+
+    upload = _wheel_with_metadata(
+        b"Metadata-Version: 2.4\nName: Demo.Pkg\nVersion: 1.0\nLicense-Expression: MIT\n"
+        b"License-File: LICENSE.txt\n"
+    )
+    buffer = io.BytesIO(upload.data)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr("demo_pkg-1.0.dist-info/licenses/LICENSE.txt", "MIT License\n")
+
+    response = tenant.post(Upload(upload.filename, buffer.getvalue()))
+
+    assert response.status_code == 200, response.content
