@@ -95,7 +95,7 @@ def _open_zip(fileobj: IO[bytes]) -> zipfile.ZipFile:
     fileobj.seek(0)
     try:
         return zipfile.ZipFile(fileobj)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
         raise _invalid("File is not a zipfile.") from None
 
 
@@ -109,6 +109,8 @@ def _check_zip_members(fileobj: IO[bytes], infos: list[zipfile.ZipInfo], *, size
         if info.filename in seen:
             raise _invalid(f"ZIP archive not accepted: duplicate entry {info.filename!r}.")
         seen.add(info.filename)
+        if info.flag_bits & 0x1:
+            raise _invalid(f"ZIP archive not accepted: {info.filename!r} is encrypted.")
         if info.compress_type not in ZIP_METHODS:
             raise _invalid("File does not use a supported compression type.")
         _check_local_header(fileobj, info)
@@ -119,6 +121,8 @@ def _check_zip_members(fileobj: IO[bytes], infos: list[zipfile.ZipInfo], *, size
 def _check_local_header(fileobj: IO[bytes], info: zipfile.ZipInfo) -> None:
     """Each central directory entry must point at a local header naming the same file, or
     two zip readers could see two different archives in the same bytes."""
+    if info.header_offset < 0:
+        raise _invalid("ZIP archive not accepted: entries point outside the archive.")
     fileobj.seek(info.header_offset)
     header = fileobj.read(LOCAL_HEADER_STRUCT.size)
     if len(header) != LOCAL_HEADER_STRUCT.size:
@@ -139,7 +143,10 @@ def _read_zip_member(archive: zipfile.ZipFile, name: str, filename: str) -> byte
     try:
         with archive.open(info) as member:
             data = member.read(MAX_METADATA_BYTES + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError) as exc:
+    except (
+        zipfile.BadZipFile, OSError, EOFError, zlib.error, ValueError, RuntimeError,
+        NotImplementedError,
+    ) as exc:  # fmt: skip
         raise _invalid(f"ZIP archive not accepted: {exc}.") from None
     if len(data) > MAX_METADATA_BYTES:
         raise InvalidDistribution(f"Wheel '{filename}' has an oversized {name}.")

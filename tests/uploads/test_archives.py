@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import random
 import tarfile
 import zipfile
 
@@ -71,3 +73,28 @@ def test_it_refuses_bytes_after_the_gzip_stream() -> None:
 def test_it_returns_the_metadata_of_good_archives_unchanged() -> None:
     assert check_wheel(wheel_bytes(PACKAGE)) == PACKAGE.metadata().encode()
     assert check_sdist(sdist_bytes(PACKAGE)) == PACKAGE.metadata().encode()
+
+
+@pytest.mark.parametrize("kind", ["bdist_wheel", "sdist"])
+def test_it_answers_every_corrupted_archive_with_a_reason_never_a_crash(kind: str) -> None:
+    """Seeded random corruption: anything but InvalidDistribution would be a 500."""
+    from tests.artifacts import sdist_filename
+    from tests.artifacts import wheel_filename
+    from uploads.metadata import read_core_metadata
+
+    rng = random.Random(20261125)
+    data = wheel_bytes(PACKAGE) if kind == "bdist_wheel" else sdist_bytes(PACKAGE)
+    filename = wheel_filename(PACKAGE) if kind == "bdist_wheel" else sdist_filename(PACKAGE)
+    for _ in range(600):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            position = rng.randrange(len(mutated))
+            choice = rng.random()
+            if choice < 0.6:
+                mutated[position] = rng.randrange(256)
+            elif choice < 0.8:
+                del mutated[position : position + rng.randint(1, 50)]
+            else:
+                mutated[position:position] = rng.randbytes(rng.randint(1, 20))
+        with contextlib.suppress(InvalidDistribution):
+            read_core_metadata(io.BytesIO(bytes(mutated)), filename, kind)
