@@ -11,11 +11,14 @@ import zipfile
 import pytest
 
 from tests.artifacts import sdist_bytes
+from tests.artifacts import sdist_filename
 from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
 from tests.fixtures.hostile import PACKAGE
 from uploads.archives import InvalidDistribution
 from uploads.archives import sdist_contents
 from uploads.archives import wheel_contents
+from uploads.metadata import read_core_metadata
 
 WHEEL = "demo_pkg-1.0-py3-none-any.whl"
 
@@ -78,11 +81,7 @@ def test_it_returns_the_metadata_of_good_archives_unchanged() -> None:
 @pytest.mark.parametrize("kind", ["bdist_wheel", "sdist"])
 def test_it_answers_every_corrupted_archive_with_a_reason_never_a_crash(kind: str) -> None:
     """Seeded random corruption: anything but InvalidDistribution would be a 500."""
-    from tests.artifacts import sdist_filename
-    from tests.artifacts import wheel_filename
-    from uploads.metadata import read_core_metadata
-
-    rng = random.Random(20261125)
+    rng = random.Random(20261125)  # noqa: S311 - reproducible corruption, not a secret
     data = wheel_bytes(PACKAGE) if kind == "bdist_wheel" else sdist_bytes(PACKAGE)
     filename = wheel_filename(PACKAGE) if kind == "bdist_wheel" else sdist_filename(PACKAGE)
     for _ in range(600):
