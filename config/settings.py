@@ -176,7 +176,8 @@ PACKAGES_STORAGE = (
     }
     if S3_BUCKET
     else {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Writes are atomic renames: a reader never sees half an upload.
+        "BACKEND": "uploads.storage.AtomicFileSystemStorage",
         "OPTIONS": {"location": str(DATA_DIR / "files"), "allow_overwrite": True},
     }
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import boto3
 import psycopg
 
@@ -11,6 +13,7 @@ from tests.clients import multipart
 from tests.fixtures.hostile import Upload
 from tests.services import S3_ACCESS_KEY
 from tests.services import S3_SECRET_KEY
+from tests.services import LiveStack
 from tests.services import ServicesStack
 
 
@@ -61,3 +64,16 @@ def stored_objects(stack: ServicesStack, repo_id: int) -> dict[str, bytes]:
         item["Key"]: client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
         for item in listing.get("Contents", [])
     }
+
+
+def download_listed(stack: LiveStack, index_url: str, token: str, project: str) -> dict[str, bytes]:
+    """Every file the project's index page lists, fetched as an installer would."""
+    page = http("GET", f"{index_url}{project}/", token=token).text
+    files = {}
+    for href, filename in re.findall(r'<a href="([^"#]+)#[^"]*"[^>]*>([^<]+)</a>', page):
+        response = http("GET", stack.url(href) if href.startswith("/") else href, token=token)
+        if response.status == 302:  # S3: a presigned URL
+            response = http("GET", response.headers["Location"])
+        assert response.status == 200, (href, response.status)
+        files[filename] = response.body
+    return files

@@ -11,11 +11,14 @@ import pytest
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
+from tests.clients import wait_until_listed
+from tests.e2e.live_checks import download_listed
 from tests.e2e.live_checks import file_rows
 from tests.e2e.live_checks import post
 from tests.e2e.live_checks import repository_id
 from tests.e2e.live_checks import stored_objects
 from tests.fixtures.hostile import Upload
+from tests.services import LiveStack
 from tests.services import ServicesStack
 
 pytestmark = pytest.mark.e2e
@@ -28,18 +31,22 @@ def race(url: str, token: str, uploads: list[Upload]) -> list[tuple[int, str]]:
     return [(r.status, r.text.strip()) for r in responses]
 
 
-def test_it_makes_one_file_of_twenty_identical_concurrent_uploads(
-    services_stack: ServicesStack,
-) -> None:
-    tenant = services_stack.provision("racing", "same")
+def test_it_makes_one_file_of_twenty_identical_concurrent_uploads(stack: LiveStack) -> None:
+    tenant = stack.provision("racing", "same")
     token, url = str(tenant["api_key"]["token"]), str(tenant["upload_url"])  # type: ignore[index]
-    repo_id = repository_id(services_stack, "racing", "same")
     package = Package("race-same", "1.0")
     data = wheel_bytes(package)
 
     answers = race(url, token, [Upload(wheel_filename(package), data, name=package.name)] * RACERS)
 
     assert [status for status, _ in answers] == [200] * RACERS, answers
+    index_url = str(tenant["index_url"])
+    wait_until_listed(index_url, token, package.name, [wheel_filename(package)])
+    assert download_listed(stack, index_url, token, package.name) == {wheel_filename(package): data}
+    if not isinstance(stack, ServicesStack):
+        return
+    services_stack = stack
+    repo_id = repository_id(services_stack, "racing", "same")
     rows = file_rows(services_stack, repo_id)
     assert len(rows) == 1
     _filename, sha256, _blake2, _status, key, _processed = rows[0]
@@ -49,12 +56,9 @@ def test_it_makes_one_file_of_twenty_identical_concurrent_uploads(
     )
 
 
-def test_it_keeps_one_winner_of_twenty_different_files_under_one_name(
-    services_stack: ServicesStack,
-) -> None:
-    tenant = services_stack.provision("racing", "different")
+def test_it_keeps_one_winner_of_twenty_different_files_under_one_name(stack: LiveStack) -> None:
+    tenant = stack.provision("racing", "different")
     token, url = str(tenant["api_key"]["token"]), str(tenant["upload_url"])  # type: ignore[index]
-    repo_id = repository_id(services_stack, "racing", "different")
     filename = wheel_filename(Package("race-diff", "1.0"))
     variants = [
         Upload(filename, wheel_bytes(Package("race-diff", "1.0", summary=f"variant {i}")),
@@ -68,6 +72,13 @@ def test_it_keeps_one_winner_of_twenty_different_files_under_one_name(
     assert statuses == [200] + [409] * (RACERS - 1), answers
     assert all(text.startswith("File already exists") for status, text in answers if status == 409)
     winner = next(v for v, (status, _) in zip(variants, answers, strict=True) if status == 200)
+    index_url = str(tenant["index_url"])
+    wait_until_listed(index_url, token, "race-diff", [filename])
+    assert download_listed(stack, index_url, token, "race-diff") == {filename: winner.data}
+    if not isinstance(stack, ServicesStack):
+        return
+    services_stack = stack
+    repo_id = repository_id(services_stack, "racing", "different")
     rows = file_rows(services_stack, repo_id)
     assert [row[1] for row in rows] == [hashlib.sha256(winner.data).hexdigest()]
     # Only the winner's bytes are kept (and, once processed, its .metadata file).

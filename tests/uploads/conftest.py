@@ -24,7 +24,7 @@ def packages_dir(settings, tmp_path: Path) -> Path:
     settings.STORAGES = {
         **settings.STORAGES,
         "packages": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "BACKEND": "uploads.storage.AtomicFileSystemStorage",
             "OPTIONS": {"location": str(location), "allow_overwrite": True},
         },
     }
