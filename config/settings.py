@@ -228,7 +228,8 @@ PACKAGES_STORAGE = (
     }
     if S3_BUCKET
     else {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Writes are atomic renames: a reader never sees half an upload.
+        "BACKEND": "uploads.storage.AtomicFileSystemStorage",
         "OPTIONS": {"location": str(DATA_DIR / "files"), "allow_overwrite": True},
     }
 )
@@ -293,6 +294,9 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # A file still pending this long after upload is assumed lost by the queue and sent again.
 PENDING_SWEEP_AFTER_SECONDS = env_int("PENDING_SWEEP_AFTER_SECONDS", 120)
+# How long a worker owns a file it processes: longer than a task may run, so only a worker
+# that died loses its claim, and the sweep hands the file to another.
+FILE_CLAIM_SECONDS = env_int("FILE_CLAIM_SECONDS", CELERY_TASK_TIME_LIMIT + 60)
 
 # Security ---------------------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Account and dashboard pages (sessions); their prefixes are reserved organization slugs.
     path("", include("accounts.urls")),
+    # uv and pdm probe for trusted publishing at the host root: a clear 404.
+    path("_/oidc/<path:rest>", upload_views.oidc_not_supported, name="oidc-not-supported"),
     path(f"{repo}/simple/", registry_views.simple_index, name="simple-index"),
     path(f"{repo}/simple/<str:project>/", registry_views.simple_project, name="simple-project"),
     path(f"{repo}/files/<str:sha256>/<str:filename>", registry_views.file_download, name="file"),

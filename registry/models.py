@@ -20,6 +20,11 @@ class Repository(models.Model):
     description = models.TextField(blank=True)
     # None means the server-wide MAX_UPLOAD_SIZE.
     max_file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    # Whether files and releases may be deleted. Filenames are never reused either way (see
+    # DeletedFilename), so a deletion can not swap the bytes behind a name; it is the only way
+    # to withdraw a leaked secret from a private index. Repositories that must stay
+    # reproducible turn it off and yank instead.
+    allow_file_deletion = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -66,6 +71,8 @@ class Release(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     yanked = models.BooleanField(default=False)
     yanked_reason = models.TextField(blank=True)
+    # The README (core metadata Description) rendered and sanitised by readme-renderer.
+    description_html = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -116,10 +123,17 @@ class File(models.Model):
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # A worker owns the file until then; past it, a crashed worker's claim may be taken over.
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints: ClassVar = [
-            models.UniqueConstraint(fields=["repository", "filename"], name="filename_per_repo")
+            models.UniqueConstraint(fields=["repository", "filename"], name="filename_per_repo"),
+            models.UniqueConstraint(
+                fields=["release"],
+                condition=models.Q(packagetype="sdist"),
+                name="one_sdist_per_release",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -128,3 +142,24 @@ class File(models.Model):
     @property
     def metadata_storage_key(self) -> str:
         return f"{self.storage_key}.metadata"
+
+
+class DeletedFilename(models.Model):
+    """A filename once used in a repository: it can never name other bytes there again."""
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="deleted_filenames"
+    )
+    filename = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["repository", "filename"], name="deleted_filename_per_repo"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.filename

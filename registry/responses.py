@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+from http import HTTPStatus
+
+from django.http import HttpRequest
 from django.http import HttpResponse
 
 
@@ -9,8 +13,18 @@ def _reason_phrase(message: str) -> str:
     return line.encode("latin-1", "replace").decode("latin-1")
 
 
-def error_response(status: int, message: str) -> HttpResponse:
-    """A plain-text error whose one-line reason is in both the status line and the body."""
+def error_response(status: int, message: str, *, as_json: bool = False) -> HttpResponse:
+    """An error whose one-line reason is in both the status line and the body: plain text,
+    or with `as_json` the `{"message", "code", "title"}` object PyPI sends and uv reads."""
+    if as_json:
+        title = HTTPStatus(status).phrase
+        body = {"message": message, "code": f"{status} {_reason_phrase(message)}", "title": title}
+        return HttpResponse(
+            json.dumps(body),
+            status=status,
+            reason=_reason_phrase(message),
+            content_type="application/json",
+        )
     return HttpResponse(
         message + "\n",
         status=status,
@@ -23,3 +37,9 @@ def unauthorized_response(realm: str, message: str) -> HttpResponse:
     response = error_response(401, message)
     response["WWW-Authenticate"] = f'Basic realm="{realm}"'
     return response
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """The client named JSON, and not HTML, among what it accepts."""
+    accept = request.headers.get("Accept", "").lower()
+    return "json" in accept and "html" not in accept

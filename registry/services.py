@@ -1,4 +1,4 @@
-"""Writes for repositories."""
+"""Writes for repositories, releases and files."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from accounts.models import User
 from accounts.permissions import Action
 from accounts.permissions import can
 from accounts.services import audit_record
+from registry.models import DeletedFilename
 from registry.models import File
+from registry.models import Release
 from registry.models import Repository
 from registry.storage import packages_storage
 
@@ -175,3 +177,56 @@ def stored_objects_delete(*, keys: Iterable[str]) -> int:
         storage.delete(key)
         deleted += 1
     return deleted
+
+
+class DeletionNotAllowed(Exception):
+    """The repository's policy keeps its files: yank instead."""
+
+
+def release_yank(*, release: Release, reason: str = "") -> Release:
+    """PEP 592: installers skip the release unless pinned to it exactly; reversible."""
+    Release.objects.filter(pk=release.pk).update(yanked=True, yanked_reason=reason.strip())
+    release.refresh_from_db(fields=["yanked", "yanked_reason"])
+    return release
+
+
+def release_unyank(*, release: Release) -> Release:
+    Release.objects.filter(pk=release.pk).update(yanked=False, yanked_reason="")
+    release.refresh_from_db(fields=["yanked", "yanked_reason"])
+    return release
+
+
+def file_delete(*, file: File) -> None:
+    """Remove one file for good; its filename can never be uploaded to this repository again."""
+    _check_deletion_allowed(file.repository)
+    with transaction.atomic():
+        _retire_files([file])
+        File.objects.filter(pk=file.pk).delete()
+
+
+def release_delete(*, release: Release) -> None:
+    """Remove a release and all its files; none of their filenames can ever be reused."""
+    _check_deletion_allowed(release.project.repository)
+    with transaction.atomic():
+        files = list(File.objects.select_for_update().filter(release=release))
+        _retire_files(files)
+        Release.objects.filter(pk=release.pk).delete()
+
+
+def _check_deletion_allowed(repository: Repository) -> None:
+    if not repository.allow_file_deletion:
+        raise DeletionNotAllowed(
+            f"Repository '{repository}' does not allow deleting files; yank the release instead."
+        )
+
+
+def _retire_files(files: list[File]) -> None:
+    """Tombstone the filenames now; remove the stored objects only once that has committed, so
+    a rollback never leaves a row whose bytes are gone."""
+    for file in files:
+        DeletedFilename.objects.get_or_create(
+            repository_id=file.repository_id,
+            filename=file.filename,
+            defaults={"sha256": file.sha256},
+        )
+    stored_files_delete_on_commit(_stored_keys(files))

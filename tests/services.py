@@ -99,6 +99,8 @@ class SeaweedFS:
             for name in (
                 "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
                 "filer.port", "filer.port.grpc", "s3.port.grpc", "metricsPort",
+                # Fixed defaults (8181, 9101, 8111): a second SeaweedFS would exit at start.
+                "s3.port.iceberg", "s3.port.lance", "iam.port",
             )
         }  # fmt: skip
         command = [

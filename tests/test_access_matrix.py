@@ -92,6 +92,8 @@ def _upload_key_id(w: World) -> str:
 
 POLICY: dict[str, Row] = {
     "healthz": Row("public"),
+    # uv and pdm probe for trusted publishing; it is not offered, to anyone.
+    "oidc-not-supported": Row("public", ok=404, kwargs=lambda w: {"rest": "audience"}),
     "home": Row("public", ok=302),
     "signup": Row("public"),
     "login": Row("public"),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import html
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import StopUpload
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.http.multipartparser import MultiPartParser
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
@@ -46,3 +48,20 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
     def file_complete(self, file_size: int) -> UploadedFile:
         self.digests[self.field_name] = {name: h.hexdigest() for name, h in self.hashes.items()}
         return super().file_complete(file_size)
+
+
+class RawFilenameParser(MultiPartParser):
+    """Django strips separators and control characters from upload filenames. The upload rules
+    refuse such names with a reason instead of storing a silently renamed file, so this keeps
+    what the client sent, keyed by the name Django made of it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.raw_file_names: dict[str, str] = {}
+
+    def sanitize_file_name(self, file_name: str) -> str | None:
+        sanitized = super().sanitize_file_name(file_name)
+        # A name Django would drop entirely is kept under a placeholder, so it gets its reason.
+        key = sanitized or "unnamed"
+        self.raw_file_names[key] = html.unescape(file_name)
+        return key

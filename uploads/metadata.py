@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tarfile
-import zipfile
 from dataclasses import dataclass
 from typing import IO
 from typing import Any
 
+# packaging's own header-to-field table, so error fields map back to raw keys.
+from packaging.metadata import _EMAIL_TO_RAW_MAPPING
 from packaging.metadata import InvalidMetadata
 from packaging.metadata import Metadata
 from packaging.metadata import parse_email
@@ -15,13 +15,14 @@ from packaging.utils import canonicalize_name
 from packaging.utils import canonicalize_version
 from packaging.utils import parse_sdist_filename
 from packaging.utils import parse_wheel_filename
+from packaging.version import Version
 
-# METADATA / PKG-INFO beyond this is not metadata but an attack on the worker's memory.
-MAX_METADATA_BYTES = 10 * 1024 * 1024
+from uploads.archives import ArchiveContents
+from uploads.archives import InvalidDistribution
+from uploads.archives import sdist_contents
+from uploads.archives import wheel_contents
 
-
-class InvalidDistribution(Exception):
-    """The file is not a distribution we accept; the message is shown to the uploader."""
+__all__ = ["CoreMetadata", "InvalidDistribution", "parse_core_metadata", "read_core_metadata"]
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,20 @@ class CoreMetadata:
     fields: dict[str, Any]
 
 
-def read_core_metadata(fileobj: IO[bytes], filename: str, packagetype: str) -> CoreMetadata:
-    """Extract, parse and validate the core metadata; check it names this file's release."""
+def read_core_metadata(
+    fileobj: IO[bytes], filename: str, packagetype: str, *, size: int | None = None
+) -> CoreMetadata:
+    """Check the archive, then parse and validate its core metadata, which must name this
+    file's release: the file, not the form, is the source of truth."""
+    if size is None:
+        size = fileobj.seek(0, 2)
     if packagetype == "bdist_wheel":
-        raw = _wheel_metadata(fileobj, filename)
+        contents = wheel_contents(fileobj, filename, size=size)
         name, version = parse_wheel_filename(filename)[:2]
     else:
-        raw = _sdist_metadata(fileobj)
+        contents = sdist_contents(fileobj, filename, size=size)
         name, version = parse_sdist_filename(filename)
-    core = parse_core_metadata(raw)
+    core = parse_core_metadata(contents.metadata)
     if canonicalize_name(core.metadata.name) != name:
         raise InvalidDistribution(
             f"Metadata name {core.metadata.name!r} does not match the filename {filename!r}."
@@ -51,71 +57,72 @@ def read_core_metadata(fileobj: IO[bytes], filename: str, packagetype: str) -> C
             f"Metadata version {str(core.metadata.version)!r} does not match the filename "
             f"{filename!r}."
         )
+    if packagetype == "sdist":
+        _check_sdist_filename(filename, core.metadata)
+    _check_license_files(filename, core.metadata, contents)
     return core
 
 
+def _check_license_files(filename: str, metadata: Metadata, contents: ArchiveContents) -> None:
+    # Core metadata 2.4: every License-File must ship in the distribution.
+    for path in metadata.license_files or []:
+        member = f"{contents.license_root}/{path}"
+        if member not in contents.members:
+            raise InvalidDistribution(
+                f"License-File {path} does not exist in distribution file {filename} at {member}"
+            )
+
+
+def _check_sdist_filename(filename: str, metadata: Metadata) -> None:
+    # PEP 625: exactly one spelling, so one release can never get two sdists by renaming.
+    name = canonicalize_name(metadata.name).replace("-", "_")
+    expected = f"{name}-{Version(str(metadata.version))}.tar.gz"
+    if filename != expected:
+        raise InvalidDistribution(f"Filename {filename!r} is invalid, should be {expected!r}.")
+
+
+def check_core_metadata_matches_form(core: CoreMetadata, *, name: str, version: str) -> None:
+    """The form's name and version are what the client says it uploads; they must agree."""
+    if canonicalize_name(core.metadata.name) != canonicalize_name(name):
+        raise InvalidDistribution(
+            f"The form's name {name!r} does not match the name {core.metadata.name!r} "
+            "in the file's metadata."
+        )
+    if canonicalize_version(core.metadata.version) != canonicalize_version(version):
+        raise InvalidDistribution(
+            f"The form's version {version!r} does not match the version "
+            f"{str(core.metadata.version)!r} in the file's metadata."
+        )
+
+
 def parse_core_metadata(raw: bytes) -> CoreMetadata:
-    fields, _unparsed = parse_email(raw)
-    try:
-        metadata = Metadata.from_raw(fields, validate=True)
-    except ExceptionGroup as group:
-        problems = "; ".join(str(exc) for exc in group.exceptions)
-        raise InvalidDistribution(f"Invalid distribution metadata: {problems}") from None
-    except InvalidMetadata as exc:
-        raise InvalidDistribution(f"Invalid distribution metadata: {exc}") from None
-    return CoreMetadata(raw=raw, metadata=metadata, fields=dict(fields))
+    """Any Metadata-Version from 1.0 to 2.5, validated as packaging validates it.
 
-
-def _wheel_metadata(fileobj: IO[bytes], filename: str) -> bytes:
-    try:
-        archive = zipfile.ZipFile(fileobj)
-    except zipfile.BadZipFile:
-        raise InvalidDistribution("Invalid distribution file: File is not a zipfile.") from None
-    with archive:
-        names = archive.namelist()
-        dist_infos = {
-            n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")
-        }
-        if len(dist_infos) != 1:
-            raise InvalidDistribution(
-                f"Wheel '{filename}' must contain exactly one .dist-info directory."
-            )
-        dist_info = dist_infos.pop()
-        for required in ("WHEEL", "METADATA"):
-            if f"{dist_info}/{required}" not in names:
-                raise InvalidDistribution(
-                    f"Wheel '{filename}' does not contain the required {required} file: "
-                    f"{dist_info}/{required}"
-                )
-        info = archive.getinfo(f"{dist_info}/METADATA")
-        if info.file_size > MAX_METADATA_BYTES:
-            raise InvalidDistribution(f"Wheel '{filename}' has an oversized METADATA file.")
-        return archive.read(info)
-
-
-def _sdist_metadata(fileobj: IO[bytes]) -> bytes:
-    try:
-        archive = tarfile.open(fileobj=fileobj, mode="r:gz")  # noqa: SIM115 - closed below
-    except (tarfile.TarError, OSError, EOFError):
-        raise InvalidDistribution("Invalid distribution file: File is not a tarfile.") from None
-    with archive:
+    Headers packaging does not know are ignored, as the core metadata spec asks readers to.
+    A field newer than the declared Metadata-Version is dropped rather than refused: older
+    setuptools wrote `License-File` into 2.1 metadata, and PyPI accepts those wheels.
+    """
+    fields, _unknown = parse_email(raw)
+    fields = dict(fields)
+    for _attempt in range(2):
         try:
-            members = archive.getmembers()
-        except (tarfile.TarError, OSError, EOFError):
-            raise InvalidDistribution("Invalid distribution file: corrupt tar archive.") from None
-        tops = {m.name.split("/", 1)[0] for m in members}
-        if len(tops) != 1:
-            raise InvalidDistribution(
-                "Invalid distribution file: Incorrect number of top-level directories in sdist."
-            )
-        top = tops.pop()
-        pkg_info = next((m for m in members if m.name == f"{top}/PKG-INFO"), None)
-        if pkg_info is None or not pkg_info.isfile():
-            raise InvalidDistribution(
-                f"Invalid distribution file: PKG-INFO not found at {top}/PKG-INFO."
-            )
-        if pkg_info.size > MAX_METADATA_BYTES:
-            raise InvalidDistribution("Invalid distribution file: oversized PKG-INFO.")
-        extracted = archive.extractfile(pkg_info)
-        assert extracted is not None  # a regular file always extracts
-        return extracted.read()
+            metadata = Metadata.from_raw(fields, validate=True)  # type: ignore[arg-type]
+        except ExceptionGroup as group:
+            newer = _fields_newer_than_declared(group)
+            if newer and len(newer) == len(group.exceptions):
+                fields = {k: v for k, v in fields.items() if k not in newer}
+                continue
+            problems = "; ".join(str(exc) for exc in group.exceptions)
+            raise InvalidDistribution(f"Invalid distribution metadata: {problems}") from None
+        except InvalidMetadata as exc:
+            raise InvalidDistribution(f"Invalid distribution metadata: {exc}") from None
+        return CoreMetadata(raw=raw, metadata=metadata, fields=fields)
+    raise InvalidDistribution("Invalid distribution metadata.")
+
+
+def _fields_newer_than_declared(group: ExceptionGroup) -> set[str]:
+    return {
+        _EMAIL_TO_RAW_MAPPING.get(exc.field, exc.field)
+        for exc in group.exceptions
+        if isinstance(exc, InvalidMetadata) and "introduced in metadata version" in str(exc)
+    }

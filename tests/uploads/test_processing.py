@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import api_key_create
@@ -22,6 +23,7 @@ from tests.artifacts import wheel_filename
 from uploads.services import file_process
 from uploads.services import pending_files_requeue
 from uploads.services import upload_receive
+from uploads.tasks import process_file_task
 from uploads.validation import UploadError
 from uploads.validation import parse_upload_form
 
@@ -81,15 +83,29 @@ def test_it_makes_a_good_wheel_ready_with_its_metadata_file(repository) -> None:
     assert file.release.summary == package.summary
 
 
-def test_it_rejects_a_wheel_whose_metadata_names_another_project(repository) -> None:
+def test_it_refuses_a_wheel_whose_metadata_names_another_project_before_storing_it(
+    repository, tmp_path: Path
+) -> None:
     impostor = Package("Other", "1.0")
-    file = receive(repository, wheel_bytes(impostor), wheel_filename(Package("Demo.Pkg", "1.0")))
+    with pytest.raises(UploadError, match="does not match the filename") as caught:
+        receive(repository, wheel_bytes(impostor), wheel_filename(Package("Demo.Pkg", "1.0")))
+    assert caught.value.status == 400
+    assert File.objects.count() == 0
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_it_rejects_a_file_whose_stored_bytes_changed_after_upload(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    storage = packages_storage()
+    storage.delete(file.storage_key)
+    storage.save(file.storage_key, ContentFile(b"tampered"))
 
     file_process(file_id=file.pk)
 
     file.refresh_from_db()
     assert file.status == FileStatus.REJECTED
-    assert "does not match the filename" in file.rejection_reason
+    assert "does not match its recorded sha256" in file.rejection_reason
 
 
 def test_it_leaves_a_processed_file_alone_when_the_task_runs_again(repository) -> None:
@@ -129,3 +145,51 @@ def test_it_requeues_only_files_left_pending(repository) -> None:
     assert pending_files_requeue(older_than=timedelta(0)) == 1
     File.objects.update(status=FileStatus.READY)
     assert pending_files_requeue(older_than=timedelta(0)) == 0
+
+
+def test_it_renders_the_readme_into_sanitised_html(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+
+    file_process(file_id=file.pk)
+
+    file.release.refresh_from_db()
+    html = file.release.description_html
+    assert "This is the long description." in html
+    assert "<script" not in html
+
+
+def test_it_keeps_a_file_pending_through_a_storage_fault_and_finishes_it_after(
+    repository,
+) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    data = wheel_bytes(package)
+    file = receive(repository, data, wheel_filename(package))
+    storage = packages_storage()
+    storage.delete(file.storage_key)
+
+    result = process_file_task.apply(args=[file.pk])
+
+    assert isinstance(result.result, FileNotFoundError)
+    file.refresh_from_db()
+    assert (file.status, file.claimed_until) == (FileStatus.PENDING, None)
+    storage.save(file.storage_key, ContentFile(data))
+    process_file_task.apply(args=[file.pk])
+    file.refresh_from_db()
+    assert file.status == FileStatus.READY
+
+
+def test_it_leaves_a_claimed_file_to_its_worker_until_the_claim_expires(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    File.objects.filter(pk=file.pk).update(claimed_until=timezone.now() + timedelta(minutes=5))
+
+    file_process(file_id=file.pk)
+    assert pending_files_requeue(older_than=timedelta(0)) == 0
+    file.refresh_from_db()
+    assert file.status == FileStatus.PENDING
+
+    File.objects.filter(pk=file.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert pending_files_requeue(older_than=timedelta(0)) == 1
+    file.refresh_from_db()
+    assert file.status == FileStatus.READY

@@ -1,0 +1,218 @@
+"""Nothing acknowledged is lost: the worker killed mid-task, the broker restarted empty.
+
+These tests kill processes, so they run on a stack of their own: its own Redis (never the
+shared one), database and bucket, with a sweep that runs every second.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.artifacts import Package
+from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
+from tests.conftest import DEFAULT_DATABASE_URL
+from tests.e2e.live_checks import file_rows
+from tests.e2e.live_checks import post
+from tests.e2e.live_checks import repository_id
+from tests.e2e.live_checks import stored_objects
+from tests.fixtures.hostile import Upload
+from tests.services import PROJECT_ROOT
+from tests.services import SeaweedFS
+from tests.services import ServicesStack
+from tests.services import free_port
+from tests.services import start_process
+from tests.services import stop_process
+from tests.services import wait_for
+
+pytestmark = pytest.mark.e2e
+FILES = 12
+
+
+class PrivateRedis:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        # No persistence: a restart loses every queued message, the worst a broker can do.
+        self.process = start_process(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no"],
+            env=dict(os.environ), log=self.workdir / "redis.log",
+        )  # fmt: skip
+        wait_for(self._answers, timeout=20, what="private redis")
+
+    def _answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis.from_url(self.url).ping())
+        except redis.ConnectionError:
+            return False
+
+    def kill(self) -> None:
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def queued(self, queue: str) -> int:
+        import redis
+
+        return int(redis.Redis.from_url(self.url).llen(queue))
+
+
+class FaultStack(ServicesStack):
+    """A services stack whose worker can be killed and started again."""
+
+    def worker_command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "celery", "--workdir", str(PROJECT_ROOT), "-A", "config",
+            "worker", "--beat", "--pool", "prefork", "--concurrency", "2", "--loglevel", "INFO",
+            "--schedule", str(self.workdir / "beat-schedule"),
+        ]  # fmt: skip
+
+    @property
+    def worker(self) -> subprocess.Popen[bytes]:
+        return self.processes[1]
+
+    def kill_worker(self) -> None:
+        """SIGKILL the main worker and its pool: no warm shutdown, no message given back."""
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait(timeout=10)
+
+    def kill_pool_children(self) -> list[int]:
+        children = _children(self.worker.pid)
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        return children
+
+    def start_worker(self) -> None:
+        self.processes[1] = start_process(
+            self.worker_command(), env=self.env, log=self.workdir / "worker.log"
+        )
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+@pytest.fixture(scope="module")
+def fault_stack(session_dir: Path, s3: SeaweedFS) -> Iterator[tuple[FaultStack, PrivateRedis]]:
+    workdir = session_dir / "faults"
+    workdir.mkdir(parents=True, exist_ok=True)
+    base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    name = f"wheelhouse_faults_{os.urandom(4).hex()}"
+    admin_url = base.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    broker = PrivateRedis(workdir)
+    broker.start()
+    stack = FaultStack(
+        workdir, database_url=base.rsplit("/", 1)[0] + f"/{name}", redis_url=broker.url, s3=s3
+    )
+    stack.env.update(
+        PENDING_SWEEP_SECONDS="1", PENDING_SWEEP_AFTER_SECONDS="2", FILE_CLAIM_SECONDS="4"
+    )
+    try:
+        stack.start()
+        yield stack, broker
+    finally:
+        stack.stop()
+        if broker.process is not None:
+            stop_process(broker.process)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def upload_many(stack: FaultStack, repo: str, count: int) -> tuple[int, list[Upload]]:
+    tenant = stack.provision("faults", repo)
+    token, url = str(tenant["api_key"]["token"]), str(tenant["upload_url"])  # type: ignore[index]
+    uploads = []
+    for i in range(count):
+        package = Package(f"{repo}-pkg-{i}", "1.0")
+        upload = Upload(wheel_filename(package), wheel_bytes(package), name=package.name)
+        assert post(url, token, upload).status == 200
+        uploads.append(upload)
+    return repository_id(stack, "faults", repo), uploads
+
+
+def statuses(stack: FaultStack, repo_id: int) -> list[str]:
+    return [str(row[3]) for row in file_rows(stack, repo_id)]
+
+
+def assert_all_ready_once(stack: FaultStack, repo_id: int, uploads: list[Upload]) -> None:
+    wait_for(
+        lambda: statuses(stack, repo_id) == ["ready"] * len(uploads),
+        timeout=90,
+        what="every acknowledged upload to be ready",
+    )
+    rows = file_rows(stack, repo_id)
+    assert sorted(str(r[0]) for r in rows) == sorted(u.filename for u in uploads)
+    objects = stored_objects(stack, repo_id)
+    for _filename, _sha, _blake2, _status, key, _processed in rows:
+        assert f"{key}.metadata" in objects
+    # Further sweeps and redelivered messages find nothing left to do.
+    time.sleep(3)
+    assert file_rows(stack, repo_id) == rows
+
+
+def test_it_finishes_every_upload_when_workers_are_killed_mid_task(fault_stack) -> None:
+    stack, _broker = fault_stack
+    stack.kill_worker()
+    repo_id, uploads = upload_many(stack, "killed", FILES)
+    assert statuses(stack, repo_id) == ["pending"] * FILES
+    stack.start_worker()
+
+    # As soon as the worker is through part of the queue, kill its pool mid-stream, then the
+    # whole worker; the sweep and the restarted worker must pick up what they dropped.
+    wait_for(lambda: "ready" in statuses(stack, repo_id), timeout=60, what="a first ready file")
+    stack.kill_pool_children()
+    stack.kill_worker()
+    assert "pending" in statuses(stack, repo_id)
+    stack.start_worker()
+
+    assert_all_ready_once(stack, repo_id, uploads)
+
+
+def test_it_finishes_every_upload_when_the_broker_restarts_empty(fault_stack) -> None:
+    stack, broker = fault_stack
+    stack.kill_worker()
+    repo_id, uploads = upload_many(stack, "restarted", FILES)
+    assert broker.queued(stack.env["CELERY_QUEUE"]) == FILES
+
+    broker.kill()
+    broker.start()
+    assert broker.queued(stack.env["CELERY_QUEUE"]) == 0
+    stack.start_worker()
+
+    assert_all_ready_once(stack, repo_id, uploads)
+
+
+def test_it_acknowledges_uploads_while_the_broker_is_down_and_finishes_them_after(
+    fault_stack,
+) -> None:
+    stack, broker = fault_stack
+    broker.kill()
+    try:
+        repo_id, uploads = upload_many(stack, "brokerless", 3)
+        assert statuses(stack, repo_id) == ["pending"] * 3
+    finally:
+        broker.start()
+
+    assert_all_ready_once(stack, repo_id, uploads)

@@ -1,0 +1,94 @@
+"""Yank, unyank and delete, per repository policy; a deleted filename is retired for good."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from registry.models import DeletedFilename
+from registry.models import File
+from registry.models import FileStatus
+from registry.models import Release
+from registry.services import DeletionNotAllowed
+from registry.services import file_delete
+from registry.services import release_delete
+from registry.services import release_unyank
+from registry.services import release_yank
+from tests.artifacts import sdist_bytes
+from tests.artifacts import sdist_filename
+from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
+from tests.fixtures.hostile import PACKAGE
+from tests.fixtures.hostile import Upload
+from tests.uploads.conftest import Tenant
+from tests.uploads.conftest import stored_files
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def published(tenant: Tenant) -> Release:
+    for upload in (
+        Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE)),
+        Upload(sdist_filename(PACKAGE), sdist_bytes(PACKAGE)),
+    ):
+        assert tenant.post(upload).status_code == 200
+    assert set(File.objects.values_list("status", flat=True)) == {FileStatus.READY}
+    return Release.objects.get()
+
+
+def test_it_yanks_a_release_with_a_reason_and_unyanks_it(published: Release) -> None:
+    release_yank(release=published, reason="  Broken on Windows  ")
+    published.refresh_from_db()
+    assert (published.yanked, published.yanked_reason) == (True, "Broken on Windows")
+
+    release_unyank(release=published)
+    published.refresh_from_db()
+    assert (published.yanked, published.yanked_reason) == (False, "")
+
+
+def test_it_deletes_a_file_with_its_stored_objects(
+    tenant: Tenant, published: Release, packages_dir: Path
+) -> None:
+    wheel = File.objects.get(packagetype="bdist_wheel")
+    assert len(stored_files(packages_dir)) == 3  # wheel, its .metadata, sdist
+
+    file_delete(file=wheel)
+
+    assert list(File.objects.values_list("filename", flat=True)) == [sdist_filename(PACKAGE)]
+    assert [p.name for p in stored_files(packages_dir)] == [sdist_filename(PACKAGE)]
+    again = tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE)))
+    assert again.status_code == 400
+    assert again.reason_phrase.startswith("This filename was previously used")
+
+
+def test_it_deletes_a_release_and_retires_all_its_filenames(
+    published: Release, packages_dir: Path
+) -> None:
+    release_delete(release=published)
+
+    assert not Release.objects.exists()
+    assert not File.objects.exists()
+    assert stored_files(packages_dir) == []
+    assert set(DeletedFilename.objects.values_list("filename", flat=True)) == {
+        wheel_filename(PACKAGE),
+        sdist_filename(PACKAGE),
+    }
+
+
+def test_it_keeps_files_when_the_repository_forbids_deletion(
+    tenant: Tenant, published: Release, packages_dir: Path
+) -> None:
+    tenant.repository.allow_file_deletion = False
+    tenant.repository.save()
+    published.project.repository.refresh_from_db()
+
+    with pytest.raises(DeletionNotAllowed, match="yank the release instead"):
+        file_delete(file=File.objects.select_related("repository").first())
+    with pytest.raises(DeletionNotAllowed):
+        release_delete(release=Release.objects.select_related("project__repository").get())
+
+    assert File.objects.count() == 2
+    assert len(stored_files(packages_dir)) == 3
+    assert not DeletedFilename.objects.exists()

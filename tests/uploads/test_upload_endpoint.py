@@ -1,0 +1,171 @@
+"""The upload endpoint in-process: every hostile upload gets its reason and leaves nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from registry.models import DeletedFilename
+from registry.models import File
+from registry.models import Project
+from tests.artifacts import Package
+from tests.artifacts import sdist_bytes
+from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
+from tests.fixtures.hostile import CORPUS
+from tests.fixtures.hostile import PACKAGE
+from tests.fixtures.hostile import Upload
+from tests.uploads.conftest import Tenant
+from tests.uploads.conftest import stored_files
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("case", list(CORPUS))
+def test_it_refuses_each_hostile_upload_with_its_reason_and_keeps_nothing(
+    tenant: Tenant, packages_dir: Path, case: str
+) -> None:
+    build, status, reason = CORPUS[case]
+
+    response = tenant.post(build())
+
+    assert response.status_code == status, response.content
+    assert reason in response.reason_phrase
+    assert reason in response.content.decode()
+    assert File.objects.count() == 0
+    assert stored_files(packages_dir) == []
+
+
+def test_it_refuses_an_oversized_file_while_it_streams(tenant: Tenant, packages_dir: Path) -> None:
+    tenant.repository.max_file_size = 1024
+    tenant.repository.save()
+
+    response = tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE) + bytes(4096)))
+
+    assert response.status_code == 413
+    assert response.reason_phrase == "File too large. Limit for repository 'acme/main' is 1 KB."
+    assert File.objects.count() == 0
+    assert stored_files(packages_dir) == []
+
+
+def test_it_answers_in_json_when_the_client_asks_for_it(tenant: Tenant) -> None:
+    wrong = CORPUS["wrong digest"][0]()
+
+    response = tenant.post(wrong, accept="application/json")
+
+    assert response["Content-Type"] == "application/json"
+    body = json.loads(response.content)
+    assert body["message"].startswith("The digest supplied does not match")
+    assert body["code"] == f"400 {body['message']}"
+    assert body["title"] == "Bad Request"
+
+
+def test_it_accepts_the_form_as_every_client_sends_it(tenant: Tenant, packages_dir: Path) -> None:
+    """flit sends no pyversion for sdists and no part Content-Type; uv sends "" for unset
+    fields and plural names; twine may send attestations; nobody needs a trailing slash."""
+    sdist = Upload(
+        "demo_pkg-1.0.tar.gz",
+        sdist_bytes(PACKAGE),
+        overrides={
+            "pyversion": "", "requires_python": "", "author": "UNKNOWN", "import_names": "x",
+            "provides_extras": "y", "attestations": "[{\"not\": \"verified\"}]",
+            "md5_digest": "",
+        },
+    )  # fmt: skip
+    response = tenant.post(sdist, url=tenant.upload_url.rstrip("/"))
+    assert response.status_code == 200, response.content
+    file = File.objects.get()
+    assert file.python_version == "source"
+    assert len(stored_files(packages_dir)) == 1
+
+
+def test_it_takes_an_identical_reupload_as_success_and_a_different_one_as_conflict(
+    tenant: Tenant,
+) -> None:
+    wheel = Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE))
+    assert tenant.post(wheel).status_code == 200
+    assert tenant.post(wheel).status_code == 200
+    changed = Upload(wheel.filename, wheel_bytes(Package("Demo.Pkg", "1.0", summary="changed")))
+
+    response = tenant.post(changed)
+
+    assert response.status_code == 409
+    assert response.reason_phrase.startswith("File already exists ('demo_pkg-1.0-py3-none-any.whl'")
+    assert File.objects.count() == 1
+
+
+def test_it_allows_one_sdist_per_release(tenant: Tenant, packages_dir: Path) -> None:
+    assert tenant.post(Upload("demo_pkg-1.0.tar.gz", sdist_bytes(PACKAGE))).status_code == 200
+    other_spelling = Package("Demo.Pkg", "1.0.0")
+
+    response = tenant.post(
+        Upload("demo_pkg-1.0.0.tar.gz", sdist_bytes(other_spelling), version="1.0.0")
+    )
+
+    assert response.status_code == 400
+    assert response.reason_phrase == "Only one sdist may be uploaded per release."
+    assert File.objects.count() == 1
+    assert len(stored_files(packages_dir)) == 1
+
+
+def test_it_never_takes_a_deleted_filename_again(tenant: Tenant, packages_dir: Path) -> None:
+    DeletedFilename.objects.create(
+        repository=tenant.repository, filename=wheel_filename(PACKAGE), sha256="0" * 64
+    )
+
+    response = tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE)))
+
+    assert response.status_code == 400
+    assert response.reason_phrase.startswith("This filename was previously used by a file")
+    assert not Project.objects.exists()
+    assert stored_files(packages_dir) == []
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"])
+def test_it_reads_every_metadata_version(tenant: Tenant, version: str) -> None:
+    metadata = (
+        f"Metadata-Version: {version}\nName: Demo.Pkg\nVersion: 1.0\nSummary: s\n\nbody\n"
+    ).encode()
+    upload = _wheel_with_metadata(metadata)
+
+    response = tenant.post(upload)
+
+    assert response.status_code == 200, response.content
+
+
+def _wheel_with_metadata(metadata: bytes) -> Upload:
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(wheel_bytes(PACKAGE)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in source.namelist():
+            data = metadata if name.endswith("/METADATA") else source.read(name)
+            archive.writestr(name, data)
+    return Upload(wheel_filename(PACKAGE), buffer.getvalue())
+
+
+def test_it_answers_the_trusted_publishing_probe_with_not_found(client) -> None:
+    response = client.get("/_/oidc/audience")
+    assert response.status_code == 404
+    assert "Trusted publishing is not supported" in response.reason_phrase
+
+
+def test_it_accepts_license_files_that_ship_in_the_wheel(tenant: Tenant) -> None:
+    import io
+    import zipfile
+
+    upload = _wheel_with_metadata(
+        b"Metadata-Version: 2.4\nName: Demo.Pkg\nVersion: 1.0\nLicense-Expression: MIT\n"
+        b"License-File: LICENSE.txt\n"
+    )
+    buffer = io.BytesIO(upload.data)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr("demo_pkg-1.0.dist-info/licenses/LICENSE.txt", "MIT License\n")
+
+    response = tenant.post(Upload(upload.filename, buffer.getvalue()))
+
+    assert response.status_code == 200, response.content
