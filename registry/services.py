@@ -183,34 +183,68 @@ class DeletionNotAllowed(Exception):
     """The repository's policy keeps its files: yank instead."""
 
 
-def release_yank(*, release: Release, reason: str = "") -> Release:
+def release_yank(
+    *, release: Release, reason: str = "", actor: object = None, source_ip: str | None = None
+) -> Release:
     """PEP 592: installers skip the release unless pinned to it exactly; reversible."""
     Release.objects.filter(pk=release.pk).update(yanked=True, yanked_reason=reason.strip())
     release.refresh_from_db(fields=["yanked", "yanked_reason"])
+    _audit_release(release, "release.yank", actor, source_ip, {"reason": release.yanked_reason})
     return release
 
 
-def release_unyank(*, release: Release) -> Release:
+def release_unyank(
+    *, release: Release, actor: object = None, source_ip: str | None = None
+) -> Release:
     Release.objects.filter(pk=release.pk).update(yanked=False, yanked_reason="")
     release.refresh_from_db(fields=["yanked", "yanked_reason"])
+    _audit_release(release, "release.unyank", actor, source_ip)
     return release
 
 
-def file_delete(*, file: File) -> None:
+def file_delete(*, file: File, actor: object = None, source_ip: str | None = None) -> None:
     """Remove one file for good; its filename can never be uploaded to this repository again."""
     _check_deletion_allowed(file.repository)
     with transaction.atomic():
         _retire_files([file])
         File.objects.filter(pk=file.pk).delete()
+        audit_record(
+            organization=file.repository.organization,
+            action="file.delete",
+            actor=actor,
+            target=f"file {file.repository}/{file.filename}",
+            source_ip=source_ip,
+        )
 
 
-def release_delete(*, release: Release) -> None:
+def release_delete(*, release: Release, actor: object = None, source_ip: str | None = None) -> None:
     """Remove a release and all its files; none of their filenames can ever be reused."""
     _check_deletion_allowed(release.project.repository)
     with transaction.atomic():
         files = list(File.objects.select_for_update().filter(release=release))
         _retire_files(files)
+        _audit_release(
+            release, "release.delete", actor, source_ip, {"files": [f.filename for f in files]}
+        )
         Release.objects.filter(pk=release.pk).delete()
+
+
+def _audit_release(
+    release: Release,
+    action: str,
+    actor: object,
+    source_ip: str | None,
+    details: dict[str, object] | None = None,
+) -> None:
+    repository = release.project.repository
+    audit_record(
+        organization=repository.organization,
+        action=action,
+        actor=actor,
+        target=f"release {repository}/{release.project.name} {release.version}",
+        source_ip=source_ip,
+        details=details,
+    )
 
 
 def _check_deletion_allowed(repository: Repository) -> None:

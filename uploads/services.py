@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.utils import canonicalize_version
 
 from accounts.models import ApiKey
+from accounts.services import audit_record
 from registry.models import DeletedFilename
 from registry.models import File
 from registry.models import FileStatus
@@ -58,6 +59,7 @@ def upload_receive(
     content: UploadedFile,
     digests: dict[str, str],
     filename: str | None = None,
+    source_ip: str | None = None,
 ) -> UploadResult:
     """Validate an upload, store its bytes, commit it as pending and enqueue its processing.
 
@@ -87,6 +89,14 @@ def upload_receive(
 
     try:
         file = _commit_pending_file(repository, api_key, form, filename, digests, key, content.size)
+        audit_record(
+            organization=repository.organization,
+            action="file.upload",
+            actor=api_key,
+            target=f"file {repository}/{filename}",
+            source_ip=source_ip,
+            details={"sha256": digests["sha256"], "size": content.size},
+        )
     except IntegrityError:
         # A concurrent upload committed first: the same file, or a conflicting one.
         return _resolve_lost_race(repository, form, filename, digests, key)
@@ -220,7 +230,9 @@ def file_process(*, file_id: int) -> None:
     """
     if not _claim(file_id):
         return
-    file = File.objects.select_related("release__project").get(pk=file_id)
+    file = File.objects.select_related("release__project", "repository__organization").get(
+        pk=file_id
+    )
     try:
         _process_claimed(file)
     except BaseException:
@@ -285,6 +297,13 @@ def _finish(
         if core is not None:
             _fill_release(file.release, core)
             locked.requires_python = str(core.metadata.requires_python or "")
+        if status == FileStatus.REJECTED:
+            audit_record(
+                organization=file.repository.organization,
+                action="file.reject",
+                target=f"file {file.repository}/{file.filename}",
+                details={"reason": rejection_reason},
+            )
         locked.status = status
         locked.rejection_reason = rejection_reason
         locked.metadata_sha256 = metadata_sha256

@@ -9,6 +9,7 @@ from django.http import QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.network import client_ip
 from registry.access import require_repository_key
 from registry.responses import error_response
 from registry.responses import wants_json
@@ -76,6 +77,7 @@ def _receive(
             content=content,
             filename=parser.raw_file_names.get(content.name or "", content.name or ""),
             digests=handler.digests["content"],
+            source_ip=client_ip(request),
         )
     except UploadError as exc:
         return error_response(exc.status, exc.message, as_json=as_json)

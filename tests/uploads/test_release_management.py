@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from accounts.models import AuditEvent
 from registry.models import DeletedFilename
 from registry.models import File
 from registry.models import FileStatus
@@ -92,3 +93,20 @@ def test_it_keeps_files_when_the_repository_forbids_deletion(
     assert File.objects.count() == 2
     assert len(stored_files(packages_dir)) == 3
     assert not DeletedFilename.objects.exists()
+
+
+def test_it_records_uploads_yanks_and_deletions_in_the_audit_log(
+    tenant: Tenant, published: Release
+) -> None:
+    wheel = File.objects.get(packagetype="bdist_wheel")
+    release_yank(release=published, reason="CVE", source_ip="192.0.2.7")
+    file_delete(file=wheel)
+
+    events = AuditEvent.objects.filter(organization=published.project.repository.organization)
+    actions = list(events.order_by("pk").values_list("action", flat=True))
+    assert actions[-4:] == ["file.upload", "file.upload", "release.yank", "file.delete"]
+    upload = events.filter(action="file.upload").first()
+    assert upload.actor_api_key is not None
+    assert upload.details["sha256"] in {f.sha256 for f in File.objects.all()} | {wheel.sha256}
+    yank = events.get(action="release.yank")
+    assert (yank.details, yank.source_ip) == ({"reason": "CVE"}, "192.0.2.7")
