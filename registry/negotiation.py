@@ -29,7 +29,9 @@ def media_type_select(*, accept: str, format_param: str | None) -> str:
     Warehouse does and what hatch's and browsers' requests need.
     """
     if format_param:
-        wanted = ALIASES.get(format_param.strip(), format_param.strip())
+        # An unencoded `+` in a typed URL arrives as a space; media types never hold one.
+        format_param = format_param.strip().replace(" ", "+")
+        wanted = ALIASES.get(format_param, format_param)
         if wanted not in OFFERS:
             raise NotAcceptable(
                 f"Unsupported format {format_param!r}; use one of {', '.join(OFFERS)}."
