@@ -378,3 +378,5 @@ def test_it_streams_files_with_ranges_on_local_storage(client, repository) -> No
     body = b"".join(metadata.streaming_content)
     assert hashlib.sha256(body).hexdigest() == wheel.metadata_sha256
     assert client.get(f"/acme/main/files/{wheel.sha256}/other.whl").status_code == 404
+    for response in (full, tail, middle, stale, metadata):
+        response.close()
