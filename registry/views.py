@@ -27,7 +27,9 @@ def _media_type(request: HttpRequest) -> str:
 
 def _normalized_redirect(request: HttpRequest, project: str, normalized: str) -> HttpResponse:
     # Installers always send the normalized name; this is a courtesy for people.
-    path = request.path.replace(f"/{project}/", f"/{normalized}/", 1)
+    # The project is the last segment named so; an org or repo slug could spell it too.
+    head, _, tail = request.path.rpartition(f"/{project}/")
+    path = f"{head}/{normalized}/{tail}"
     query = request.META.get("QUERY_STRING", "")
     return HttpResponsePermanentRedirect(f"{path}?{query}" if query else path)
 
