@@ -177,6 +177,17 @@ def wait_listed(server: Server, project: str, filename: str, timeout: float = 12
     raise TimeoutError(f"{server.name}: {filename} not listed after {timeout}s")
 
 
+def wait_quiet(server: Server, *, stable_for: int = 5, timeout: float = 3600) -> None:
+    """Until the root page stops changing: background processing must not skew the reads."""
+    deadline = time.monotonic() + timeout
+    last, stable = b"", 0
+    while stable < stable_for and time.monotonic() < deadline:
+        body = hashlib.sha256(get(server, server.index_path, JSON_ACCEPT)[1]).digest()
+        stable = stable + 1 if body == last else 0
+        last = body
+        time.sleep(1)
+
+
 def upload_to_visible(server: Server, tag: str, *, rounds: int = 5) -> float:
     """Median seconds from sending an upload to seeing it on the project page."""
     timings = []
@@ -324,6 +335,9 @@ def main() -> None:
             for name, server in started.items():
                 print(f"[{name}] growing to {args.grow_to} files ...", flush=True)
                 bulk_upload(server, more, clients=UPLOAD_CLIENTS.get(name, 4))
+                last = bulk_packages(args.grow_to - 1, args.grow_to)
+                wait_listed(server, *_name_and_file(next(iter(last))), timeout=3600)
+                wait_quiet(server)
             measure(started, report, args, workdir, size=args.grow_to, reads_only=True)
         for name, server in started.items():
             report[name]["peak memory (MB)"] = server.peak_memory_mb()
@@ -333,6 +347,10 @@ def main() -> None:
             if server.name == "wheelhouse":
                 servers.drop_wheelhouse_database(server)
     print_report(report)
+
+
+def _name_and_file(package: Package) -> tuple[str, str]:
+    return package.name, wheel_filename(package)
 
 
 def start(name: str, workdir: Path) -> Server:
