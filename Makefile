@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean bench
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py serve
@@ -17,6 +17,12 @@ test: $(VENV)/.installed-test lint
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Side by side with devpi-server and pypiserver (installed under bench/.venvs/); needs wrk.
+bench: $(VENV)/.installed-test
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -20,6 +20,17 @@ urlpatterns = [
     path(f"{repo}/simple/", registry_views.simple_index, name="simple-index"),
     path(f"{repo}/simple/<str:project>/", registry_views.simple_project, name="simple-project"),
     path(f"{repo}/files/<str:sha256>/<str:filename>", registry_views.file_download, name="file"),
+    path(f"{repo}/pypi/<str:project>/json", registry_views.project_json, name="project-json"),
+    path(
+        f"{repo}/pypi/<str:project>/<str:version>/json",
+        registry_views.project_json,
+        name="release-json",
+    ),
+    path(
+        f"{repo}/legacy/+simple/<str:project>/",
+        registry_views.upload_simple_project,
+        name="upload-simple-project",
+    ),
     # Upload clients do not follow redirects: both spellings take the POST.
     path(f"{repo}/legacy/", upload_views.upload, name="upload"),
     path(f"{repo}/legacy", upload_views.upload, name="upload-noslash"),

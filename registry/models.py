@@ -25,6 +25,8 @@ class Repository(models.Model):
     # to withdraw a leaked secret from a private index. Repositories that must stay
     # reproducible turn it off and yank instead.
     allow_file_deletion = models.BooleanField(default=True)
+    # Bumped whenever any of its projects changes: the root page's cache tag.
+    serial = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -42,11 +44,26 @@ class Repository(models.Model):
         return min(limit, self.max_file_size) if self.max_file_size else limit
 
 
+class ProjectStatus(models.TextChoices):
+    """PEP 792 project status markers."""
+
+    ACTIVE = "active", "Active"
+    ARCHIVED = "archived", "Archived (no new uploads)"
+    QUARANTINED = "quarantined", "Quarantined (nothing offered)"
+    DEPRECATED = "deprecated", "Deprecated"
+
+
 class Project(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="projects")
     # The name as first uploaded; normalized_name (PEP 503) is what URLs and lookups use.
     name = models.CharField(max_length=200)
     normalized_name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=ProjectStatus.choices, default=ProjectStatus.ACTIVE
+    )
+    status_reason = models.TextField(blank=True)
+    # Bumped on every change an index page shows; pages are cached and tagged by it.
+    serial = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
+from packaging.utils import canonicalize_name
 
 from accounts.models import Organization
 from accounts.models import User
@@ -15,12 +17,16 @@ from accounts.permissions import can
 from accounts.services import audit_record
 from registry.models import DeletedFilename
 from registry.models import File
+from registry.models import Project
+from registry.models import ProjectStatus
 from registry.models import Release
 from registry.models import Repository
 from registry.storage import packages_storage
 
 # Objects per deletion task: small enough for one message, large enough to be few messages.
 DELETE_BATCH = 500
+
+UPLOAD_REFUSING_STATUSES = frozenset({ProjectStatus.ARCHIVED, ProjectStatus.QUARANTINED})
 
 
 def repository_get_or_create(
@@ -189,6 +195,7 @@ def release_yank(
     """PEP 592: installers skip the release unless pinned to it exactly; reversible."""
     Release.objects.filter(pk=release.pk).update(yanked=True, yanked_reason=reason.strip())
     release.refresh_from_db(fields=["yanked", "yanked_reason"])
+    project_touch(project_id=release.project_id)
     _audit_release(release, "release.yank", actor, source_ip, {"reason": release.yanked_reason})
     return release
 
@@ -198,6 +205,7 @@ def release_unyank(
 ) -> Release:
     Release.objects.filter(pk=release.pk).update(yanked=False, yanked_reason="")
     release.refresh_from_db(fields=["yanked", "yanked_reason"])
+    project_touch(project_id=release.project_id)
     _audit_release(release, "release.unyank", actor, source_ip)
     return release
 
@@ -208,6 +216,7 @@ def file_delete(*, file: File, actor: object = None, source_ip: str | None = Non
     with transaction.atomic():
         _retire_files([file])
         File.objects.filter(pk=file.pk).delete()
+        project_touch(project_id=file.release.project_id)
         audit_record(
             organization=file.repository.organization,
             action="file.delete",
@@ -227,6 +236,7 @@ def release_delete(*, release: Release, actor: object = None, source_ip: str | N
             release, "release.delete", actor, source_ip, {"files": [f.filename for f in files]}
         )
         Release.objects.filter(pk=release.pk).delete()
+        project_touch(project_id=release.project_id)
 
 
 def _audit_release(
@@ -264,3 +274,33 @@ def _retire_files(files: list[File]) -> None:
             defaults={"sha256": file.sha256},
         )
     stored_files_delete_on_commit(_stored_keys(files))
+
+
+def project_touch(*, project_id: int) -> None:
+    """Record that what the index shows for a project changed (a file became ready, a release
+    was yanked, the status moved): its pages and the repository's root page are rendered anew."""
+    project = Project.objects.filter(pk=project_id)
+    project.update(serial=F("serial") + 1)
+    Repository.objects.filter(projects__pk=project_id).update(serial=F("serial") + 1)
+
+
+def project_status_set(*, project: Project, status: str, reason: str = "") -> Project:
+    """PEP 792: archived projects take no uploads; quarantined ones offer no files."""
+    project.status = ProjectStatus(status)
+    project.status_reason = reason
+    project.save(update_fields=["status", "status_reason"])
+    project_touch(project_id=project.pk)
+    return project
+
+
+def project_upload_refusal(*, repository: Repository, name: str) -> str | None:
+    """Why the project `name` takes no new files, or None when it does."""
+    project = (
+        Project.objects.filter(repository=repository, normalized_name=canonicalize_name(name))
+        .only("name", "status", "status_reason")
+        .first()
+    )
+    if project is None or project.status not in UPLOAD_REFUSING_STATUSES:
+        return None
+    reason = f": {project.status_reason}" if project.status_reason else "."
+    return f"Project '{project.name}' is {project.status} and accepts no uploads{reason}"

@@ -1,47 +1,101 @@
-"""The simple index (PEP 503) and file downloads, for pip, uv, poetry and pdm."""
+"""The simple index (PEP 503/691), the JSON API and file downloads, for pip, uv, poetry, pdm."""
 
 from __future__ import annotations
 
-from django.http import FileResponse
 from django.http import HttpRequest
 from django.http import HttpResponse
-from django.http import HttpResponseRedirect
-from django.shortcuts import render
+from django.http import HttpResponsePermanentRedirect
 from django.views.decorators.http import require_safe
 from packaging.utils import canonicalize_name
 
+from registry import negotiation
 from registry import selectors
+from registry import simple
 from registry.access import require_repository_key
+from registry.downloads import stored_file_response
+from registry.json_api import project_json_page
 from registry.responses import error_response
-from registry.storage import packages_storage
-from registry.storage import presigned_download_url
 
 METADATA_SUFFIX = ".metadata"
+
+
+def _media_type(request: HttpRequest) -> str:
+    return negotiation.media_type_select(
+        accept=request.headers.get("Accept", ""), format_param=request.GET.get("format")
+    )
+
+
+def _normalized_redirect(request: HttpRequest, project: str, normalized: str) -> HttpResponse:
+    # Installers always send the normalized name; this is a courtesy for people.
+    # The project is the last segment named so; an org or repo slug could spell it too.
+    head, _, tail = request.path.rpartition(f"/{project}/")
+    path = f"{head}/{normalized}/{tail}"
+    query = request.META.get("QUERY_STRING", "")
+    return HttpResponsePermanentRedirect(f"{path}?{query}" if query else path)
 
 
 @require_safe
 @require_repository_key()
 def simple_index(request: HttpRequest) -> HttpResponse:
-    projects = selectors.index_project_list(repository=request.repository)
-    return render(request, "registry/simple_index.html", {"projects": projects})
+    try:
+        media_type = _media_type(request)
+    except negotiation.NotAcceptable as exc:
+        return error_response(406, str(exc))
+    page = simple.index_page(repository=request.repository, media_type=media_type)
+    return simple.page_response(request, page)
 
 
 @require_safe
 @require_repository_key()
 def simple_project(request: HttpRequest, project: str) -> HttpResponse:
+    return _project_page(request, project, media_type=None)
+
+
+@require_safe
+@require_repository_key()
+def upload_simple_project(request: HttpRequest, project: str) -> HttpResponse:
+    """`<upload URL>/+simple/<project>/`, devpi's layout, which `hatch publish` probes to skip
+    files already uploaded. HTML whatever the Accept header: hatch scrapes the anchors."""
+    return _project_page(request, project, media_type=negotiation.HTML)
+
+
+def _project_page(request: HttpRequest, project: str, *, media_type: str | None) -> HttpResponse:
     normalized = canonicalize_name(project)
     if normalized != project:
-        return HttpResponseRedirect(f"../{normalized}/", status=301)
+        return _normalized_redirect(request, project, normalized)
+    if media_type is None:
+        try:
+            media_type = _media_type(request)
+        except negotiation.NotAcceptable as exc:
+            return error_response(406, str(exc))
     found = selectors.project_get(repository=request.repository, normalized_name=normalized)
     if found is None:
         return error_response(404, f"Project '{project}' not found.")
-    repository = request.repository
-    context = {
-        "project": found,
-        "files": selectors.index_project_files(project=found),
-        "files_base": f"/{repository.organization.slug}/{repository.slug}/files/",
-    }
-    return render(request, "registry/simple_project.html", context)
+    page = simple.project_page(repository=request.repository, project=found, media_type=media_type)
+    return simple.page_response(request, page)
+
+
+@require_safe
+@require_repository_key()
+def project_json(request: HttpRequest, project: str, version: str | None = None) -> HttpResponse:
+    """Warehouse's `/pypi/<project>/json` and `/pypi/<project>/<version>/json`."""
+    normalized = canonicalize_name(project)
+    if normalized != project:
+        return _normalized_redirect(request, project, normalized)
+    found = selectors.project_get(repository=request.repository, normalized_name=normalized)
+    if found is None:
+        return error_response(404, f"Project '{project}' not found.")
+    page = project_json_page(
+        repository=request.repository,
+        project=found,
+        version=version,
+        origin=f"{request.scheme}://{request.get_host()}",
+    )
+    if page is None:
+        return error_response(404, f"Version '{version}' of '{found.name}' not found.")
+    response = simple.page_response(request, page)
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 @require_safe
@@ -54,16 +108,20 @@ def file_download(request: HttpRequest, sha256: str, filename: str) -> HttpRespo
     file = selectors.ready_file_get(repository=request.repository, sha256=sha256, filename=filename)
     if file is None or (wants_metadata and not file.metadata_sha256):
         return error_response(404, "File not found.")
-    key = file.metadata_storage_key if wants_metadata else file.storage_key
-    url = presigned_download_url(key)
-    if url is not None:
-        response: HttpResponse = HttpResponseRedirect(url)
-        # Never replay a redirect after its signature expires.
-        response["Cache-Control"] = "private, no-store"
-        return response
-    response = FileResponse(
-        packages_storage().open(key, "rb"),
-        content_type="text/plain; charset=utf-8" if wants_metadata else "application/octet-stream",
+    if wants_metadata:
+        return stored_file_response(
+            request,
+            key=file.metadata_storage_key,
+            filename=f"{filename}{METADATA_SUFFIX}",
+            size=None,
+            etag=f'"{file.metadata_sha256}"',
+            content_type="text/plain; charset=utf-8",
+        )
+    return stored_file_response(
+        request,
+        key=file.storage_key,
+        filename=filename,
+        size=file.size,
+        etag=f'"{file.sha256}"',
+        content_type="application/octet-stream",
     )
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response

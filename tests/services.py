@@ -239,6 +239,8 @@ class ServicesStack(LiveStack):
             SECRET_KEY=os.urandom(32).hex(),
         )
         self.s3 = s3
+        # One line per request: tests count what clients fetched (e.g. no wheel bodies).
+        self.access_log = workdir / "access.log"
 
     def start(self) -> None:
         self.s3.create_bucket(self.env["S3_BUCKET"])
@@ -248,7 +250,8 @@ class ServicesStack(LiveStack):
         self.processes.append(start_process(
             [python, "-m", "gunicorn", "config.wsgi:application", "--bind",
              f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4",
-             "--chdir", str(PROJECT_ROOT), "--no-control-socket"],
+             "--chdir", str(PROJECT_ROOT), "--no-control-socket",
+             "--access-logfile", str(self.access_log)],
             env=self.env, log=self.workdir / "web.log",
         ))  # fmt: skip
         self.processes.append(start_process(

@@ -141,6 +141,11 @@ POLICY: dict[str, Row] = {
         "repo",
         kwargs=_repo(sha256=lambda w: w.file.sha256, filename=lambda w: w.file.filename),
     ),
+    "project-json": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
+    "release-json": Row(
+        "repo", kwargs=_repo(project=lambda w: "acme-lib", version=lambda w: w.file.release.version)
+    ),
+    "upload-simple-project": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
     # An allowed key gets as far as form validation: an empty upload is a 400.
     "upload": Row("repo", "POST", "upload", ok=400, kwargs=_repo()),
     "upload-noslash": Row("repo", "POST", "upload", ok=400, kwargs=_repo()),

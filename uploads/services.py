@@ -27,6 +27,8 @@ from registry.models import FileStatus
 from registry.models import Project
 from registry.models import Release
 from registry.models import Repository
+from registry.services import project_touch
+from registry.services import project_upload_refusal
 from registry.storage import distribution_storage_key
 from registry.storage import packages_storage
 from uploads.metadata import CoreMetadata
@@ -71,6 +73,8 @@ def upload_receive(
     filename = (content.name or "") if filename is None else filename
     check_filename(filename, form)
     check_digests(form.digests, digests)
+    if refusal := project_upload_refusal(repository=repository, name=form.name):
+        raise UploadError(400, refusal)
     existing = File.objects.filter(repository=repository, filename=filename).first()
     if existing is not None:
         return _duplicate_or_conflict(existing, digests)
@@ -259,6 +263,7 @@ def _process_claimed(file: File) -> None:
     if file.packagetype == "bdist_wheel":
         metadata_sha256 = _store_metadata_file(file, core.raw)
     _finish(file, status=FileStatus.READY, core=core, metadata_sha256=metadata_sha256)
+    project_touch(project_id=file.release.project_id)
 
 
 def _read_verified_metadata(file: File) -> CoreMetadata:

@@ -1,0 +1,421 @@
+"""Benchmark this registry against devpi-server and pypiserver on the same data, same machine.
+
+    .venv/bin/python bench/run.py --files 2000 [--grow-to 40000] [--duration 5]
+
+Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL as for the tests) and `wrk`. Prints one
+table per measurement and the ratios of this registry to each peer. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import io
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import zipfile
+from collections.abc import Callable
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import servers
+from bench.servers import Server
+from tests.artifacts import Package
+from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
+from tests.clients import multipart
+from tests.services import client_env
+
+BIN = Path(sys.executable).parent
+VERSIONS_PER_PROJECT = 10
+TREE_SIZE = 20
+LARGE_MB = 64
+# devpi-server fails concurrent uploads (sqlite "database is locked", then 500): one at a time.
+UPLOAD_CLIENTS = {"devpi": 1}
+JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
+HTML_ACCEPT = "text/html"
+
+Dist = tuple[str, bytes]  # (filename, content)
+
+
+# Data ----------------------------------------------------------------------------------------
+
+
+def bulk_packages(start: int, stop: int) -> Iterable[Package]:
+    """`stop - start` small wheels: projects of VERSIONS_PER_PROJECT versions each."""
+    for i in range(start, stop):
+        project, version = divmod(i, VERSIONS_PER_PROJECT)
+        yield Package(f"bench-pkg-{project:05d}", f"1.0.{version}")
+
+
+def tree_packages() -> list[Package]:
+    """A 20-package dependency tree, three versions per node, for the resolver timings."""
+    packages = []
+    for node in range(TREE_SIZE):
+        children = [f"bench-tree-{c:02d}>=1.0" for c in (2 * node + 1, 2 * node + 2)
+                    if c < TREE_SIZE]  # fmt: skip
+        packages += [Package(f"bench-tree-{node:02d}", f"1.{v}", requires=children)
+                     for v in range(3)]  # fmt: skip
+    return packages
+
+
+def dist(package: Package) -> Dist:
+    return wheel_filename(package), wheel_bytes(package)
+
+
+def large_wheel() -> Dist:
+    """A wheel of incompressible bytes, for the download rate."""
+    package = Package("bench-large", "1.0")
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(wheel_bytes(package))) as source,
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as target,
+    ):
+        for item in source.infolist():
+            if not item.filename.endswith("RECORD"):
+                target.writestr(item, source.read(item))
+        target.writestr("bench_large/blob.bin", os.urandom(LARGE_MB * 1024 * 1024))
+        record = next(i for i in source.infolist() if i.filename.endswith("RECORD"))
+        target.writestr(record, source.read(record) + b"bench_large/blob.bin,,\n")
+    return wheel_filename(package), buffer.getvalue()
+
+
+# Uploads -------------------------------------------------------------------------------------
+
+
+def upload(server: Server, item: Dist, connection: http.client.HTTPConnection) -> None:
+    filename, content = item
+    name, version = filename.split("-")[:2]
+    fields = {
+        ":action": "file_upload", "protocol_version": "1", "metadata_version": "2.1",
+        "name": name, "version": version, "filetype": "bdist_wheel", "pyversion": "py3",
+        "sha256_digest": hashlib.sha256(content).hexdigest(),
+    }  # fmt: skip
+    body, content_type = multipart(fields, {"content": (filename, content)})
+    headers = {"Content-Type": content_type}
+    if server.auth:
+        headers["Authorization"] = server.auth
+    connection.request("POST", urllib.parse.urlsplit(server.upload_url).path, body, headers)
+    response = connection.getresponse()
+    response.read()
+    if response.status >= 300:
+        raise RuntimeError(f"{server.name}: upload of {filename} got {response.status} "
+                           f"{response.reason}")  # fmt: skip
+
+
+def bulk_upload(server: Server, items: list[Dist], *, clients: int = 4) -> float:
+    """Files per second, `clients` HTTP uploaders with keep-alive."""
+    host = urllib.parse.urlsplit(server.base_url).netloc
+    local = threading.local()
+
+    def send(item: Dist) -> None:
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection(host, timeout=120)
+        upload(server, item, local.connection)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(send, items))
+    return len(items) / (time.perf_counter() - started)
+
+
+def twine_rate(server: Server, items: list[Dist], folder: Path) -> float:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for filename, content in items:
+        (folder / filename).write_bytes(content)
+        paths.append(folder / filename)
+    user, password = ("x", "x")
+    if server.auth:
+        import base64
+
+        user, password = base64.b64decode(server.auth.split()[1]).decode().split(":", 1)
+    started = time.perf_counter()
+    result = subprocess.run(
+        [BIN / "twine", "upload", "--non-interactive", "--disable-progress-bar",
+         "--repository-url", server.upload_url, "-u", user, "-p", password, *paths],
+        env=client_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"{server.name}: twine failed:\n{result.stdout}{result.stderr}")
+    return len(paths) / (time.perf_counter() - started)
+
+
+def get(server: Server, path: str, accept: str = HTML_ACCEPT) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(server.base_url).netloc)
+    headers = {"Accept": accept}
+    if server.auth:
+        headers["Authorization"] = server.auth
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def project_path(server: Server, project: str) -> str:
+    return f"{server.index_path}{project}/"
+
+
+def wait_listed(server: Server, project: str, filename: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = get(server, project_path(server, project))
+        if status == 200 and filename.encode() in body:
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"{server.name}: {filename} not listed after {timeout}s")
+
+
+def wait_quiet(server: Server, *, stable_for: int = 5, timeout: float = 3600) -> None:
+    """Until the root page stops changing: background processing must not skew the reads."""
+    deadline = time.monotonic() + timeout
+    last, stable = b"", 0
+    while stable < stable_for and time.monotonic() < deadline:
+        body = hashlib.sha256(get(server, server.index_path, JSON_ACCEPT)[1]).digest()
+        stable = stable + 1 if body == last else 0
+        last = body
+        time.sleep(1)
+
+
+def upload_to_visible(server: Server, tag: str, *, rounds: int = 5) -> float:
+    """Median seconds from sending an upload to seeing it on the project page."""
+    timings = []
+    host = urllib.parse.urlsplit(server.base_url).netloc
+    for i in range(rounds):
+        item = dist(Package("bench-visible", f"{tag}.{i}"))
+        started = time.perf_counter()
+        upload(server, item, http.client.HTTPConnection(host, timeout=60))
+        wait_listed(server, "bench-visible", item[0])
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+# Reads ---------------------------------------------------------------------------------------
+
+
+def wrk(server: Server, path: str, *, accept: str, connections: int, duration: int) -> dict:
+    headers = ["-H", f"Accept: {accept}"]
+    if server.auth:
+        headers += ["-H", f"Authorization: {server.auth}"]
+    threads = min(connections, 2)
+    out = subprocess.run(
+        ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+         *headers, server.base_url + path],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
+        "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def resolver_seconds(command: Callable[[Path], list], *, rounds: int = 3) -> float:
+    """Median wall time of a resolver run with a fresh cache each time."""
+    timings = []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as cache:
+            started = time.perf_counter()
+            result = subprocess.run([str(c) for c in command(Path(cache))], env=client_env(),
+                                    capture_output=True, text=True, check=False)  # fmt: skip
+            timings.append(time.perf_counter() - started)
+            if result.returncode != 0:
+                raise RuntimeError(f"resolver failed:\n{result.stdout}{result.stderr}")
+    return statistics.median(timings)
+
+
+def resolvers(server: Server, workdir: Path) -> dict[str, float]:
+    requirements = workdir / "tree.in"
+    requirements.write_text("bench-tree-00\n")
+    index = server.index_url_with_credentials()
+    return {
+        "uv pip compile (s)": resolver_seconds(lambda cache: [
+            BIN / "uv", "pip", "compile", "--no-config", "--quiet", "--cache-dir", cache,
+            "--index-url", index, requirements,
+        ]),
+        "pip install --dry-run (s)": resolver_seconds(lambda cache: [
+            BIN / "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+            "--cache-dir", cache, "--index-url", index, "-r", requirements,
+        ]),
+    }  # fmt: skip
+
+
+def download_rate(server: Server, filename: str) -> float:
+    """MB/s of one large wheel fetched through the index's own link (redirects followed)."""
+    _status, page = get(server, project_path(server, "bench-large"))
+    href = re.search(rb'href="([^"#]+)', page).group(1).decode()
+    url = urllib.parse.urljoin(server.base_url + project_path(server, "bench-large"), href)
+    started = time.perf_counter()
+    total = 0
+    for _ in range(3):
+        total += _fetch(server, url)
+    return total / (1024 * 1024) / (time.perf_counter() - started)
+
+
+def _fetch(server: Server, url: str) -> int:
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=120)
+    headers = {"Authorization": server.auth} if server.auth else {}
+    connection.request("GET", parts.path, headers=headers)
+    response = connection.getresponse()
+    if response.status in (301, 302, 303, 307):
+        response.read()
+        return _fetch(Server(server.name, "", "", "", None), response.headers["Location"])
+    size = 0
+    while chunk := response.read(1024 * 1024):
+        size += len(chunk)
+    return size
+
+
+def page_table(server: Server, project: str, duration: int) -> dict[str, dict]:
+    results = {}
+    for page, path in (("project", project_path(server, project)), ("root", server.index_path)):
+        for fmt, accept in (("html", HTML_ACCEPT), ("json", JSON_ACCEPT)):
+            for connections in (1, 8):
+                key = f"{page} {fmt} c{connections}"
+                results[key] = wrk(server, path, accept=accept, connections=connections,
+                                   duration=duration)  # fmt: skip
+    return results
+
+
+# Main ----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--grow-to", type=int, default=0, help="then top up and measure again")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--only", default="wheelhouse,devpi,pypiserver")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    workdir = Path(__file__).resolve().parent / "work"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+
+    print(f"generating {args.files} wheels ...", flush=True)
+    bulk = [dist(p) for p in bulk_packages(0, args.files)]
+    extra = [dist(p) for p in tree_packages()] + [large_wheel()]
+    twine_items = [dist(Package("bench-twine", f"1.{i}")) for i in range(100)]
+    started = {name: start(name, workdir) for name in args.only.split(",")}
+    report: dict[str, dict[str, object]] = {name: {} for name in started}
+    try:
+        for name, server in started.items():
+            print(f"[{name}] uploading ...", flush=True)
+            clients = UPLOAD_CLIENTS.get(name, 4)
+            report[name]["bulk upload (files/s)"] = bulk_upload(server, bulk, clients=clients)
+            bulk_upload(server, extra, clients=1)
+            report[name]["twine upload (files/s)"] = twine_rate(
+                server, twine_items, workdir / "twine" / name
+            )
+            wait_listed(server, "bench-large", extra[-1][0])
+            wait_listed(server, "bench-tree-19", extra[-2][0])
+        measure(started, report, args, workdir, size=args.files)
+        if args.grow_to > args.files:
+            more = [dist(p) for p in bulk_packages(args.files, args.grow_to)]
+            for name, server in started.items():
+                print(f"[{name}] growing to {args.grow_to} files ...", flush=True)
+                bulk_upload(server, more, clients=UPLOAD_CLIENTS.get(name, 4))
+                last = bulk_packages(args.grow_to - 1, args.grow_to)
+                wait_listed(server, *_name_and_file(next(iter(last))), timeout=3600)
+                wait_quiet(server)
+            measure(started, report, args, workdir, size=args.grow_to, reads_only=True)
+        for name, server in started.items():
+            report[name]["peak memory (MB)"] = server.peak_memory_mb()
+    finally:
+        for server in started.values():
+            server.stop()
+            if server.name == "wheelhouse":
+                servers.drop_wheelhouse_database(server)
+    print_report(report)
+
+
+def _name_and_file(package: Package) -> tuple[str, str]:
+    return package.name, wheel_filename(package)
+
+
+def start(name: str, workdir: Path) -> Server:
+    folder = workdir / name
+    folder.mkdir()
+    if name == "wheelhouse":
+        database = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wheelhouse")
+        return servers.start_wheelhouse(
+            folder,
+            database_admin_url=database.rsplit("/", 1)[0] + "/postgres",
+            redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        )
+    return {"devpi": servers.start_devpi, "pypiserver": servers.start_pypiserver}[name](folder)
+
+
+def measure(started, report, args, workdir: Path, *, size: int, reads_only: bool = False) -> None:
+    for name, server in started.items():
+        print(f"[{name}] measuring at {size} files ...", flush=True)
+        for key, value in page_table(server, "bench-pkg-00000", args.duration).items():
+            report[name][f"{key} @{size}"] = value
+        for key, value in resolvers(server, workdir).items():
+            report[name][f"{key} @{size}"] = value
+        if not reads_only:
+            report[name]["upload to visible (s)"] = upload_to_visible(server, "9")
+            report[name]["large download (MB/s)"] = download_rate(server, "bench-large")
+
+
+def print_report(report: dict[str, dict[str, object]]) -> None:
+    names = list(report)
+    keys = list(dict.fromkeys(k for r in report.values() for k in r))
+    print()
+    header = f"{'measurement':44}" + "".join(f"{n:>26}" for n in names)
+    peers = [n for n in names if n != "wheelhouse"]
+    print(header + "".join(f"{'vs ' + p:>18}" for p in peers if "wheelhouse" in names))
+    for key in keys:
+        cells, values = [], {}
+        for name in names:
+            value = report[name].get(key)
+            if isinstance(value, dict):
+                values[name] = value["rps"]
+                cell = f"{value['rps']:.0f}/s p50 {value['p50_ms']:.1f} p99 {value['p99_ms']:.1f}"
+                if value["errors"]:
+                    cell += f" ERR{value['errors']}"
+            elif isinstance(value, float):
+                values[name] = value
+                cell = f"{value:.3f}"
+            else:
+                cell = "-"
+            cells.append(f"{cell:>26}")
+        ratios = []
+        if "wheelhouse" in values:
+            for peer in peers:
+                ratio = _ratio(key, values["wheelhouse"], values.get(peer))
+                ratios.append(f"{ratio:>18}")
+        print(f"{key:44}" + "".join(cells) + "".join(ratios))
+    print("\nratio > 1 means this registry is better (faster, higher rate, less memory).")
+    print(f"bulk upload: 4 concurrent HTTP uploaders, except {UPLOAD_CLIENTS} (one at a time).")
+
+
+def _ratio(key: str, ours: float, theirs: float | None) -> str:
+    if not theirs or not ours:
+        return "-"
+    lower_is_better = "(s)" in key or "MB)" in key
+    return f"{(theirs / ours if lower_is_better else ours / theirs):.2f}x"
+
+
+if __name__ == "__main__":
+    main()
