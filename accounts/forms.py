@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC
+from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
@@ -86,3 +88,58 @@ class ApiKeyForm(forms.Form):
     def expires_at(self) -> Any:
         days = self.cleaned_data.get("expires_in_days")
         return timezone.now() + timedelta(days=days) if days else None
+
+
+class RepositorySettingsForm(RepositoryForm):
+    allow_file_deletion = forms.BooleanField(
+        required=False,
+        label="Allow deleting files and releases",
+        help_text="Off keeps every published file for reproducible installs: releases can "
+        "only be yanked. Deleted filenames can never be uploaded again either way.",
+    )
+
+
+class YankForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="Shown to installers that still resolve this release (PEP 592).",
+    )
+
+
+class ProjectSearchForm(forms.Form):
+    q = forms.CharField(label="Search projects", max_length=200, required=False)
+
+
+class AuditFilterForm(forms.Form):
+    who = forms.CharField(label="Actor", max_length=200, required=False)
+    action = forms.ChoiceField(label="Action", required=False)
+    since = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, actions: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "Any action"), *((a, a) for a in actions)]
+
+    def filters(self) -> dict[str, Any]:
+        """The service's keyword filters; dates are whole UTC days, `until` inclusive."""
+        if not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        day = timedelta(days=1)
+        return {
+            "who": data["who"].strip(),
+            "action": data["action"],
+            "since": _midnight(data["since"]),
+            "until": _midnight(data["until"] + day) if data["until"] else None,
+        }
+
+
+def _midnight(day: Any) -> Any:
+    if day is None:
+        return None
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)

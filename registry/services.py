@@ -91,24 +91,30 @@ def repository_update(
     actor: User,
     slug: str,
     description: str,
+    allow_file_deletion: bool | None = None,
     source_ip: str | None = None,
 ) -> Repository:
-    """Rename or describe a repository. Renaming changes its index and upload URLs."""
+    """Rename, describe or change the policy of a repository. Renaming changes its index and
+    upload URLs. None leaves the deletion policy as it is."""
     organization = repository.organization
     _require_manage(actor, organization)
-    before = {"slug": repository.slug, "description": repository.description}
+    if allow_file_deletion is None:
+        allow_file_deletion = repository.allow_file_deletion
+    fields = ("slug", "description", "allow_file_deletion")
+    before = {name: getattr(repository, name) for name in fields}
     repository.slug = slug
     repository.description = description
+    repository.allow_file_deletion = allow_file_deletion
     repository.full_clean(validate_constraints=False)
     _validate_unique_slug(repository)
-    repository.save(update_fields=["slug", "description"])
+    repository.save(update_fields=list(fields))
     audit_record(
         organization=organization,
         action="repository.update",
         actor=actor,
         target=f"repository {organization.slug}/{slug}",
         source_ip=source_ip,
-        details={"before": before, "after": {"slug": slug, "description": description}},
+        details={"before": before, "after": {name: getattr(repository, name) for name in fields}},
     )
     return repository
 
