@@ -128,8 +128,10 @@ def new_page(
     return context, page
 
 
-def sign_up(page: Page, email: str, name: str) -> None:
+def sign_up(page: Page, email: str, name: str, *, screenshot: str = "") -> None:
     page.goto("/accounts/signup/")
+    if screenshot:
+        shoot(page, screenshot)
     page.get_by_label("Email").fill(email)
     page.get_by_label("Name").fill(name)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
@@ -143,7 +145,10 @@ def team(browser: Browser, services_stack: ServicesStack) -> Iterator[Team]:
     """A new person signs up and creates an organization: the start of every walk below."""
     org = f"acme-{secrets.token_hex(3)}"
     context, page = new_page(browser, services_stack)
-    sign_up(page, f"owner@{org}.test", "Olive Owner")
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Log in to Wheelhouse")).to_be_visible()
+    shoot(page, "00-login")
+    sign_up(page, f"owner@{org}.test", "Olive Owner", screenshot="00-signup")
     expect(page.get_by_role("heading", name="Welcome to Wheelhouse")).to_be_visible()
     shoot(page, "01-empty-organizations")
     page.get_by_role("link", name="Create your organization").click()
@@ -344,12 +349,50 @@ def test_it_invites_a_reader_who_sees_packages_but_cannot_change_them(
         expect(guest.locator(".notice")).to_contain_text("You see your personal keys")
         expect(guest.locator("tr", has_text=team.key_name)).to_have_count(0)
         shoot(guest, "09-reader-keys")
+
+        # The owner promotes the reader, then removes them: their access ends at once.
+        page.goto(f"/orgs/{team.org}/members/")
+        row = page.locator("tbody tr", has_text=reader)
+        row.get_by_label(f"Role of {reader}").select_option("admin")
+        row.get_by_role("button", name="Change role").click()
+        expect(page.locator(".messages")).to_contain_text(f"{reader} is now Admin.")
+        guest.goto(f"/orgs/{team.org}/audit/")
+        expect(guest.get_by_role("heading", name="Audit log")).to_be_visible()
+        page.locator("tbody tr", has_text=reader).get_by_role("button", name="Remove").click()
+        expect(page.locator(".messages")).to_contain_text(f"{reader} is no longer a member.")
+        gone = guest.goto(f"/orgs/{team.org}/")
+        assert gone is not None
+        assert gone.status == 404
     finally:
         context.close()
 
 
+def test_it_switches_between_organizations(team: Team) -> None:
+    page = team.page
+    page.goto(f"/orgs/{team.org}/")
+    page.locator(".switcher summary").click()
+    shoot(page, "13-switcher")
+    page.get_by_role("link", name="+ New organization").click()
+    page.get_by_label("Slug").fill(f"{team.org}-labs")
+    page.get_by_label("Name").fill("Acme Labs")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator(".switcher summary")).to_contain_text("Acme Labs")
+    page.locator(".switcher summary").click()
+    page.locator(".switcher .menu").get_by_role("link", name="Acme Rockets").click()
+    expect(page.get_by_role("heading", name="Acme Rockets")).to_be_visible()
+    expect(page.locator(".switcher summary")).to_contain_text("Acme Rockets")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in to Wheelhouse")).to_be_visible()
+    page.get_by_label("Email").fill(team.owner_email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Your organizations")).to_be_visible()
+    expect(page.get_by_role("link", name="Acme Labs")).to_be_visible()
+
+
 def test_it_filters_the_audit_log_by_action_and_actor(team: Team) -> None:
     page = team.page
+    page.goto(f"/orgs/{team.org}/")
     page.get_by_role("link", name="Audit log").click()
     expect(page.locator("tbody tr")).not_to_have_count(0)
     page.get_by_label("Action").select_option("release.yank")
@@ -365,14 +408,23 @@ def test_it_filters_the_audit_log_by_action_and_actor(team: Team) -> None:
     shoot(page, "10-audit")
 
 
-def test_it_revokes_the_key_so_clients_are_refused(team: Team) -> None:
+def test_it_rotates_then_revokes_the_key_so_clients_are_refused(team: Team) -> None:
     page = team.page
     assert http("GET", team.index_url, token=team.token).status == 200
     page.goto(f"/orgs/{team.org}/keys/")
-    page.locator("tr", has_text=team.key_name).get_by_role("button", name="Revoke").click()
-    expect(page.locator(".messages")).to_contain_text(f"Key {team.key_name} revoked")
-    expect(page.locator("tr", has_text=team.key_name)).to_contain_text("revoked")
+    page.locator("tr", has_text=team.key_name).get_by_role("button", name="Rotate").click()
+    rotated = page.locator("#new-key").inner_text().strip()
+    assert rotated.startswith("whk_")
+    assert rotated != team.token
     assert http("GET", team.index_url, token=team.token).status == 401
+    assert http("GET", team.index_url, token=rotated).status == 200
+    page.get_by_role("link", name="Done, back to keys").click()
+    active = page.locator("tbody tr", has=page.get_by_role("button", name="Revoke"))
+    expect(active).to_have_count(1)
+    active.get_by_role("button", name="Revoke").click()
+    expect(page.locator(".messages")).to_contain_text(f"Key {team.key_name} revoked")
+    expect(page.locator("tbody tr", has_text="revoked")).to_have_count(2)
+    assert http("GET", team.index_url, token=rotated).status == 401
     shoot(page, "11-key-revoked")
 
 
