@@ -163,3 +163,12 @@ def test_it_filters_the_audit_log_by_actor_action_and_day(world: World) -> None:
     assert "organization.create" not in rows(since=str(today))
     assert rows(until=str(today - timedelta(days=2))) == ["organization.create"]
     assert "No events match" in text(admin.get("/orgs/acme/audit/", {"who": "nobody"}))
+
+
+def test_it_shows_why_a_file_was_rejected(world: World) -> None:
+    File.objects.filter(pk=world.file.pk).update(
+        status="rejected", rejection_reason="METADATA names acme-other, not acme-lib."
+    )
+    page = text(as_user(world, "member").get(PROJECT))
+    assert "rejected" in page
+    assert "METADATA names acme-other, not acme-lib." in page

@@ -299,18 +299,19 @@ def test_it_yanks_and_unyanks_a_release_with_a_reason(team: Team) -> None:
     assert "data-yanked" not in http("GET", f"{team.index_url}acme-rocket/", token=team.token).text
 
 
-def _invitation_link(stack: ServicesStack, email: str) -> str:
-    """The invitation mail as the console backend printed it into the stack's logs."""
+def _mailed_link(stack: ServicesStack, email: str, path: str) -> str:
+    """The newest link under `path` in a mail to `email`, as the console backend printed it
+    into the stack's logs."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for log in ("web.log", "worker.log"):
             text = (stack.workdir / log).read_text(errors="replace")
-            mails = [m for m in text.split("Subject:") if email in m]
-            links = re.findall(r"http://\S+/accounts/invitations/[^/\s]+/", "".join(mails))
+            mails = [m for m in text.split("Subject:") if f"To: {email}" in m]
+            links = re.findall(rf"http://\S+{re.escape(path)}\S+/", "".join(mails))
             if links:
                 return links[-1]
         time.sleep(0.25)
-    raise AssertionError(f"no invitation mail to {email} in {stack.workdir}")
+    raise AssertionError(f"no mail to {email} with a {path} link in {stack.workdir}")
 
 
 def test_it_invites_a_reader_who_sees_packages_but_cannot_change_them(
@@ -325,7 +326,7 @@ def test_it_invites_a_reader_who_sees_packages_but_cannot_change_them(
     expect(page.locator(".messages")).to_contain_text(f"Invitation sent to {reader}.")
     expect(page.locator("tr", has_text=reader)).to_contain_text("Reader")
     shoot(page, "08-members")
-    link = _invitation_link(services_stack, reader)
+    link = _mailed_link(services_stack, reader, "/accounts/invitations/")
 
     context, guest = new_page(browser, services_stack)
     try:
@@ -365,6 +366,52 @@ def test_it_invites_a_reader_who_sees_packages_but_cannot_change_them(
         assert gone.status == 404
     finally:
         context.close()
+
+
+def test_it_resets_a_forgotten_password_by_email(
+    browser: Browser, services_stack: ServicesStack
+) -> None:
+    email = f"forgetful-{secrets.token_hex(3)}@example.test"
+    context, page = new_page(browser, services_stack)
+    try:
+        sign_up(page, email, "Fred Forgetful")
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("link", name="Forgot your password?").click()
+        page.get_by_label("Email").fill(email)
+        page.get_by_role("button", name="Send reset link").click()
+        expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+        page.goto(_mailed_link(services_stack, email, "/accounts/password/reset/"))
+        new_password = "a-brand-new-passphrase-77"
+        page.get_by_label("New password", exact=True).fill(new_password)
+        page.get_by_label("New password confirmation").fill(new_password)
+        page.get_by_role("button", name="Set password").click()
+        expect(page.get_by_role("heading", name="Password reset")).to_be_visible()
+        page.goto("/accounts/login/")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(new_password)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="Your organizations")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_it_labels_every_form_control_on_the_main_pages(team: Team) -> None:
+    page = team.page
+    unlabeled = []
+    for path in ("", "members/", "keys/", "audit/", "settings/", "repos/main/",
+                 "repos/main/connect/", "repos/main/settings/",
+                 "repos/main/projects/acme-rocket/"):  # fmt: skip
+        page.goto(f"/orgs/{team.org}/{path}")
+        names = page.locator("main input:not([type=hidden]), main select, main textarea")
+        for control in names.all():
+            # A README's own markup (sanitised, inert) is the package author's, not ours.
+            label = control.evaluate(
+                "el => (el.labels && el.labels.length) || el.getAttribute('aria-label')"
+                " || el.closest('.readme') !== null"
+            )
+            if not label:
+                unlabeled.append((path, control.evaluate("el => el.outerHTML")))
+    assert not unlabeled
 
 
 def test_it_switches_between_organizations(team: Team) -> None:
