@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.shortcuts import redirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import selectors
@@ -73,13 +74,30 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("org-list" if request.user.is_authenticated else "login")
 
 
+def _safe_next(request: HttpRequest) -> str:
+    """Where to go after signing up, e.g. back to an invitation; only this site's pages."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""
+
+
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("org-list")
-    return _form_page(request, form, "Create an account", submit="Sign up")
+        messages.success(request, "Welcome to Wheelhouse: your account is ready.")
+        return redirect(_safe_next(request) or "org-list")
+    return _form_page(
+        request,
+        form,
+        "Create an account",
+        submit="Sign up",
+        next=_safe_next(request),
+        intro="Host your team's private Python packages.",
+    )
 
 
 class LoginView(auth_views.LoginView):

@@ -172,3 +172,13 @@ def test_it_shows_why_a_file_was_rejected(world: World) -> None:
     page = text(as_user(world, "member").get(PROJECT))
     assert "rejected" in page
     assert "METADATA names acme-other, not acme-lib." in page
+
+
+def test_it_returns_to_this_site_only_after_sign_up(world: World) -> None:
+    fields = {"email": "new@acme.test", "password1": "a-long-passphrase-9", "name": "New"}
+    fields["password2"] = fields["password1"]
+    back = Client().post("/accounts/signup/", {**fields, "next": "/accounts/invitations/x/"})
+    assert back.headers["Location"] == "/accounts/invitations/x/"
+    fields["email"] = "other@acme.test"
+    away = Client().post("/accounts/signup/", {**fields, "next": "https://evil.example/"})
+    assert away.headers["Location"] == "/orgs/"
