@@ -6,8 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.utils import timezone
 
 from accounts.models import KeyScope
@@ -90,6 +92,9 @@ class ApiKeyForm(forms.Form):
         return timezone.now() + timedelta(days=days) if days else None
 
 
+MIB = 1024 * 1024
+
+
 class RepositorySettingsForm(RepositoryForm):
     allow_file_deletion = forms.BooleanField(
         required=False,
@@ -97,6 +102,22 @@ class RepositorySettingsForm(RepositoryForm):
         help_text="Off keeps every published file for reproducible installs: releases can "
         "only be yanked. Deleted filenames can never be uploaded again either way.",
     )
+    max_file_size_mib = forms.IntegerField(required=False, min_value=1, label="Largest file (MiB)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        server = settings.MAX_UPLOAD_SIZE // MIB
+        field = self.fields["max_file_size_mib"]
+        field.max_value = server
+        field.validators.append(MaxValueValidator(server))
+        field.widget.attrs["max"] = server
+        field.help_text = f"Uploads above this are refused. Empty means the server's {server} MiB."
+
+    def policies(self) -> dict[str, Any]:
+        """The cleaned data as repository_update takes it: sizes in bytes."""
+        data = dict(self.cleaned_data)
+        mib = data.pop("max_file_size_mib")
+        return {**data, "max_file_size": mib * MIB if mib else None}
 
 
 class YankForm(forms.Form):

@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from accounts import selectors
+from accounts.forms import MIB
 from accounts.forms import ConfirmForm
 from accounts.forms import RepositoryForm
 from accounts.forms import RepositorySettingsForm
@@ -74,6 +75,7 @@ def repository_edit(request: HttpRequest, org: str, repo: str) -> HttpResponse:
         "slug": repository.slug,
         "description": repository.description,
         "allow_file_deletion": repository.allow_file_deletion,
+        "max_file_size_mib": repository.max_file_size // MIB if repository.max_file_size else None,
     }
     form = RepositorySettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -82,7 +84,7 @@ def repository_edit(request: HttpRequest, org: str, repo: str) -> HttpResponse:
                 repository=repository,
                 actor=request.user,
                 source_ip=client_ip(request),
-                **form.cleaned_data,
+                **form.policies(),
             )
         except ValidationError as exc:
             form.add_error(None, exc)

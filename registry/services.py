@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -84,6 +85,13 @@ def repository_create(
     return repository
 
 
+class _Keep:
+    """Marks a policy argument the caller did not pass: the current value stays."""
+
+
+KEEP = _Keep()
+
+
 @transaction.atomic
 def repository_update(
     *,
@@ -92,19 +100,28 @@ def repository_update(
     slug: str,
     description: str,
     allow_file_deletion: bool | None = None,
+    max_file_size: int | _Keep | None = KEEP,
     source_ip: str | None = None,
 ) -> Repository:
-    """Rename, describe or change the policy of a repository. Renaming changes its index and
-    upload URLs. None leaves the deletion policy as it is."""
+    """Rename, describe or change the policies of a repository. Renaming changes its index and
+    upload URLs. Policies not passed stay as they are; a max_file_size of None means the
+    server-wide limit."""
     organization = repository.organization
     _require_manage(actor, organization)
     if allow_file_deletion is None:
         allow_file_deletion = repository.allow_file_deletion
-    fields = ("slug", "description", "allow_file_deletion")
+    if isinstance(max_file_size, _Keep):
+        max_file_size = repository.max_file_size
+    elif max_file_size is not None and not 0 < max_file_size <= settings.MAX_UPLOAD_SIZE:
+        raise ValidationError(
+            {"max_file_size": "The limit must be positive and at most the server's limit."}
+        )
+    fields = ("slug", "description", "allow_file_deletion", "max_file_size")
     before = {name: getattr(repository, name) for name in fields}
     repository.slug = slug
     repository.description = description
     repository.allow_file_deletion = allow_file_deletion
+    repository.max_file_size = max_file_size
     repository.full_clean(validate_constraints=False)
     _validate_unique_slug(repository)
     repository.save(update_fields=list(fields))

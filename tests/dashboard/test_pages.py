@@ -15,6 +15,7 @@ from accounts.services import organization_create
 from registry.models import DeletedFilename
 from registry.models import File
 from registry.models import Release
+from registry.services import repository_update
 from tests.accounts.world import World
 from tests.accounts.world import build_world
 from tests.accounts.world import local_packages_storage
@@ -182,3 +183,34 @@ def test_it_returns_to_this_site_only_after_sign_up(world: World) -> None:
     fields["email"] = "other@acme.test"
     away = Client().post("/accounts/signup/", {**fields, "next": "https://evil.example/"})
     assert away.headers["Location"] == "/orgs/"
+
+
+def test_it_lowers_the_repository_upload_limit_within_the_server_limit(
+    world: World, settings: Any
+) -> None:
+    settings.MAX_UPLOAD_SIZE = 100 * 1024 * 1024
+    admin = as_user(world, "admin")
+    url = "/orgs/acme/repos/main/settings/"
+    fields = {"slug": "main", "description": "", "allow_file_deletion": "on"}
+    too_big = admin.post(url, {**fields, "max_file_size_mib": "101"})
+    assert "less than or equal to 100" in text(too_big)
+    world.repo_a.refresh_from_db()
+    assert world.repo_a.max_file_size is None
+    admin.post(url, {**fields, "max_file_size_mib": "5"})
+    world.repo_a.refresh_from_db()
+    assert world.repo_a.upload_size_limit == 5 * 1024 * 1024
+    assert "5.0\xa0MB per file" in text(admin.get("/orgs/acme/repos/main/connect/"))
+    admin.post(url, {**fields, "max_file_size_mib": ""})
+    world.repo_a.refresh_from_db()
+    assert world.repo_a.max_file_size is None
+
+
+def test_it_keeps_policies_a_caller_does_not_pass(world: World) -> None:
+    world.repo_a.max_file_size = 1024
+    world.repo_a.allow_file_deletion = False
+    world.repo_a.save()
+    repository_update(
+        repository=world.repo_a, actor=world.users["admin"], slug="main", description="renamed"
+    )
+    world.repo_a.refresh_from_db()
+    assert (world.repo_a.max_file_size, world.repo_a.allow_file_deletion) == (1024, False)
