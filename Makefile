@@ -8,12 +8,12 @@ BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint format clean bench
+.PHONY: run test lint format clean bench chromium
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py serve
 
-test: $(VENV)/.installed-test lint
+test: $(VENV)/.installed-test lint chromium
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -23,6 +23,10 @@ bench: $(VENV)/.installed-test
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The browser tests drive Debian's Chromium (Playwright never downloads its own browsers).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -76,3 +76,31 @@ def audit_events(*, organization: Organization, actor: object) -> QuerySet[Audit
     if not can(actor, Action.VIEW_AUDIT, organization):
         raise PermissionDenied("Only owners and admins can read the audit log.")
     return AuditEvent.objects.filter(Q(organization=organization)).order_by("-created_at", "-pk")
+
+
+def audit_events_filtered(
+    *,
+    organization: Organization,
+    actor: object,
+    who: str = "",
+    action: str = "",
+    since: object = None,
+    until: object = None,
+) -> QuerySet[AuditEvent]:
+    """The audit log narrowed by actor (part of the label), action prefix and time range."""
+    events = audit_events(organization=organization, actor=actor)
+    if who:
+        events = events.filter(actor_label__icontains=who)
+    if action:
+        events = events.filter(action__startswith=action)
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+    if until is not None:
+        events = events.filter(created_at__lt=until)
+    return events
+
+
+def audit_actions(*, organization: Organization) -> list[str]:
+    """The distinct actions recorded for the organization, for the filter's choices."""
+    rows = AuditEvent.objects.filter(organization=organization).values_list("action", flat=True)
+    return sorted(set(rows.distinct()))

@@ -8,10 +8,14 @@ from django.urls import reverse_lazy
 
 from accounts import views
 from accounts import views_keys
+from accounts import views_projects
 from accounts import views_repositories
 
 T = "accounts/"
 org = "orgs/<slug:org>"
+project = f"{org}/repos/<slug:repo>/projects/<str:project>"
+# Versions may hold "+" and "!" (local and epoch segments), so any path segment.
+release = f"{project}/versions/<str:version>"
 
 account_patterns = [
     path("accounts/signup/", views.signup, name="signup"),
@@ -97,12 +101,27 @@ dashboard_patterns = [
     path(f"{org}/keys/<str:public_id>/rotate/", views_keys.key_rotate, name="key-rotate"),
     path(f"{org}/audit/", views.audit_log, name="org-audit"),
     path(f"{org}/repos/new/", views_repositories.repository_create, name="repo-create"),
-    path(f"{org}/repos/<slug:repo>/", views_repositories.repository_edit, name="repo-edit"),
+    path(f"{org}/repos/<slug:repo>/", views_projects.repository_detail, name="repo-detail"),
+    path(
+        f"{org}/repos/<slug:repo>/connect/",
+        views_projects.repository_connect,
+        name="repo-connect",
+    ),
+    path(
+        f"{org}/repos/<slug:repo>/settings/",
+        views_repositories.repository_edit,
+        name="repo-edit",
+    ),
     path(
         f"{org}/repos/<slug:repo>/delete/",
         views_repositories.repository_delete,
         name="repo-delete",
     ),
+    path(f"{project}/", views_projects.project_detail, name="project-detail"),
+    path(f"{release}/yank/", views_projects.release_yank, name="release-yank"),
+    path(f"{release}/unyank/", views_projects.release_unyank, name="release-unyank"),
+    path(f"{release}/delete/", views_projects.release_delete, name="release-delete"),
+    path(f"{release}/files/<int:file_id>/delete/", views_projects.file_delete, name="file-delete"),
 ]
 
 urlpatterns = account_patterns + dashboard_patterns

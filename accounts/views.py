@@ -16,10 +16,13 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.shortcuts import redirect
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import selectors
 from accounts import services
+from accounts.forms import AuditFilterForm
 from accounts.forms import ConfirmForm
 from accounts.forms import InviteForm
 from accounts.forms import OrganizationForm
@@ -32,9 +35,12 @@ from accounts.permissions import Action
 from accounts.permissions import can
 from accounts.throttle import throttle_failure
 from accounts.throttle import throttle_retry_after
+from registry import selectors as registry_selectors
 from registry.responses import error_response
 
 LOGIN_THROTTLE = "login"
+# The newest events the audit page shows; filters narrow down to older ones.
+AUDIT_PAGE_SIZE = 500
 
 
 def _form_page(request: HttpRequest, form: Form, title: str, **extra: Any) -> HttpResponse:
@@ -68,13 +74,30 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("org-list" if request.user.is_authenticated else "login")
 
 
+def _safe_next(request: HttpRequest) -> str:
+    """Where to go after signing up, e.g. back to an invitation; only this site's pages."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""
+
+
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("org-list")
-    return _form_page(request, form, "Create an account", submit="Sign up")
+        messages.success(request, "Welcome to Wheelhouse: your account is ready.")
+        return redirect(_safe_next(request) or "org-list")
+    return _form_page(
+        request,
+        form,
+        "Create an account",
+        submit="Sign up",
+        next=_safe_next(request),
+        intro="Host your team's private Python packages.",
+    )
 
 
 class LoginView(auth_views.LoginView):
@@ -115,6 +138,7 @@ def org_create(request: HttpRequest) -> HttpResponse:
             ),
         )
         if organization is not None:
+            messages.success(request, f"Organization {organization.slug} created.")
             return redirect("org-detail", org=organization.slug)
     return _form_page(request, form, "New organization", submit="Create")
 
@@ -124,7 +148,9 @@ def org_detail(request: HttpRequest, org: str) -> HttpResponse:
     organization = selectors.organization_for_member(user=request.user, slug=org)
     context = {
         **org_context(request.user, organization),
-        "repositories": organization.repositories.order_by("slug"),
+        "repositories": registry_selectors.repository_overviews(organization=organization),
+        "usage": registry_selectors.organization_usage(organization=organization),
+        "member_count": selectors.members_of(organization=organization).count(),
         "base_url": settings.PUBLIC_URL,
     }
     return render(request, "accounts/org_detail.html", context)
@@ -150,7 +176,17 @@ def org_settings(request: HttpRequest, org: str) -> HttpResponse:
         if done is not None:
             messages.success(request, "Organization saved.")
             return redirect("org-detail", org=organization.slug)
-    return _form_page(request, form, f"Settings of {organization.name}", submit="Save")
+    return _form_page(
+        request,
+        form,
+        f"Settings of {organization.name}",
+        submit="Save",
+        **org_context(request.user, organization),
+        danger_url=reverse("org-delete", kwargs={"org": organization.slug})
+        if can(request.user, Action.DELETE_ORGANIZATION, organization)
+        else None,
+        danger_label="Delete this organization",
+    )
 
 
 @login_required
@@ -176,7 +212,14 @@ def org_delete(request: HttpRequest, org: str) -> HttpResponse:
         f"This deletes {organization.slug} with all its repositories, packages, files and "
         f"keys, for good. Type {organization.slug} to confirm."
     )
-    return _form_page(request, form, "Delete organization", submit="Delete", intro=intro)
+    return _form_page(
+        request,
+        form,
+        "Delete organization",
+        submit="Delete",
+        intro=intro,
+        **org_context(request.user, organization),
+    )
 
 
 # Members and invitations ------------------------------------------------------------------------
@@ -249,6 +292,7 @@ def member_role(request: HttpRequest, org: str, membership_id: int) -> HttpRespo
         )
     except ValidationError as exc:
         return _after_member_change(request, org, exc)
+    messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
     return _after_member_change(request, org, None)
 
 
@@ -262,6 +306,7 @@ def member_remove(request: HttpRequest, org: str, membership_id: int) -> HttpRes
         )
     except ValidationError as exc:
         return _after_member_change(request, org, exc)
+    messages.success(request, f"{membership.user.email} is no longer a member.")
     return _after_member_change(request, org, None)
 
 
@@ -275,6 +320,7 @@ def invitation_revoke(request: HttpRequest, org: str, invitation_id: int) -> Htt
     services.invitation_revoke(
         invitation=invitation, actor=request.user, source_ip=client_ip(request)
     )
+    messages.success(request, f"Invitation to {invitation.email} revoked.")
     return redirect("org-members", org=org)
 
 
@@ -294,6 +340,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         except ValidationError as exc:
             context["error"] = " ".join(exc.messages)
             return render(request, "accounts/invitation.html", context, status=410)
+        messages.success(request, f"Welcome to {invitation.organization.name}.")
         return redirect("org-detail", org=invitation.organization.slug)
     return render(request, "accounts/invitation.html", context)
 
@@ -304,6 +351,17 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 def audit_log(request: HttpRequest, org: str) -> HttpResponse:
     organization = selectors.organization_for_member(user=request.user, slug=org)
-    events = selectors.audit_events(organization=organization, actor=request.user)
-    context = {"organization": organization, "events": events.select_related()[:500]}
+    form = AuditFilterForm(
+        request.GET or None, actions=selectors.audit_actions(organization=organization)
+    )
+    events = selectors.audit_events_filtered(
+        organization=organization, actor=request.user, **form.filters()
+    )
+    context = {
+        **org_context(request.user, organization),
+        "form": form,
+        "filtered": any(form.filters().values()),
+        "events": events[:AUDIT_PAGE_SIZE],
+        "page_size": AUDIT_PAGE_SIZE,
+    }
     return render(request, "accounts/audit.html", context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
@@ -24,7 +25,12 @@ from accounts.views import org_context
 
 
 def _show_secret(request: HttpRequest, organization: Organization, new: NewApiKey) -> HttpResponse:
-    context = {"organization": organization, "new": new, "base_url": settings.PUBLIC_URL}
+    context = {
+        **org_context(request.user, organization),
+        "new": new,
+        "repositories": new.api_key.repositories.all() or organization.repositories.all(),
+        "base_url": settings.PUBLIC_URL,
+    }
     response = render(request, "accounts/key_created.html", context)
     # The only time the secret exists outside the client: never let a cache keep it.
     response["Cache-Control"] = "no-store"
@@ -71,6 +77,7 @@ def key_revoke(request: HttpRequest, org: str, public_id: str) -> HttpResponse:
         organization=organization, user=request.user, public_id=public_id
     )
     services.api_key_revoke(api_key=api_key, actor=request.user, source_ip=client_ip(request))
+    messages.success(request, f"Key {api_key.name} revoked: it no longer works anywhere.")
     return redirect("org-keys", org=org)
 
 
@@ -86,6 +93,7 @@ def key_rotate(request: HttpRequest, org: str, public_id: str) -> HttpResponse:
         new = services.api_key_rotate(
             api_key=api_key, actor=request.user, source_ip=client_ip(request)
         )
-    except ValidationError:
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
         return redirect("org-keys", org=org)
     return _show_secret(request, organization, new)

@@ -10,17 +10,22 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.shortcuts import redirect
 from django.shortcuts import render
+from django.urls import reverse
 
 from accounts import selectors
+from accounts.forms import MIB
 from accounts.forms import ConfirmForm
 from accounts.forms import RepositoryForm
+from accounts.forms import RepositorySettingsForm
 from accounts.network import client_ip
 from accounts.permissions import Action
+from accounts.views import org_context
 from registry import services
 from registry.models import Repository
 
 
 def _page(request: HttpRequest, form: object, title: str, **extra: object) -> HttpResponse:
+    # The organization's tabs come with org_context in `extra`.
     return render(request, "accounts/form.html", {"form": form, "title": title, **extra})
 
 
@@ -32,7 +37,7 @@ def repository_create(request: HttpRequest, org: str) -> HttpResponse:
     form = RepositoryForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.repository_create(
+            repository = services.repository_create(
                 organization=organization,
                 actor=request.user,
                 source_ip=client_ip(request),
@@ -41,8 +46,17 @@ def repository_create(request: HttpRequest, org: str) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            return redirect("org-detail", org=org)
-    return _page(request, form, "New repository", submit="Create")
+            messages.success(request, f"Repository {repository} created. Connect a client next.")
+            return redirect("repo-connect", org=org, repo=repository.slug)
+    intro = "A repository is one package index with its own URL; keys can be limited to it."
+    return _page(
+        request,
+        form,
+        "New repository",
+        submit="Create",
+        intro=intro,
+        **org_context(request.user, organization),
+    )
 
 
 def _repository(request: HttpRequest, org: str, repo: str) -> Repository:
@@ -57,22 +71,35 @@ def _repository(request: HttpRequest, org: str, repo: str) -> Repository:
 @login_required
 def repository_edit(request: HttpRequest, org: str, repo: str) -> HttpResponse:
     repository = _repository(request, org, repo)
-    initial = {"slug": repository.slug, "description": repository.description}
-    form = RepositoryForm(request.POST or None, initial=initial)
+    initial = {
+        "slug": repository.slug,
+        "description": repository.description,
+        "allow_file_deletion": repository.allow_file_deletion,
+        "max_file_size_mib": repository.max_file_size // MIB if repository.max_file_size else None,
+    }
+    form = RepositorySettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             services.repository_update(
                 repository=repository,
                 actor=request.user,
                 source_ip=client_ip(request),
-                **form.cleaned_data,
+                **form.policies(),
             )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, "Repository saved.")
-            return redirect("org-detail", org=org)
-    return _page(request, form, f"Repository {org}/{repo}", submit="Save")
+            messages.success(request, "Repository settings saved.")
+            return redirect("repo-detail", org=org, repo=repository.slug)
+    return _page(
+        request,
+        form,
+        f"Settings of {org}/{repo}",
+        submit="Save",
+        **org_context(request.user, repository.organization),
+        danger_url=reverse("repo-delete", kwargs={"org": org, "repo": repo}),
+        danger_label="Delete this repository",
+    )
 
 
 @login_required
@@ -93,4 +120,11 @@ def repository_delete(request: HttpRequest, org: str, repo: str) -> HttpResponse
             messages.success(request, f"Repository {org}/{repo} deleted.")
             return redirect("org-detail", org=org)
     intro = f"This deletes {org}/{repo} with all its packages and files. Type {repo} to confirm."
-    return _page(request, form, "Delete repository", submit="Delete", intro=intro)
+    return _page(
+        request,
+        form,
+        "Delete repository",
+        submit="Delete",
+        intro=intro,
+        **org_context(request.user, repository.organization),
+    )

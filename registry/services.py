@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -90,6 +91,13 @@ def repository_create(
     return repository
 
 
+class _Keep:
+    """Marks a policy argument the caller did not pass: the current value stays."""
+
+
+KEEP = _Keep()
+
+
 @transaction.atomic
 def repository_update(
     *,
@@ -97,24 +105,39 @@ def repository_update(
     actor: User,
     slug: str,
     description: str,
+    allow_file_deletion: bool | None = None,
+    max_file_size: int | _Keep | None = KEEP,
     source_ip: str | None = None,
 ) -> Repository:
-    """Rename or describe a repository. Renaming changes its index and upload URLs."""
+    """Rename, describe or change the policies of a repository. Renaming changes its index and
+    upload URLs. Policies not passed stay as they are; a max_file_size of None means the
+    server-wide limit."""
     organization = repository.organization
     _require_manage(actor, organization)
-    before = {"slug": repository.slug, "description": repository.description}
+    if allow_file_deletion is None:
+        allow_file_deletion = repository.allow_file_deletion
+    if isinstance(max_file_size, _Keep):
+        max_file_size = repository.max_file_size
+    elif max_file_size is not None and not 0 < max_file_size <= settings.MAX_UPLOAD_SIZE:
+        raise ValidationError(
+            {"max_file_size": "The limit must be positive and at most the server's limit."}
+        )
+    fields = ("slug", "description", "allow_file_deletion", "max_file_size")
+    before = {name: getattr(repository, name) for name in fields}
     repository.slug = slug
     repository.description = description
+    repository.allow_file_deletion = allow_file_deletion
+    repository.max_file_size = max_file_size
     repository.full_clean(validate_constraints=False)
     _validate_unique_slug(repository)
-    repository.save(update_fields=["slug", "description"])
+    repository.save(update_fields=list(fields))
     audit_record(
         organization=organization,
         action="repository.update",
         actor=actor,
         target=f"repository {organization.slug}/{slug}",
         source_ip=source_ip,
-        details={"before": before, "after": {"slug": slug, "description": description}},
+        details={"before": before, "after": {name: getattr(repository, name) for name in fields}},
     )
     return repository
 

@@ -86,6 +86,14 @@ def _repo(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
     return _org(repo=lambda w: w.repo_a.slug, **extra)
 
 
+def _project(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _repo(project=lambda w: w.file.release.project.normalized_name, **extra)
+
+
+def _release(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _project(version=lambda w: w.file.release.version, **extra)
+
+
 def _upload_key_id(w: World) -> str:
     return ApiKey.objects.get(organization=w.org_a, name="upload").public_id
 
@@ -135,6 +143,17 @@ POLICY: dict[str, Row] = {
     "repo-create": Row("org", action="manage_repositories", kwargs=_org()),
     "repo-edit": Row("org", action="manage_repositories", kwargs=_repo()),
     "repo-delete": Row("org", action="manage_repositories", kwargs=_repo()),
+    "repo-detail": Row("org", kwargs=_repo()),
+    "repo-connect": Row("org", kwargs=_repo()),
+    "project-detail": Row("org", kwargs=_project()),
+    "release-yank": Row(
+        "org", "POST", "yank_delete", ok=302, data={"reason": "broken"}, kwargs=_release()
+    ),
+    "release-unyank": Row("org", "POST", "yank_delete", ok=302, kwargs=_release()),
+    "release-delete": Row("org", "POST", "yank_delete", ok=302, kwargs=_release()),
+    "file-delete": Row(
+        "org", "POST", "yank_delete", ok=302, kwargs=_release(file_id=lambda w: w.file.pk)
+    ),
     "simple-index": Row("repo", kwargs=_repo()),
     "simple-project": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
     "file": Row(
