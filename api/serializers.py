@@ -10,11 +10,17 @@ from rest_framework import serializers
 
 from accounts.models import KeyScope
 from accounts.models import Role
+from accounts.validators import SLUG_RE
 from registry.models import FileStatus
 from registry.models import PackageType
 from registry.services import repository_urls
 
 # Accounts ---------------------------------------------------------------------------------------
+
+
+def _slug(**kwargs: Any) -> serializers.RegexField:
+    # The pattern in the schema, so clients (and schemathesis) know a valid slug up front.
+    return serializers.RegexField(SLUG_RE.pattern, max_length=64, **kwargs)
 
 
 class MembershipBriefSerializer(serializers.Serializer):
@@ -38,7 +44,7 @@ class CurrentUserSerializer(serializers.Serializer):
 
 
 class OrganizationSerializer(serializers.Serializer):
-    slug = serializers.SlugField(max_length=64)
+    slug = _slug()
     name = serializers.CharField(max_length=200)
     created_at = serializers.DateTimeField(read_only=True)
     role = serializers.SerializerMethodField(help_text="Your role; None for an API key.")
@@ -49,7 +55,7 @@ class OrganizationSerializer(serializers.Serializer):
 
 
 class OrganizationUpdateSerializer(serializers.Serializer):
-    slug = serializers.SlugField(max_length=64, required=False)
+    slug = _slug(required=False)
     name = serializers.CharField(max_length=200, required=False)
 
 
@@ -67,7 +73,9 @@ class MemberRoleSerializer(serializers.Serializer):
 class InvitationSerializer(serializers.Serializer):
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
-    invited_by = serializers.EmailField(source="invited_by.email", read_only=True, default=None)
+    invited_by = serializers.EmailField(
+        source="invited_by.email", read_only=True, default=None, allow_null=True
+    )
     created_at = serializers.DateTimeField(read_only=True)
     expires_at = serializers.DateTimeField(read_only=True)
 
@@ -83,7 +91,7 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         default=False, help_text="Acts as you, bounded by your role; any member may make one."
     )
     repositories = serializers.ListField(
-        child=serializers.SlugField(),
+        child=_slug(),
         default=list,
         help_text="Repository slugs the key is limited to; empty means all.",
     )
@@ -98,12 +106,12 @@ class ApiKeySerializer(serializers.Serializer):
     name = serializers.CharField()
     scope = serializers.ChoiceField(choices=KeyScope.choices)
     personal = serializers.BooleanField(source="is_personal")
-    user = serializers.EmailField(source="user.email", default=None)
+    user = serializers.EmailField(source="user.email", default=None, allow_null=True)
     repositories = serializers.SerializerMethodField(help_text="Limited to these; empty: all.")
     expires_at = serializers.DateTimeField(allow_null=True)
     allowed_networks = serializers.ListField(child=serializers.CharField())
     created_at = serializers.DateTimeField()
-    created_by = serializers.EmailField(source="created_by.email", default=None)
+    created_by = serializers.EmailField(source="created_by.email", default=None, allow_null=True)
     last_used_at = serializers.DateTimeField(allow_null=True)
     revoked_at = serializers.DateTimeField(allow_null=True)
 
@@ -119,7 +127,7 @@ class NewApiKeySerializer(ApiKeySerializer):
 
 
 class RepositorySerializer(serializers.Serializer):
-    slug = serializers.SlugField(max_length=64)
+    slug = _slug()
     description = serializers.CharField(allow_blank=True, default="")
     allow_file_deletion = serializers.BooleanField(
         default=True, help_text="Whether files and releases may be deleted (else only yanked)."
@@ -141,7 +149,7 @@ class RepositorySerializer(serializers.Serializer):
 
 
 class RepositoryUpdateSerializer(serializers.Serializer):
-    slug = serializers.SlugField(max_length=64, required=False)
+    slug = _slug(required=False)
     description = serializers.CharField(allow_blank=True, required=False)
     allow_file_deletion = serializers.BooleanField(required=False)
 

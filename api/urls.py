@@ -44,5 +44,5 @@ urlpatterns = [
     path(f"{release}/unyank/", r.ReleaseUnyankView.as_view(), name="api-release-unyank"),
     path(f"{repo}/files/", r.FileListView.as_view(), name="api-files"),
     path(f"{repo}/files/<str:filename>", r.FileView.as_view(), name="api-file"),
-    re_path(r"^(?P<rest>.*)$", errors.not_found, name="api-not-found"),
+    re_path(r"^(?P<rest>[\s\S]*)$", errors.not_found, name="api-not-found"),
 ]

@@ -333,7 +333,7 @@ class ApiKeyView(_KeyLookup):
     def get(self, request: Request, org: str, public_id: str) -> Response:
         return self.one(self.api_key(), s.ApiKeySerializer)
 
-    @extend_schema(summary="Revoke a key at once")
+    @extend_schema(summary="Revoke a key at once", responses={200: s.ApiKeySerializer})
     def delete(self, request: Request, org: str, public_id: str) -> Response:
         api_key = self.api_key()
         require_person(self.actor, "revoke keys")
