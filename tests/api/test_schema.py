@@ -141,9 +141,7 @@ def _owner_session(world: World) -> tuple[dict[str, str], dict[str, str]]:
 def test_it_keeps_to_its_schema_and_its_tenant_under_generated_requests(
     world: World, wsgi_in_test_transaction: Any
 ) -> None:
-    schema = schemathesis.openapi.from_wsgi(
-        "/api/v1/schema/?format=json", wsgi_in_test_transaction
-    )
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", wsgi_in_test_transaction)
     session = _owner_session(world)
     tenants = {"a": _identifiers(world, "a"), "b": _identifiers(world, "b")}
     b_before = _organization_b(world)
