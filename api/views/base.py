@@ -61,7 +61,9 @@ class ApiView(GenericAPIView):
         context = {"request": self.request, **context}
         return self.get_paginated_response(serializer_class(page, many=True, context=context).data)
 
-    def one(self, instance: Any, serializer_class: type, status: int = 200, **context: Any):
+    def one(
+        self, instance: Any, serializer_class: type, status: int = 200, **context: Any
+    ) -> Response:
         context = {"request": self.request, **context}
         return Response(serializer_class(instance, context=context).data, status=status)
 

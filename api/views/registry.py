@@ -20,7 +20,9 @@ from api.permissions import require_person
 from api.views.base import ApiView
 from registry import selectors
 from registry import services
+from registry.models import File
 from registry.models import FileStatus
+from registry.models import Repository
 from uploads import services as upload_services
 from uploads.handlers import HashingUploadHandler
 from uploads.handlers import RawFilenameParser
@@ -160,7 +162,7 @@ class ReleaseView(ApiView):
         summary="Delete a release and its files, if the repository allows (owners, admins)",
         responses=NO_BODY,
     )
-    def delete(self, request: Request, org: str, repo: str, project: str, version: str):
+    def delete(self, request: Request, org: str, repo: str, project: str, version: str) -> Response:
         release = self.release()
         repository = release.project.repository
         require(self.actor, Action.YANK_DELETE, repository.organization, repository)
@@ -175,7 +177,7 @@ class ReleaseYankView(ApiView):
         summary="Yank: installers skip it unless pinned exactly (owners, admins)",
         request=s.YankSerializer,
     )
-    def post(self, request: Request, org: str, repo: str, project: str, version: str):
+    def post(self, request: Request, org: str, repo: str, project: str, version: str) -> Response:
         release = self.release()
         repository = release.project.repository
         require(self.actor, Action.YANK_DELETE, repository.organization, repository)
@@ -194,7 +196,7 @@ class ReleaseUnyankView(ApiView):
     serializer_class = s.ReleaseSerializer
 
     @extend_schema(summary="Undo a yank (owners, admins)", request=None)
-    def post(self, request: Request, org: str, repo: str, project: str, version: str):
+    def post(self, request: Request, org: str, repo: str, project: str, version: str) -> Response:
         release = self.release()
         repository = release.project.repository
         require(self.actor, Action.YANK_DELETE, repository.organization, repository)
@@ -241,7 +243,8 @@ class FileListView(ApiView):
             raise UploadRefused(403, "Uploads take an API key with the upload scope.")
         return self._receive(request, repository)
 
-    def _receive(self, request: Request, repository: object) -> Response:
+    def _receive(self, request: Request, repository: Repository) -> Response:
+        """Parse the body as the legacy endpoint does: streamed to disk, hashed on the way."""
         django_request = request._request
         if django_request.content_type != "multipart/form-data":
             raise UploadRefused(415, "Send the file as multipart/form-data, field 'content'.")
@@ -282,7 +285,7 @@ class FileListView(ApiView):
 class FileView(ApiView):
     serializer_class = s.FileSerializer
 
-    def file(self) -> object:
+    def file(self) -> File:
         return selectors.file_visible(
             repository=self.repository(), filename=self.kwargs["filename"]
         )

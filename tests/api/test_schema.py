@@ -44,7 +44,7 @@ from tests.accounts.world import random_source_ip
 
 pytestmark = pytest.mark.django_db
 
-# Examples per operation: about half a minute for the whole schema, both modes together.
+# Examples per operation: under a minute for the whole schema, both modes together.
 MAX_EXAMPLES = 15
 # A source address of its own, so no other test's failed-key counter can throttle this one.
 ENVIRON = {"REMOTE_ADDR": random_source_ip()}
