@@ -9,6 +9,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.http import HttpRequest
 from django.http import JsonResponse
+from django.urls import Resolver404
+from django.urls import resolve
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -98,6 +101,18 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
+@csrf_exempt  # it changes nothing, and a script's stray POST should read this, not a CSRF page
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     """Unknown URLs under /api/v1/ answer in the API's shape, not with an HTML page."""
-    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
+    message = f"No API endpoint at {request.path}."
+    if not request.path.endswith("/") and _is_endpoint(request.path + "/"):
+        # Redirecting would turn a POST into a GET in many clients: say it instead.
+        message += f" API URLs end with a slash: {request.path}/"
+    return JsonResponse(error_body("not_found", message), status=404)
+
+
+def _is_endpoint(path: str) -> bool:
+    try:
+        return resolve(path).url_name != "api-not-found"
+    except Resolver404:
+        return False

@@ -121,6 +121,17 @@ def test_it_answers_unknown_api_urls_with_json(world: World) -> None:
     assert error(response)["code"] == "not_found"
 
 
+def test_it_points_out_a_missing_trailing_slash(world: World) -> None:
+    client = Client(
+        enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Bearer {world.tokens['key_read']}"
+    )
+    response = client.post(
+        "/api/v1/orgs/acme/repos", {"slug": "x"}, content_type="application/json"
+    )
+    assert response.status_code == 404
+    assert error(response)["message"].endswith("end with a slash: /api/v1/orgs/acme/repos/")
+
+
 def test_it_answers_a_read_again_with_304_until_it_changes(world: World) -> None:
     api = as_actor(world, "owner")
     first = api.get("orgs/acme/repos/main/")
