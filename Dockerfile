@@ -22,6 +22,7 @@ COPY config ./config
 COPY accounts ./accounts
 COPY registry ./registry
 COPY uploads ./uploads
+COPY api ./api
 COPY templates ./templates
 COPY static ./static
 

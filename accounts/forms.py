@@ -153,7 +153,7 @@ class AuditFilterForm(forms.Form):
         data = self.cleaned_data
         day = timedelta(days=1)
         return {
-            "who": data["who"].strip(),
+            "by": data["who"].strip(),
             "action": data["action"],
             "since": _midnight(data["since"]),
             "until": _midnight(data["until"] + day) if data["until"] else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.db.models import Q
@@ -78,21 +80,55 @@ def audit_events(*, organization: Organization, actor: object) -> QuerySet[Audit
     return AuditEvent.objects.filter(Q(organization=organization)).order_by("-created_at", "-pk")
 
 
+# For the REST API, whose caller is a user or an API key ----------------------------------------
+
+
+def organizations_visible(*, actor: object) -> QuerySet[Organization]:
+    """A user's organizations, or the one organization a key belongs to."""
+    if isinstance(actor, ApiKey):
+        return Organization.objects.filter(pk=actor.organization_id).order_by("slug")
+    return Organization.objects.filter(memberships__user=actor).order_by("slug")
+
+
+def organization_visible(*, actor: object, slug: str) -> Organization:
+    """The organization if the actor belongs to it, else 404: foreign looks exactly like missing."""
+    organization = organizations_visible(actor=actor).filter(slug=slug).first()
+    if organization is None:
+        raise Http404(f"Organization '{slug}' not found.")
+    return organization
+
+
+def member_get(*, organization: Organization, email: str) -> Membership:
+    membership = members_of(organization=organization).filter(user__email__iexact=email).first()
+    if membership is None:
+        raise Http404(f"No member '{email}' in this organization.")
+    return membership
+
+
+def pending_invitations_for(*, organization: Organization, email: str) -> list[Invitation]:
+    found = list(pending_invitations(organization=organization).filter(email__iexact=email))
+    if not found:
+        raise Http404(f"No pending invitation for '{email}'.")
+    return found
+
+
 def audit_events_filtered(
     *,
     organization: Organization,
     actor: object,
-    who: str = "",
+    by: str = "",
     action: str = "",
-    since: object = None,
-    until: object = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> QuerySet[AuditEvent]:
-    """The audit log narrowed by actor (part of the label), action prefix and time range."""
+    """The audit log narrowed by who acted (email or key id, substring), action (exact, or a
+    prefix ending in '.'), and a half-open time range [since, until)."""
     events = audit_events(organization=organization, actor=actor)
-    if who:
-        events = events.filter(actor_label__icontains=who)
+    if by:
+        events = events.filter(actor_label__icontains=by)
     if action:
-        events = events.filter(action__startswith=action)
+        key = "action__startswith" if action.endswith(".") else "action"
+        events = events.filter(**{key: action})
     if since is not None:
         events = events.filter(created_at__gte=since)
     if until is not None:

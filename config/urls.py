@@ -13,6 +13,7 @@ repo = "<slug:org>/<slug:repo>"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
     # Account and dashboard pages (sessions); their prefixes are reserved organization slugs.
     path("", include("accounts.urls")),
     # uv and pdm probe for trusted publishing at the host root: a clear 404.

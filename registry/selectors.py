@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
@@ -13,9 +14,13 @@ from django.db.models import Q
 from django.db.models import QuerySet
 from django.db.models import Sum
 from django.http import Http404
+from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from accounts.models import ApiKey
+from accounts.models import Organization
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import Project
@@ -164,13 +169,101 @@ def file_for_release(*, release: Release, file_id: int) -> File:
     return file
 
 
-def organization_usage(*, organization: object) -> dict[str, int]:
-    """What the organization stores: bytes and files that installers can get, and projects."""
-    ready = File.objects.filter(repository__organization=organization, status=FileStatus.READY)
-    totals = ready.aggregate(bytes=Sum("size"), files=Count("pk"))
-    return {
-        "bytes": totals["bytes"] or 0,
-        "files": totals["files"],
-        "projects": Project.objects.filter(repository__organization=organization).count(),
-        "repositories": Repository.objects.filter(organization=organization).count(),
-    }
+def repositories_visible(*, actor: object, organization: Organization) -> QuerySet[Repository]:
+    """The organization's repositories the actor may read; a key sees only those it covers."""
+    repositories = Repository.objects.filter(organization=organization).select_related(
+        "organization"
+    )
+    if isinstance(actor, ApiKey):
+        limited = list(actor.repositories.values_list("pk", flat=True))
+        if limited:
+            repositories = repositories.filter(pk__in=limited)
+    return repositories.order_by("slug")
+
+
+def repository_visible(*, actor: object, organization: Organization, slug: str) -> Repository:
+    """One repository the actor may read, else 404 (outside a key's limits looks missing)."""
+    repository = repositories_visible(actor=actor, organization=organization).filter(slug=slug)
+    found = repository.first()
+    if found is None:
+        raise Http404(f"Repository '{organization.slug}/{slug}' not found.")
+    return found
+
+
+def projects_of(*, repository: Repository, name: str = "") -> QuerySet[Project]:
+    projects = Project.objects.filter(repository=repository)
+    if name:
+        projects = projects.filter(normalized_name__contains=canonicalize_name(name))
+    return projects.order_by("normalized_name")
+
+
+def project_visible(*, repository: Repository, name: str) -> Project:
+    project = project_get(repository=repository, normalized_name=canonicalize_name(name))
+    if project is None:
+        raise Http404(f"Project '{name}' not found in '{repository}'.")
+    return project
+
+
+def releases_of(*, project: Project) -> QuerySet[Release]:
+    return (
+        Release.objects.filter(project=project)
+        .select_related("project")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def release_visible(*, project: Project, version: str) -> Release:
+    release = (
+        releases_of(project=project).filter(canonical_version=canonicalize_version(version)).first()
+    )
+    if release is None:
+        raise Http404(f"Release '{project.name} {version}' not found.")
+    return release
+
+
+def files_of(
+    *, repository: Repository, status: str = "", project: str = "", version: str = ""
+) -> QuerySet[File]:
+    """Every file of the repository, pending and rejected too, newest first."""
+    files = File.objects.filter(repository=repository).select_related("release__project")
+    if status:
+        files = files.filter(status=status)
+    if project:
+        files = files.filter(release__project__normalized_name=canonicalize_name(project))
+    if version:
+        files = files.filter(release__canonical_version=canonicalize_version(version))
+    return files.order_by("-uploaded_at", "-pk")
+
+
+def file_visible(*, repository: Repository, filename: str) -> File:
+    file = files_of(repository=repository).filter(filename=filename).first()
+    if file is None:
+        raise Http404(f"File '{filename}' not found in '{repository}'.")
+    return file
+
+
+@dataclass(frozen=True)
+class Usage:
+    storage_bytes: int
+    file_count: int
+    project_count: int
+    release_count: int
+    repository_count: int
+
+
+def organization_usage(*, organization: Organization) -> Usage:
+    """What an organization occupies: stored bytes and counts of files, projects and releases.
+
+    Pending and rejected files count too: their bytes are stored until processed or deleted."""
+    files = File.objects.filter(repository__organization=organization).aggregate(
+        size=Sum("size"), count=Count("pk")
+    )
+    return Usage(
+        storage_bytes=files["size"] or 0,
+        file_count=files["count"],
+        project_count=Project.objects.filter(repository__organization=organization).count(),
+        release_count=Release.objects.filter(
+            project__repository__organization=organization
+        ).count(),
+        repository_count=Repository.objects.filter(organization=organization).count(),
+    )

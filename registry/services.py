@@ -142,6 +142,28 @@ def repository_update(
     return repository
 
 
+@transaction.atomic
+def repository_set_file_deletion(
+    *, repository: Repository, actor: object, allow: bool, source_ip: str | None = None
+) -> Repository:
+    """Turn the repository's deletion policy on or off (off: files can only be yanked)."""
+    organization = repository.organization
+    _require_manage(actor, organization)
+    if repository.allow_file_deletion == allow:
+        return repository
+    repository.allow_file_deletion = allow
+    repository.save(update_fields=["allow_file_deletion"])
+    audit_record(
+        organization=organization,
+        action="repository.policy",
+        actor=actor,
+        target=f"repository {organization.slug}/{repository.slug}",
+        source_ip=source_ip,
+        details={"allow_file_deletion": allow},
+    )
+    return repository
+
+
 def repository_delete(
     *, repository: Repository, actor: User, confirm_slug: str, source_ip: str | None = None
 ) -> None:

@@ -9,6 +9,7 @@ computed with the code under test.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,7 +67,9 @@ ACTORS = ("anonymous", *SESSION_ACTORS, *KEY_ACTORS)
 
 @dataclass(frozen=True)
 class Row:
-    """How one URL must answer. kind: public | login | org | repo."""
+    """How one URL must answer. kind: public | login | org | repo | api.
+
+    POLICY keys are URL names, or "<name> <METHOD>" for more methods on one URL."""
 
     kind: str
     method: str = "GET"
@@ -76,6 +79,16 @@ class Row:
     denied: int = 403
     kwargs: Callable[[World], dict[str, Any]] = lambda w: {}
     data: dict[str, Any] = field(default_factory=dict)
+    # api rows: whether the URL names organization A (else it is about the caller), and
+    # repository A/main (then a key limited to A/other finds nothing).
+    org: bool = True
+    repo: bool = False
+    # api rows: changes only a person (a session) may make; usable keys get 403.
+    people_only: bool = False
+    # api rows: what a usable key whose scope lacks `action` gets.
+    key_denied: int = 403
+    # api rows: statuses that differ from the rules above, by actor, spelled out.
+    overrides: dict[str, int] = field(default_factory=dict)
 
 
 def _org(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
@@ -96,6 +109,27 @@ def _release(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any
 
 def _upload_key_id(w: World) -> str:
     return ApiKey.objects.get(organization=w.org_a, name="upload").public_id
+
+
+def _api_repo(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _repo(**extra)
+
+
+def _release(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _repo(project=lambda w: "acme-lib", version=lambda w: "1.0", **extra)
+
+
+def _file(w: World) -> dict[str, Any]:
+    return _repo(filename=lambda w: w.file.filename)(w)
+
+
+_EXTRA = _org(email=lambda w: w.extra_membership.user.email)
+_KEY = _org(public_id=_upload_key_id)
+# A key sees only itself among keys; the upload key finds itself, then may not change itself.
+_KEY_SELF = {"key_upload": 200}
+_KEY_SELF_WRITE = {"key_upload": 403}
+# Uploads through the API take a key, never a session.
+_SESSION_UPLOAD = {"owner": 403, "admin": 403, "member": 403}
 
 
 POLICY: dict[str, Row] = {
@@ -168,14 +202,123 @@ POLICY: dict[str, Row] = {
     # An allowed key gets as far as form validation: an empty upload is a 400.
     "upload": Row("repo", "POST", "upload", ok=400, kwargs=_repo()),
     "upload-noslash": Row("repo", "POST", "upload", ok=400, kwargs=_repo()),
+    # The REST API: keys or sessions, JSON errors, 404 for anything outside what one may see.
+    "api-schema": Row("public"),
+    "api-docs": Row("public"),
+    "api-not-found": Row("public", ok=404, kwargs=lambda w: {"rest": "nope"}),
+    "api-user": Row("api", org=False),
+    "api-orgs": Row("api", org=False),
+    "api-orgs POST": Row(
+        "api", "POST", org=False, people_only=True, ok=201, data={"slug": "newco", "name": "N"}
+    ),
+    "api-org": Row("api", kwargs=_org()),
+    "api-org PATCH": Row(
+        "api", "PATCH", "manage_settings", people_only=True, kwargs=_org(), data={"name": "A2"}
+    ),
+    "api-org DELETE": Row(
+        "api", "DELETE", "delete_organization", ok=204, people_only=True, kwargs=_org()
+    ),
+    "api-usage": Row("api", kwargs=_org()),
+    "api-audit": Row("api", action="view_audit", kwargs=_org()),
+    "api-members": Row("api", kwargs=_org()),
+    "api-member": Row("api", kwargs=_EXTRA),
+    "api-member PATCH": Row(
+        "api", "PATCH", "manage_members", people_only=True, kwargs=_EXTRA, data={"role": "reader"}
+    ),
+    "api-member DELETE": Row(
+        "api", "DELETE", "manage_members", ok=204, people_only=True, kwargs=_EXTRA
+    ),
+    "api-invitations": Row("api", action="manage_members", kwargs=_org()),
+    "api-invitations POST": Row(
+        "api", "POST", "manage_members", ok=201, people_only=True, kwargs=_org(),
+        data={"email": "new@acme.test", "role": "member"},
+    ),
+    "api-invitation DELETE": Row(
+        "api", "DELETE", "manage_members", ok=204, people_only=True,
+        kwargs=_org(email=lambda w: w.invitation.email),
+    ),
+    "api-keys": Row("api", kwargs=_org()),
+    # Any member may make a personal key within their role.
+    "api-keys POST": Row(
+        "api", "POST", ok=201, people_only=True, kwargs=_org(),
+        data={"name": "mine", "personal": True, "scope": "read"},
+    ),
+    "api-key": Row(
+        "api", action="manage_keys", denied=404, key_denied=404, overrides=_KEY_SELF, kwargs=_KEY
+    ),
+    "api-key DELETE": Row(
+        "api", "DELETE", "manage_keys", denied=404, key_denied=404, overrides=_KEY_SELF_WRITE,
+        kwargs=_KEY,
+    ),
+    "api-key-rotate": Row(
+        "api", "POST", "manage_keys", ok=201, denied=404, key_denied=404,
+        overrides=_KEY_SELF_WRITE, kwargs=_KEY,
+    ),
+    "api-repos": Row("api", kwargs=_org()),
+    "api-repos POST": Row(
+        "api", "POST", "manage_repositories", ok=201, people_only=True, kwargs=_org(),
+        data={"slug": "newrepo"},
+    ),
+    "api-repo": Row("api", repo=True, kwargs=_repo()),
+    "api-repo PATCH": Row(
+        "api", "PATCH", "manage_repositories", repo=True, people_only=True, kwargs=_repo(),
+        data={"description": "x", "allow_file_deletion": False},
+    ),
+    "api-repo DELETE": Row(
+        "api", "DELETE", "manage_repositories", ok=204, repo=True, people_only=True,
+        kwargs=_repo(),
+    ),
+    "api-projects": Row("api", repo=True, kwargs=_repo()),
+    "api-project": Row("api", repo=True, kwargs=_repo(project=lambda w: "Acme_Lib")),
+    "api-releases": Row("api", repo=True, kwargs=_repo(project=lambda w: "acme-lib")),
+    "api-release": Row("api", repo=True, kwargs=_release()),
+    "api-release DELETE": Row(
+        "api", "DELETE", "yank_delete", ok=204, repo=True, kwargs=_release()
+    ),
+    "api-release-yank": Row(
+        "api", "POST", "yank_delete", repo=True, kwargs=_release(), data={"reason": "broken"}
+    ),
+    "api-release-unyank": Row("api", "POST", "yank_delete", repo=True, kwargs=_release()),
+    "api-files": Row("api", repo=True, kwargs=_repo()),
+    # An allowed key gets as far as the form: a body without a file is a 400.
+    "api-files POST": Row(
+        "api", "POST", "upload", ok=400, repo=True, overrides=_SESSION_UPLOAD, kwargs=_repo()
+    ),
+    "api-file": Row("api", repo=True, kwargs=_file),
+    "api-file DELETE": Row("api", "DELETE", "yank_delete", ok=204, repo=True, kwargs=_file),
 }  # fmt: skip
 # Django's admin: staff only. None of the actors is staff, so all are sent to its log-in.
 ADMIN_NAMESPACE = "admin"
 
 
+def expected_api_status(row: Row, actor: str) -> int:
+    if actor in row.overrides:
+        return row.overrides[actor]
+    if actor == "anonymous":
+        return 401
+    if actor in KEY_REFUSED and actor not in {"key_limited", "key_b"}:
+        return KEY_REFUSED[actor]
+    is_key = actor in KEY_ACTORS
+    if not row.org:
+        return 403 if is_key and row.people_only else row.ok
+    if actor in B_ACTORS:
+        return 404
+    if actor == "key_limited":
+        if row.repo:
+            return 404
+        actor = "key_upload"  # outside its repository it is an ordinary upload key
+    if not is_key:
+        return row.ok if row.action in ROLE_ALLOWED[actor] else row.denied
+    if row.people_only:
+        return 403
+    return row.ok if row.action in KEY_ALLOWED[actor] else row.key_denied
+
+
 def expected_status(row: Row, actor: str) -> int:
     if row.kind == "public":
         return row.ok
+    if row.kind == "api":
+        return expected_api_status(row, actor)
     if row.kind in {"login", "org"}:
         if actor not in SESSION_ACTORS:
             return 302  # to the log-in page: keys never open the dashboard
@@ -225,8 +368,9 @@ ADMIN_ROUTES = [r for r in ROUTES if r.namespace == ADMIN_NAMESPACE and r.name]
 
 def test_it_has_a_policy_row_for_every_url() -> None:
     unnamed = [r.route for r in APP_ROUTES if r.name is None]
-    missing = [r.name for r in APP_ROUTES if r.name not in POLICY]
-    stale = set(POLICY) - {r.name for r in APP_ROUTES}
+    named = {key.split()[0] for key in POLICY}
+    missing = [r.name for r in APP_ROUTES if r.name not in named]
+    stale = named - {r.name for r in APP_ROUTES}
     assert not unnamed, f"name these URL patterns and give them a POLICY row: {unnamed}"
     assert not missing, f"add these URLs to POLICY in {__file__}: {missing}"
     assert not stale, f"POLICY rows for URLs that no longer exist: {stale}"
@@ -253,10 +397,21 @@ def clients(world: World) -> dict[str, Client]:
     return result
 
 
-def answer(client: Client, method: str, url: str, data: dict[str, Any]) -> Any:
+def send(client: Client, row: Row, url: str) -> Any:
+    if row.kind == "api" and row.method != "GET":
+        if row.method == "POST" and row.action == "upload":
+            return client.post(url, row.data)  # multipart, as uploads are
+        body = json.dumps(row.data)
+        return client.generic(row.method, url, body, content_type="application/json")
+    if row.method == "POST":
+        return client.post(url, row.data)
+    return client.generic(row.method, url)
+
+
+def answer(client: Client, row: Row, url: str) -> Any:
     """The response, with whatever the request changed rolled back for the next actor."""
     with transaction.atomic():
-        response = client.post(url, data) if method == "POST" else client.generic(method, url)
+        response = send(client, row, url)
         transaction.set_rollback(True)
     return response
 
@@ -274,10 +429,10 @@ B_ACTORS = {"b_member", "key_b"}
 @pytest.mark.parametrize("name", sorted(POLICY))
 def test_it_answers_every_actor_as_the_policy_says(world: World, name: str) -> None:
     row = POLICY[name]
-    url = reverse(name, kwargs=row.kwargs(world))
+    url = reverse(name.split()[0], kwargs=row.kwargs(world))
     got, leaked = {}, []
     for actor, client in clients(world).items():
-        response = answer(client, row.method, url, row.data)
+        response = answer(client, row, url)
         got[actor] = response.status_code
         if actor not in B_ACTORS and b"globex" in body(response).lower():
             leaked.append(actor)
@@ -300,11 +455,13 @@ def test_it_lets_no_write_from_organization_b_change_organization_a(world: World
     before = _organization_a_state(world)
     actors = clients(world)
     for name, row in POLICY.items():
-        if row.method != "POST" or row.kind not in {"org", "repo"}:
+        tenant_row = row.kind in {"org", "repo"} or (row.kind == "api" and row.org)
+        if row.method == "GET" or not tenant_row:
             continue
-        url = reverse(name, kwargs=row.kwargs(world))
+        url = reverse(name.split()[0], kwargs=row.kwargs(world))
         for actor in B_ACTORS:
-            assert actors[actor].post(url, row.data).status_code in {302, 401, 404}, (name, actor)
+            status = send(actors[actor], row, url).status_code
+            assert status in {302, 401, 404}, (name, actor)
     assert _organization_a_state(world) == before
 
 
@@ -320,7 +477,8 @@ def _admin_url(route: Route) -> str:
 @pytest.mark.parametrize("route", ADMIN_ROUTES, ids=[r.name for r in ADMIN_ROUTES])
 def test_it_keeps_everyone_but_staff_out_of_the_admin(world: World, route: Route) -> None:
     url = _admin_url(route)
-    got = {actor: answer(c, "GET", url, {}).status_code for actor, c in clients(world).items()}
+    get = Row("admin")
+    got = {actor: answer(c, get, url).status_code for actor, c in clients(world).items()}
     # The log-in page itself is the one admin page anyone may see.
     expected = 200 if route.name == "admin:login" else 302
     assert got == dict.fromkeys(ACTORS, expected)

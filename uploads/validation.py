@@ -157,3 +157,26 @@ def _name_and_version(filename: str, filetype: str) -> tuple[str, Version]:
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
         raise UploadError(400, f"Invalid distribution filename: {exc}") from None
     return name, version
+
+
+def form_fields_from_filename(filename: str) -> dict[str, str]:
+    """The legacy form fields a distribution's filename implies, for uploads that send only
+    the file (the REST API). The usual checks then run on them, and on the file's metadata."""
+    fields = {":action": "file_upload", "protocol_version": "1"}
+    try:
+        if filename.endswith(EXTENSIONS[WHEEL]):
+            _, version, _, tags = parse_wheel_filename(filename)
+            pyversion = ".".join(sorted({t.interpreter for t in tags}))
+            # The name as spelled in the filename; the checks compare it normalized.
+            name = filename.split("-", 1)[0]
+            return fields | {"name": name, "version": str(version), "filetype": WHEEL,
+                             "pyversion": pyversion}  # fmt: skip
+        if filename.endswith(EXTENSIONS[SDIST]):
+            _, version = parse_sdist_filename(filename)
+            name = filename.removesuffix(EXTENSIONS[SDIST]).rpartition("-")[0]
+            return fields | {"name": name, "version": str(version), "filetype": SDIST}
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        pass
+    raise UploadError(
+        400, f"Invalid distribution filename '{filename}': expected a wheel or a .tar.gz sdist."
+    )

@@ -1,0 +1,38 @@
+"""The OpenAPI schema documents, for every operation, the error answers it can give."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+
+from api.errors import ErrorSerializer
+
+ERRORS = {
+    "400": "The request is invalid; `fields` says where.",
+    "401": "No API key or session, or an invalid, expired or revoked key.",
+    "403": "Known, but your role or the key's scope does not allow this.",
+    "404": "Missing, or belongs to another organization (the two look the same).",
+    "405": "This method is not allowed here.",
+    "406": "The response cannot be given in the requested format.",
+    "415": "The request body's content type is not supported.",
+    "429": "Too many failed key checks from your address; see Retry-After.",
+}
+WRITE_ERRORS = {
+    "409": "Conflicts with the current state (e.g. the repository keeps its files).",
+    "413": "The uploaded file is larger than the repository allows.",
+}
+
+
+class ErrorDocumentingSchema(AutoSchema):
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        codes = dict(ERRORS)
+        if self.method not in {"GET", "HEAD"}:
+            codes |= WRITE_ERRORS
+        for code, description in codes.items():
+            if code not in responses:
+                response = self._get_response_for_code(ErrorSerializer, code)
+                response["description"] = description
+                responses[code] = response
+        return responses

@@ -1,0 +1,48 @@
+"""/api/v1/: names and slugs in every URL, never database ids."""
+
+from __future__ import annotations
+
+from django.urls import path
+from django.urls import re_path
+from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularSwaggerView
+
+from api import errors
+from api.views import accounts as a
+from api.views import registry as r
+
+org = "orgs/<slug:org>"
+repo = f"{org}/repos/<slug:repo>"
+release = f"{repo}/projects/<str:project>/releases/<str:version>"
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("user/", a.CurrentUserView.as_view(), name="api-user"),
+    path("orgs/", a.OrganizationListView.as_view(), name="api-orgs"),
+    path(f"{org}/", a.OrganizationView.as_view(), name="api-org"),
+    path(f"{org}/usage/", a.UsageView.as_view(), name="api-usage"),
+    path(f"{org}/audit/", a.AuditView.as_view(), name="api-audit"),
+    path(f"{org}/members/", a.MemberListView.as_view(), name="api-members"),
+    path(f"{org}/members/<str:email>/", a.MemberView.as_view(), name="api-member"),
+    path(f"{org}/invitations/", a.InvitationListView.as_view(), name="api-invitations"),
+    path(f"{org}/invitations/<str:email>/", a.InvitationView.as_view(), name="api-invitation"),
+    path(f"{org}/keys/", a.ApiKeyListView.as_view(), name="api-keys"),
+    path(f"{org}/keys/<str:public_id>/", a.ApiKeyView.as_view(), name="api-key"),
+    path(
+        f"{org}/keys/<str:public_id>/rotate/", a.ApiKeyRotateView.as_view(), name="api-key-rotate"
+    ),
+    path(f"{org}/repos/", r.RepositoryListView.as_view(), name="api-repos"),
+    path(f"{repo}/", r.RepositoryView.as_view(), name="api-repo"),
+    path(f"{repo}/projects/", r.ProjectListView.as_view(), name="api-projects"),
+    path(f"{repo}/projects/<str:project>/", r.ProjectView.as_view(), name="api-project"),
+    path(
+        f"{repo}/projects/<str:project>/releases/", r.ReleaseListView.as_view(), name="api-releases"
+    ),
+    path(f"{release}/", r.ReleaseView.as_view(), name="api-release"),
+    path(f"{release}/yank/", r.ReleaseYankView.as_view(), name="api-release-yank"),
+    path(f"{release}/unyank/", r.ReleaseUnyankView.as_view(), name="api-release-unyank"),
+    path(f"{repo}/files/", r.FileListView.as_view(), name="api-files"),
+    path(f"{repo}/files/<str:filename>", r.FileView.as_view(), name="api-file"),
+    re_path(r"^(?P<rest>[\s\S]*)$", errors.not_found, name="api-not-found"),
+]

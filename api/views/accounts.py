@@ -1,0 +1,356 @@
+"""The caller, organizations, members, invitations, API keys, audit log and usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers as drf
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import selectors as account_selectors
+from accounts import services
+from accounts.models import ApiKey
+from accounts.permissions import Action
+from accounts.permissions import role_of
+from api import serializers as s
+from api.permissions import require
+from api.permissions import require_person
+from api.views.base import ApiView
+from registry import selectors
+
+NO_BODY = {204: None}
+
+
+class CurrentUserView(ApiView):
+    serializer_class = s.CurrentUserSerializer
+
+    @extend_schema(summary="Who you are: your user, the key you used, your organizations")
+    def get(self, request: Request) -> Response:
+        actor = self.actor
+        key = actor if isinstance(actor, ApiKey) else None
+        user = key.user if key is not None else request.user
+        organizations = [
+            {"slug": o.slug, "name": o.name, "role": role_of(user, o) if user else None}
+            for o in account_selectors.organizations_visible(actor=actor)
+        ]
+        data = {
+            "email": user.email if user else None,
+            "name": user.name if user else "",
+            "api_key": key,
+            "organizations": organizations,
+        }
+        return self.one(data, s.CurrentUserSerializer)
+
+
+def _roles(actor: object, organizations: Any) -> dict[int, str | None]:
+    if isinstance(actor, ApiKey):
+        return {}
+    return {o.pk: role_of(actor, o) for o in organizations}
+
+
+class OrganizationListView(ApiView):
+    serializer_class = s.OrganizationSerializer
+
+    @extend_schema(
+        summary="Your organizations (a key: its own)", responses=s.OrganizationSerializer(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        organizations = account_selectors.organizations_visible(actor=self.actor)
+        page = self.paginate_queryset(organizations)
+        data = s.OrganizationSerializer(
+            page, many=True, context={"roles": _roles(self.actor, page)}
+        ).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        summary="Create an organization; you become its owner",
+        responses={201: s.OrganizationSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        require_person(self.actor, "create organizations")
+        body = s.OrganizationSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        organization = services.organization_create(
+            slug=body.validated_data["slug"],
+            name=body.validated_data["name"],
+            creator=request.user,
+            source_ip=self.source_ip,
+        )
+        roles = _roles(self.actor, [organization])
+        return self.one(organization, s.OrganizationSerializer, 201, roles=roles)
+
+
+class OrganizationView(ApiView):
+    serializer_class = s.OrganizationSerializer
+
+    @extend_schema(summary="One organization")
+    def get(self, request: Request, org: str) -> Response:
+        organization = self.organization()
+        return self.one(
+            organization, s.OrganizationSerializer, roles=_roles(self.actor, [organization])
+        )
+
+    @extend_schema(summary="Rename (owners, admins)", request=s.OrganizationUpdateSerializer)
+    def patch(self, request: Request, org: str) -> Response:
+        organization = self.organization()
+        require_person(self.actor, "change organizations")
+        body = s.OrganizationUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        organization = services.organization_update(
+            organization=organization,
+            actor=request.user,
+            name=body.validated_data.get("name", organization.name),
+            slug=body.validated_data.get("slug", organization.slug),
+            source_ip=self.source_ip,
+        )
+        return self.one(
+            organization, s.OrganizationSerializer, roles=_roles(self.actor, [organization])
+        )
+
+    @extend_schema(summary="Delete with everything in it (owners)", responses=NO_BODY)
+    def delete(self, request: Request, org: str) -> Response:
+        organization = self.organization()
+        require_person(self.actor, "delete organizations")
+        services.organization_delete(
+            organization=organization,
+            actor=request.user,
+            confirm_slug=organization.slug,
+            source_ip=self.source_ip,
+        )
+        return Response(status=204)
+
+
+class UsageView(ApiView):
+    serializer_class = s.UsageSerializer
+
+    @extend_schema(
+        summary="What the organization occupies",
+        description="Stored bytes and counts. Downloads are not counted: file downloads are "
+        "served from storage (presigned redirects) without a per-download record, so no "
+        "download figures are reported.",
+    )
+    def get(self, request: Request, org: str) -> Response:
+        usage = selectors.organization_usage(organization=self.organization())
+        return self.one(usage, s.UsageSerializer)
+
+
+class AuditFilter(drf.Serializer):
+    actor = drf.CharField(required=False, help_text="Email or key id (substring).")
+    action = drf.CharField(
+        required=False, help_text="Exact action, or a prefix ending in '.' (e.g. 'api_key.')."
+    )
+    since = drf.DateTimeField(required=False, help_text="From this time (inclusive).")
+    until = drf.DateTimeField(required=False, help_text="Before this time.")
+
+
+class AuditView(ApiView):
+    serializer_class = s.AuditEventSerializer
+
+    @extend_schema(
+        summary="The audit log, newest first (owners, admins)",
+        responses=s.AuditEventSerializer(many=True),
+        parameters=[AuditFilter],
+    )
+    def get(self, request: Request, org: str) -> Response:
+        organization = self.organization()
+        query = AuditFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        events = account_selectors.audit_events_filtered(
+            organization=organization,
+            actor=self.actor,
+            by=query.validated_data.get("actor", ""),
+            action=query.validated_data.get("action", ""),
+            since=query.validated_data.get("since"),
+            until=query.validated_data.get("until"),
+        )
+        return self.paged(events, s.AuditEventSerializer)
+
+
+# Members and invitations ------------------------------------------------------------------------
+
+
+class MemberListView(ApiView):
+    serializer_class = s.MemberSerializer
+
+    @extend_schema(summary="Members and their roles", responses=s.MemberSerializer(many=True))
+    def get(self, request: Request, org: str) -> Response:
+        members = account_selectors.members_of(organization=self.organization())
+        return self.paged(members.order_by("user__email", "pk"), s.MemberSerializer)
+
+
+class MemberView(ApiView):
+    serializer_class = s.MemberSerializer
+
+    def membership(self) -> Any:
+        return account_selectors.member_get(
+            organization=self.organization(), email=self.kwargs["email"]
+        )
+
+    @extend_schema(summary="One member")
+    def get(self, request: Request, org: str, email: str) -> Response:
+        return self.one(self.membership(), s.MemberSerializer)
+
+    @extend_schema(summary="Change a member's role", request=s.MemberRoleSerializer)
+    def patch(self, request: Request, org: str, email: str) -> Response:
+        membership = self.membership()
+        require_person(self.actor, "change roles")
+        body = s.MemberRoleSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.membership_set_role(
+            membership=membership,
+            role=body.validated_data["role"],
+            actor=request.user,
+            source_ip=self.source_ip,
+        )
+        return self.one(membership, s.MemberSerializer)
+
+    @extend_schema(summary="Remove a member (or leave)", responses=NO_BODY)
+    def delete(self, request: Request, org: str, email: str) -> Response:
+        membership = self.membership()
+        require_person(self.actor, "remove members")
+        services.membership_remove(
+            membership=membership, actor=request.user, source_ip=self.source_ip
+        )
+        return Response(status=204)
+
+
+class InvitationListView(ApiView):
+    serializer_class = s.InvitationSerializer
+
+    @extend_schema(
+        summary="Pending invitations (owners, admins)", responses=s.InvitationSerializer(many=True)
+    )
+    def get(self, request: Request, org: str) -> Response:
+        organization = self.organization()
+        require(self.actor, Action.MANAGE_MEMBERS, organization)
+        invitations = account_selectors.pending_invitations(organization=organization)
+        return self.paged(invitations.order_by("-created_at", "-pk"), s.InvitationSerializer)
+
+    @extend_schema(summary="Invite someone by email", responses={201: s.NewInvitationSerializer})
+    def post(self, request: Request, org: str) -> Response:
+        organization = self.organization()
+        require_person(self.actor, "invite people")
+        body = s.InvitationSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        new = services.invitation_create(
+            organization=organization,
+            email=body.validated_data["email"],
+            role=body.validated_data["role"],
+            actor=request.user,
+            base_url=request.build_absolute_uri("/"),
+            source_ip=self.source_ip,
+        )
+        data = {**s.InvitationSerializer(new.invitation).data, "url": new.url}
+        return Response(data, status=201)
+
+
+class InvitationView(ApiView):
+    serializer_class = s.InvitationSerializer
+
+    @extend_schema(summary="Revoke the pending invitations sent to an address", responses=NO_BODY)
+    def delete(self, request: Request, org: str, email: str) -> Response:
+        organization = self.organization()
+        require_person(self.actor, "revoke invitations")
+        require(self.actor, Action.MANAGE_MEMBERS, organization)
+        invitations = account_selectors.pending_invitations_for(
+            organization=organization, email=email
+        )
+        with transaction.atomic():
+            for invitation in invitations:
+                services.invitation_revoke(
+                    invitation=invitation, actor=request.user, source_ip=self.source_ip
+                )
+        return Response(status=204)
+
+
+# API keys ---------------------------------------------------------------------------------------
+
+
+def _keys_visible(actor: object, organization: Any) -> Any:
+    if isinstance(actor, ApiKey):
+        # A key sees itself only; managing keys takes a person.
+        return ApiKey.objects.filter(pk=actor.pk).prefetch_related("repositories")
+    return account_selectors.api_keys_visible(organization=organization, user=actor)
+
+
+class ApiKeyListView(ApiView):
+    serializer_class = s.ApiKeySerializer
+
+    @extend_schema(
+        summary="Keys you may manage (a key: itself), active first",
+        responses=s.ApiKeySerializer(many=True),
+    )
+    def get(self, request: Request, org: str) -> Response:
+        keys = _keys_visible(self.actor, self.organization())
+        return self.paged(keys.order_by(*keys.query.order_by, "pk"), s.ApiKeySerializer)
+
+    @extend_schema(
+        summary="Create a key; its secret is in this answer only",
+        request=s.ApiKeyCreateSerializer,
+        responses={201: s.NewApiKeySerializer},
+    )
+    def post(self, request: Request, org: str) -> Response:
+        organization = self.organization()
+        require_person(self.actor, "create keys")
+        body = s.ApiKeyCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        repositories = [
+            selectors.repository_visible(actor=self.actor, organization=organization, slug=slug)
+            for slug in data["repositories"]
+        ]
+        new = services.api_key_issue(
+            actor=request.user,
+            organization=organization,
+            name=data["name"],
+            scope=data["scope"],
+            personal=data["personal"],
+            repositories=repositories,
+            expires_at=data["expires_at"],
+            allowed_networks=data["allowed_networks"],
+            source_ip=self.source_ip,
+        )
+        return Response({**s.ApiKeySerializer(new.api_key).data, "token": new.token}, status=201)
+
+
+class _KeyLookup(ApiView):
+    serializer_class = s.ApiKeySerializer
+
+    def api_key(self) -> ApiKey:
+        keys = _keys_visible(self.actor, self.organization())
+        found = keys.filter(public_id=self.kwargs["public_id"]).first()
+        if found is None:
+            raise Http404("API key not found.")
+        return found
+
+
+class ApiKeyView(_KeyLookup):
+    @extend_schema(summary="One key (never its secret)")
+    def get(self, request: Request, org: str, public_id: str) -> Response:
+        return self.one(self.api_key(), s.ApiKeySerializer)
+
+    @extend_schema(summary="Revoke a key at once", responses={200: s.ApiKeySerializer})
+    def delete(self, request: Request, org: str, public_id: str) -> Response:
+        api_key = self.api_key()
+        require_person(self.actor, "revoke keys")
+        api_key = services.api_key_revoke(
+            api_key=api_key, actor=request.user, source_ip=self.source_ip
+        )
+        return self.one(api_key, s.ApiKeySerializer)
+
+
+class ApiKeyRotateView(_KeyLookup):
+    @extend_schema(
+        summary="A new secret for the key; the old one stops working now",
+        request=None,
+        responses={201: s.NewApiKeySerializer},
+    )
+    def post(self, request: Request, org: str, public_id: str) -> Response:
+        api_key = self.api_key()
+        require_person(self.actor, "rotate keys")
+        new = services.api_key_rotate(api_key=api_key, actor=request.user, source_ip=self.source_ip)
+        return Response({**s.ApiKeySerializer(new.api_key).data, "token": new.token}, status=201)

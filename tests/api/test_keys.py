@@ -1,0 +1,90 @@
+"""API keys through the API: the secret once, last use, rotation and revocation."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.models import ApiKey
+from tests.accounts.world import World
+from tests.accounts.world import random_source_ip
+from tests.api.conftest import as_actor
+from tests.api.conftest import error
+
+pytestmark = pytest.mark.django_db
+
+
+def _with_key(token: str) -> Client:
+    return Client(REMOTE_ADDR=random_source_ip(), HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def test_it_shows_a_new_keys_secret_once_and_the_key_works(world: World) -> None:
+    admin = as_actor(world, "admin")
+    created = admin.post(
+        "orgs/acme/keys/", {"name": "ci", "scope": "upload", "repositories": ["other"]}
+    )
+    body = created.json()
+    assert created.status_code == 201
+    assert body["token"].startswith(f"whk_{body['public_id']}_")
+    assert body["repositories"] == ["other"]
+    assert body["last_used_at"] is None
+    listed = admin.get("orgs/acme/keys/").json()["results"]
+    assert "token" not in next(k for k in listed if k["public_id"] == body["public_id"])
+    key_client = _with_key(body["token"])
+    assert key_client.get("/api/v1/orgs/acme/repos/other/").status_code == 200
+    assert key_client.get("/api/v1/orgs/acme/repos/main/").status_code == 404
+    used = admin.get(f"orgs/acme/keys/{body['public_id']}/").json()
+    assert used["last_used_at"] is not None
+
+
+def test_it_lets_members_make_personal_keys_within_their_role(world: World) -> None:
+    reader = as_actor(world, "reader")
+    personal = reader.post("orgs/acme/keys/", {"name": "mine", "personal": True, "scope": "read"})
+    too_much = reader.post("orgs/acme/keys/", {"name": "up", "personal": True, "scope": "upload"})
+    org_key = reader.post("orgs/acme/keys/", {"name": "org", "scope": "read"})
+    assert personal.status_code == 201
+    assert personal.json()["user"] == "reader@acme.test"
+    assert too_much.status_code == org_key.status_code == 403
+    visible = [k["name"] for k in reader.get("orgs/acme/keys/").json()["results"]]
+    assert visible == ["mine"]
+
+
+def test_it_refuses_limiting_a_key_to_a_foreign_repository(world: World) -> None:
+    response = as_actor(world, "owner").post(
+        "orgs/acme/keys/", {"name": "x", "repositories": ["main", "missing"]}
+    )
+    assert response.status_code == 404
+    assert not ApiKey.objects.filter(name="x").exists()
+
+
+def test_it_rotates_a_key_so_only_the_new_secret_works(world: World) -> None:
+    owner = as_actor(world, "owner")
+    public_id = ApiKey.objects.get(name="upload").public_id
+    rotated = owner.post(f"orgs/acme/keys/{public_id}/rotate/")
+    assert rotated.status_code == 201
+    new = rotated.json()
+    assert new["public_id"] != public_id
+    assert _with_key(world.tokens["key_upload"]).get("/api/v1/user/").status_code == 401
+    assert _with_key(new["token"]).get("/api/v1/user/").status_code == 200
+    again = owner.post(f"orgs/acme/keys/{public_id}/rotate/")
+    assert again.status_code == 400
+    assert "revoked" in error(again)["message"]
+
+
+def test_it_revokes_a_key_at_once(world: World) -> None:
+    public_id = ApiKey.objects.get(name="read").public_id
+    revoked = as_actor(world, "admin").delete(f"orgs/acme/keys/{public_id}/")
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
+    assert _with_key(world.tokens["key_read"]).get("/api/v1/user/").status_code == 401
+
+
+def test_it_hides_other_keys_from_members_and_keys(world: World) -> None:
+    public_id = ApiKey.objects.get(name="upload").public_id
+    assert as_actor(world, "member").delete(f"orgs/acme/keys/{public_id}/").status_code == 404
+    assert as_actor(world, "key_read").get(f"orgs/acme/keys/{public_id}/").status_code == 404
+    assert as_actor(world, "b_member").get(f"orgs/acme/keys/{public_id}/").status_code == 404
+    itself = as_actor(world, "key_upload")
+    assert itself.get(f"orgs/acme/keys/{public_id}/").status_code == 200
+    assert itself.delete(f"orgs/acme/keys/{public_id}/").status_code == 403
+    assert ApiKey.objects.get(public_id=public_id).revoked_at is None

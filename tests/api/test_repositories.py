@@ -1,0 +1,161 @@
+"""Repositories, projects, releases and files through the API, uploads included."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from accounts.models import AuditEvent
+from registry.models import File
+from registry.models import FileStatus
+from registry.models import Release
+from registry.models import Repository
+from tests.accounts.world import World
+from tests.api.conftest import as_actor
+from tests.api.conftest import error
+from tests.artifacts import Package
+from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
+from uploads.services import file_process
+
+pytestmark = pytest.mark.django_db
+RELEASE = "orgs/acme/repos/main/projects/acme-lib/releases/1.0/"
+
+
+def _upload(api: Any, data: bytes, filename: str, **fields: str) -> Any:
+    content = SimpleUploadedFile(filename, data, content_type="application/octet-stream")
+    return api.client.post("/api/v1/orgs/acme/repos/main/files/", {"content": content, **fields})
+
+
+def test_it_creates_a_repository_with_its_urls_and_policy(world: World) -> None:
+    created = as_actor(world, "admin").post(
+        "orgs/acme/repos/", {"slug": "frozen", "allow_file_deletion": False}
+    )
+    body = created.json()
+    assert created.status_code == 201
+    assert body["index_url"] == "http://testserver/acme/frozen/simple/"
+    assert body["upload_url"] == "http://testserver/acme/frozen/legacy/"
+    assert body["allow_file_deletion"] is False
+    assert not Repository.objects.get(slug="frozen").allow_file_deletion
+
+
+def test_it_renames_a_repository_and_refuses_a_clash(world: World) -> None:
+    owner = as_actor(world, "owner")
+    clash = owner.patch("orgs/acme/repos/main/", {"slug": "other"})
+    assert clash.status_code == 400
+    assert "already exists" in error(clash)["message"]
+    renamed = owner.patch("orgs/acme/repos/main/", {"slug": "primary"})
+    assert renamed.json()["index_url"].endswith("/acme/primary/simple/")
+    assert owner.get("orgs/acme/repos/main/").status_code == 404
+
+
+def test_it_lists_projects_releases_and_files_with_their_status(world: World) -> None:
+    api = as_actor(world, "key_read")
+    projects = api.get("orgs/acme/repos/main/projects/", {"name": "ACME"}).json()["results"]
+    assert [p["name"] for p in projects] == ["acme-lib"]
+    assert api.get("orgs/acme/repos/main/projects/Acme_Lib/").json()["name"] == "acme-lib"
+    releases = api.get("orgs/acme/repos/main/projects/acme-lib/releases/").json()["results"]
+    assert [r["version"] for r in releases] == ["1.0"]
+    detail = api.get("orgs/acme/repos/main/projects/acme-lib/releases/1.0.0/").json()
+    assert [f["status"] for f in detail["files"]] == ["ready"]
+    files = api.get("orgs/acme/repos/main/files/", {"status": "pending"}).json()
+    assert files["count"] == 0
+    one = api.get(f"orgs/acme/repos/main/files/{world.file.filename}").json()
+    assert one["sha256"] == world.file.sha256
+    assert one["url"].endswith(f"/acme/main/files/{world.file.sha256}/{world.file.filename}")
+
+
+def test_it_yanks_and_unyanks_with_a_reason_for_admins_only(world: World) -> None:
+    assert as_actor(world, "member").post(f"{RELEASE}yank/", {"reason": "x"}).status_code == 403
+    assert as_actor(world, "key_upload").post(f"{RELEASE}yank/").status_code == 403
+    yanked = as_actor(world, "admin").post(f"{RELEASE}yank/", {"reason": "broken build"})
+    assert yanked.json()["yanked"] is True
+    assert Release.objects.get(project__repository=world.repo_a).yanked_reason == "broken build"
+    unyanked = as_actor(world, "owner").post(f"{RELEASE}unyank/")
+    assert unyanked.json() | {"created_at": None} == yanked.json() | {
+        "yanked": False,
+        "yanked_reason": "",
+        "created_at": None,
+    }
+    actions = AuditEvent.objects.filter(action__startswith="release.").values_list("action")
+    assert sorted(a for (a,) in actions) == ["release.unyank", "release.yank"]
+
+
+def test_it_deletes_only_where_the_policy_allows(world: World) -> None:
+    owner = as_actor(world, "owner")
+    owner.patch("orgs/acme/repos/main/", {"allow_file_deletion": False})
+    kept = owner.delete(f"orgs/acme/repos/main/files/{world.file.filename}")
+    assert kept.status_code == 409
+    assert "yank" in error(kept)["message"]
+    assert File.objects.filter(pk=world.file.pk).exists()
+    owner.patch("orgs/acme/repos/main/", {"allow_file_deletion": True})
+    assert owner.delete(RELEASE).status_code == 204
+    assert not Release.objects.filter(project__repository=world.repo_a).exists()
+
+
+def test_it_uploads_with_a_key_and_reports_processing(world: World) -> None:
+    package = Package("api-made", "2.0")
+    data = wheel_bytes(package)
+    api = as_actor(world, "key_upload")
+    created = _upload(api, data, wheel_filename(package))
+    assert created.status_code == 201, created.content
+    assert created.json()["status"] == "pending"
+    assert created.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    file_process(file_id=File.objects.get(filename=wheel_filename(package)).pk)
+    path = f"orgs/acme/repos/main/files/{wheel_filename(package)}"
+    assert api.get(path).json()["status"] == "ready"
+    release = api.get("orgs/acme/repos/main/projects/api-made/releases/2.0/").json()
+    assert release["summary"] == package.summary
+    assert release["metadata"]["name"] == "api-made"
+    again = _upload(api, data, wheel_filename(package))
+    assert again.status_code == 200
+
+
+def test_it_refuses_uploads_the_legacy_endpoint_would_refuse(world: World) -> None:
+    package = Package("api-made", "2.0")
+    api = as_actor(world, "key_upload")
+    wrong_digest = _upload(
+        api, wheel_bytes(package), wheel_filename(package), sha256_digest="0" * 64
+    )
+    assert wrong_digest.status_code == 400
+    assert "digest" in error(wrong_digest)["message"]
+    not_a_dist = _upload(api, b"hello", "notes.txt")
+    assert not_a_dist.status_code == 400
+    assert "Invalid distribution filename" in error(not_a_dist)["message"]
+    liar = _upload(api, wheel_bytes(Package("other-name", "2.0")), wheel_filename(package))
+    assert liar.status_code == 400
+    assert error(liar)["code"] == "upload_refused"
+    assert not File.objects.filter(release__project__normalized_name="api-made").exists()
+
+
+def test_it_refuses_uploads_by_read_keys_sessions_and_foreign_keys(world: World) -> None:
+    package = Package("api-made", "2.0")
+    data, name = wheel_bytes(package), wheel_filename(package)
+    assert _upload(as_actor(world, "key_read"), data, name).status_code == 403
+    assert _upload(as_actor(world, "key_personal_demoted"), data, name).status_code == 403
+    session = _upload(as_actor(world, "member"), data, name)
+    assert session.status_code == 403
+    assert "API key" in error(session)["message"]
+    assert _upload(as_actor(world, "key_b"), data, name).status_code == 404
+    assert _upload(as_actor(world, "key_limited"), data, name).status_code == 404
+    assert not File.objects.filter(filename=name).exists()
+
+
+def test_it_refuses_an_oversized_upload_with_413(world: World) -> None:
+    Repository.objects.filter(pk=world.repo_a.pk).update(max_file_size=100)
+    package = Package("api-made", "2.0")
+    response = _upload(as_actor(world, "key_upload"), wheel_bytes(package), wheel_filename(package))
+    assert response.status_code == 413
+    assert error(response)["code"] == "upload_refused"
+
+
+def test_it_shows_a_rejected_files_reason(world: World) -> None:
+    File.objects.filter(pk=world.file.pk).update(
+        status=FileStatus.REJECTED, rejection_reason="METADATA is not valid."
+    )
+    body = as_actor(world, "reader").get(f"orgs/acme/repos/main/files/{world.file.filename}")
+    assert body.json()["status"] == "rejected"
+    assert body.json()["rejection_reason"] == "METADATA is not valid."

@@ -1,0 +1,206 @@
+"""The OpenAPI schema is valid, and the API keeps to it under property-based testing.
+
+schemathesis generates requests for every operation from the schema and sends them in-process
+to the Django WSGI application, logged in as organization A's owner. Path parameters come
+from organization A's real objects, from organization B's, or are made up; every example runs
+in a rolled-back transaction, so each starts from the same two tenants.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.core.management import call_command
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from django.db import transaction
+from django.test import Client
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance
+from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import status_code_conformance
+
+from accounts.models import ApiKey
+from accounts.models import AuditEvent
+from accounts.models import Invitation
+from accounts.models import Membership
+from registry.models import File
+from registry.models import Release
+from registry.models import Repository
+from tests.accounts.world import World
+from tests.accounts.world import random_source_ip
+
+pytestmark = pytest.mark.django_db
+
+# Examples per operation: under a minute for the whole schema, both modes together.
+MAX_EXAMPLES = 15
+# A source address of its own, so no other test's failed-key counter can throttle this one.
+ENVIRON = {"REMOTE_ADDR": random_source_ip()}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+def test_it_generates_a_schema_that_validates(tmp_path: Path) -> None:
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    text = out.read_text()
+    assert "/api/v1/orgs/{org}/repos/{repo}/files/" in text
+    assert "bearer" in text
+
+
+def test_it_serves_the_reference_page_without_a_cdn() -> None:
+    response = Client().get("/api/v1/docs/")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
+    assert "cdn." not in page
+
+
+def test_it_serves_the_schema_as_json_to_anyone() -> None:
+    response = Client(HTTP_AUTHORIZATION="Bearer whk_nonsense").get(
+        "/api/v1/schema/", {"format": "json"}
+    )
+    assert response.status_code == 200
+    assert response.json()["info"]["title"] == "Wheelhouse API"
+
+
+@pytest.fixture
+def wsgi_in_test_transaction() -> Iterator[Any]:
+    """Django's WSGI app, without closing the test's connection after each request (which
+    would end the transaction pytest-django rolls back), as Django's own test client does."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+def _identifiers(world: World, org: str) -> dict[str, str]:
+    if org == "a":
+        return {
+            "org": world.org_a.slug,
+            "repo": world.repo_a.slug,
+            "project": "acme-lib",
+            "version": "1.0",
+            "filename": world.file.filename,
+            "email": world.extra_membership.user.email,
+            "public_id": ApiKey.objects.get(organization=world.org_a, name="upload").public_id,
+        }
+    file_b = File.objects.get(repository=world.repo_b)
+    return {
+        "org": world.org_b.slug,
+        "repo": world.repo_b.slug,
+        "project": world.sentinel_b,
+        "version": "1.0",
+        "filename": file_b.filename,
+        "email": world.users["b_member"].email,
+        "public_id": ApiKey.objects.get(organization=world.org_b).public_id,
+    }
+
+
+def _organization_b(world: World) -> list[Any]:
+    org = world.org_b
+    return [
+        list(org.__class__.objects.filter(pk=org.pk).values()),
+        list(Membership.objects.filter(organization=org).order_by("pk").values()),
+        list(ApiKey.objects.filter(organization=org).order_by("pk").values()),
+        list(Invitation.objects.filter(organization=org).order_by("pk").values()),
+        list(Repository.objects.filter(organization=org).order_by("pk").values()),
+        list(Release.objects.filter(project__repository__organization=org).values()),
+        list(File.objects.filter(repository__organization=org).order_by("pk").values()),
+        AuditEvent.objects.filter(organization=org).count(),
+    ]
+
+
+def _owner_session(world: World) -> tuple[dict[str, str], dict[str, str]]:
+    """Headers and cookies of a logged-in owner, with a CSRF token as a browser sends it."""
+    client = Client()
+    client.force_login(world.users["owner"])
+    csrf = secrets.token_hex(16)
+    cookies = {"sessionid": client.cookies["sessionid"].value, "csrftoken": csrf}
+    return {"X-CSRFToken": csrf}, cookies
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_it_keeps_to_its_schema_and_its_tenant_under_generated_requests(
+    world: World, wsgi_in_test_transaction: Any, mode: GenerationMode
+) -> None:
+    """Valid requests (positive) must get answers the schema describes, and organization B's
+    objects must answer 404; invalid ones (negative) must never cause a server error. Neither
+    may change organization B."""
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", wsgi_in_test_transaction)
+    session = _owner_session(world)
+    tenants = {"a": _identifiers(world, "a"), "b": _identifiers(world, "b")}
+    b_before = _organization_b(world)
+    ran: dict[str, set[int]] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        names = {p.name for p in operation.path_parameters}
+        strategies = [operation.as_strategy(generation_mode=mode)]
+        if names:
+            for tenant in ("a", "b"):
+                fixed = {k: v for k, v in tenants[tenant].items() if k in names}
+                strategies.append(
+                    operation.as_strategy(generation_mode=mode, path_parameters=fixed).map(
+                        lambda case, tenant=tenant: (tenant, case)
+                    )
+                )
+        strategies[0] = strategies[0].map(lambda case: ("random", case))
+        _exercise(operation, st.one_of(strategies), session, ran, mode)
+    assert _organization_b(world) == b_before
+    if mode == GenerationMode.NEGATIVE:
+        return
+    # The run got past the guards: most operations succeeded at least once (lists are often
+    # asked for a page past the end, which is a 404).
+    succeeded = {label for label, statuses in ran.items() if any(c < 300 for c in statuses)}
+    assert len(succeeded) >= 0.7 * len(ran), sorted(set(ran) - succeeded)
+
+
+def _exercise(
+    operation: Any, strategy: Any, session: Any, ran: dict[str, set[int]], mode: GenerationMode
+) -> None:
+    label = f"{operation.method.upper()} {operation.path}"
+    positive = mode == GenerationMode.POSITIVE
+
+    @hypothesis_settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(drawn=strategy)
+    def run(drawn: tuple[str, Any]) -> None:
+        tenant, case = drawn
+        with transaction.atomic():
+            headers, cookies = session
+            # The schema's bearer scheme makes schemathesis invent keys; act as the owner.
+            (case.headers or {}).pop("Authorization", None)
+            response = case.call(headers=headers, cookies=cookies, environ_base=ENVIRON)
+            case.validate_response(response, checks=CHECKS if positive else [not_a_server_error])
+            transaction.set_rollback(True)
+        ran.setdefault(label, set()).add(response.status_code)
+        if tenant == "b" and positive:
+            # Organization B's objects answer exactly like missing ones.
+            assert response.status_code == 404, (label, response.status_code, response.text)
+            assert json.loads(response.text)["error"]["code"] == "not_found"
+
+    run()
