@@ -76,15 +76,6 @@ def index_project_files(*, project: Project) -> list[IndexFile]:
     return [IndexFile(*row) for row in rows]
 
 
-def project_releases(*, project: Project) -> QuerySet[Release]:
-    """Releases with at least one ready file, oldest first."""
-    return (
-        Release.objects.filter(project=project, files__status=FileStatus.READY)
-        .distinct()
-        .order_by("created_at")
-    )
-
-
 def ready_file_get(*, repository: Repository, sha256: str, filename: str) -> File | None:
     return File.objects.filter(
         repository=repository, sha256=sha256, filename=filename, status=FileStatus.READY
