@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from accounts.models import ApiKey
 from accounts.network import client_ip
 from accounts.services import api_key_check
-from accounts.services import audit_record
+from accounts.services import audit_key_refusal
 from accounts.throttle import throttle_failure
 from accounts.throttle import throttle_retry_after
 from registry.access import THROTTLE_SCOPE
@@ -26,19 +26,6 @@ from registry.access import token_from_authorization
 
 class TooManyFailures(exceptions.Throttled):
     default_detail = "Too many failed attempts from your address; try later."
-
-
-def _record_refusal(request: Request, api_key: ApiKey | None, why: str, ip: str) -> None:
-    if api_key is None:
-        return
-    audit_record(
-        organization=api_key.organization,
-        action="api_key.refused",
-        actor=api_key,
-        target=request.path[:255],
-        source_ip=ip,
-        details={"reason": why, "method": request.method},
-    )
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -63,11 +50,23 @@ class ApiKeyAuthentication(BaseAuthentication):
             )
         check = api_key_check(token, source_ip=ip)
         if check.failure == "network":
-            _record_refusal(request, check.named_key, "network", ip)
+            audit_key_refusal(
+                api_key=check.named_key,
+                reason="network",
+                source_ip=ip,
+                path=request.path,
+                method=request.method,
+            )
             raise exceptions.PermissionDenied(f"This API key may not be used from {ip}.")
         if check.api_key is None:
             throttle_failure(scope=THROTTLE_SCOPE, source=ip)
-            _record_refusal(request, check.named_key, check.failure, ip)
+            audit_key_refusal(
+                api_key=check.named_key,
+                reason=check.failure,
+                source_ip=ip,
+                path=request.path,
+                method=request.method,
+            )
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
         api_key = check.api_key
         return (api_key.user if api_key.user_id else AnonymousUser()), api_key

@@ -28,7 +28,7 @@ from accounts.network import client_ip
 from accounts.permissions import Action
 from accounts.permissions import can
 from accounts.services import api_key_check
-from accounts.services import audit_record
+from accounts.services import audit_key_refusal
 from accounts.throttle import throttle_failure
 from accounts.throttle import throttle_retry_after
 from registry.models import Repository
@@ -81,20 +81,6 @@ def too_many_attempts_response(retry_after: int) -> HttpResponse:
 View = Callable[..., HttpResponse]
 
 
-def _refuse_key(request: HttpRequest, api_key: ApiKey | None, why: str, ip: str) -> None:
-    """Put a refused use of a known key in its organization's audit log."""
-    if api_key is None:
-        return
-    audit_record(
-        organization=api_key.organization,
-        action="api_key.refused",
-        actor=api_key,
-        target=request.path[:255],
-        source_ip=ip,
-        details={"reason": why, "method": request.method},
-    )
-
-
 def _authenticate(request: HttpRequest, realm: str, ip: str, session: bool) -> Any:
     """The acting key or user, or the response that refuses the request."""
     retry_after = throttle_retry_after(scope=THROTTLE_SCOPE, source=ip)
@@ -107,11 +93,23 @@ def _authenticate(request: HttpRequest, realm: str, ip: str, session: bool) -> A
         return unauthorized_response(realm, "Authentication required: use an API key.")
     check = api_key_check(token, source_ip=ip)
     if check.failure == "network":
-        _refuse_key(request, check.named_key, "network", ip)
+        audit_key_refusal(
+            api_key=check.named_key,
+            reason="network",
+            source_ip=ip,
+            path=request.path,
+            method=request.method,
+        )
         return error_response(403, f"This API key may not be used from {ip}.")
     if check.api_key is None:
         throttle_failure(scope=THROTTLE_SCOPE, source=ip)
-        _refuse_key(request, check.named_key, check.failure, ip)
+        audit_key_refusal(
+            api_key=check.named_key,
+            reason=check.failure,
+            source_ip=ip,
+            path=request.path,
+            method=request.method,
+        )
         return unauthorized_response(realm, "Invalid, expired or revoked API key.")
     return check.api_key
 
@@ -160,10 +158,22 @@ def require_repository_key(
             api_key = actor if isinstance(actor, ApiKey) else None
             repository = _resolve(actor, org, repo)
             if repository is None:
-                _refuse_key(request, api_key, "not visible", ip)
+                audit_key_refusal(
+                    api_key=api_key,
+                    reason="not visible",
+                    source_ip=ip,
+                    path=request.path,
+                    method=request.method,
+                )
                 return error_response(404, f"Repository '{org}/{repo}' not found.")
             if not can(actor, needed, repository.organization, repository):
-                _refuse_key(request, api_key, f"not allowed: {needed.value}", ip)
+                audit_key_refusal(
+                    api_key=api_key,
+                    reason=f"not allowed: {needed.value}",
+                    source_ip=ip,
+                    path=request.path,
+                    method=request.method,
+                )
                 return error_response(403, _denial_message(actor, needed))
             request.api_key = api_key  # type: ignore[attr-defined]
             request.actor = actor  # type: ignore[attr-defined]

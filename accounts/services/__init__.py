@@ -7,6 +7,7 @@ view, an API endpoint and a task cannot disagree about who may do what.
 from __future__ import annotations
 
 from accounts.permissions import require_action
+from accounts.services.audit import audit_key_refusal
 from accounts.services.audit import audit_record
 from accounts.services.keys import API_KEY_PREFIX
 from accounts.services.keys import LAST_USED_RESOLUTION
@@ -36,7 +37,7 @@ from accounts.services.organizations import user_get_or_create
 __all__ = [
     "API_KEY_PREFIX", "LAST_USED_RESOLUTION", "PUBLIC_ID_LENGTH", "KeyCheck", "NewApiKey",
     "NewInvitation", "api_key_authenticate", "api_key_check", "api_key_create", "api_key_issue",
-    "api_key_revoke", "api_key_rotate", "audit_record", "hash_api_key_secret",
+    "api_key_revoke", "api_key_rotate", "audit_key_refusal", "audit_record", "hash_api_key_secret",
     "invitation_accept", "invitation_create", "invitation_find", "invitation_revoke",
     "membership_remove", "membership_set_role", "organization_create", "organization_delete",
     "organization_get_or_create", "organization_update", "require_action", "user_get_or_create",

@@ -38,3 +38,20 @@ def audit_record(
         details=details or {},
         **_actor_fields(actor),
     )
+
+
+def audit_key_refusal(
+    *, api_key: ApiKey | None, reason: str, source_ip: str, path: str, method: str
+) -> None:
+    """Put a refused use of a known key in its organization's audit log (pip, twine and the
+    REST API alike). A token that names no key has no organization to tell."""
+    if api_key is None:
+        return
+    audit_record(
+        organization=api_key.organization,
+        action="api_key.refused",
+        actor=api_key,
+        target=path[:255],
+        source_ip=source_ip,
+        details={"reason": reason, "method": method},
+    )
