@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
+from typing import TypeAlias
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 
 from accounts.models import ApiKey
 from accounts.models import KeyScope
 from accounts.models import Membership
+from accounts.models import Organization
 from accounts.models import Role
+from accounts.models import User
 
-if TYPE_CHECKING:
-    from accounts.models import Organization
-    from registry.models import Repository
+# Who acts: a person (anonymous until logged in), or an API key presented by a client.
+Actor: TypeAlias = User | ApiKey | AnonymousUser
+
+
+class RepositoryRef(Protocol):
+    """What the rules need of a repository. A protocol, so this lowest app never imports
+    the registry app that owns repositories."""
+
+    @property
+    def pk(self) -> int: ...
+
+    @property
+    def organization_id(self) -> int: ...
 
 
 class Action(StrEnum):
@@ -62,9 +76,9 @@ ROLE_KEY_SCOPES: dict[str, frozenset[str]] = {
 }
 
 
-def role_of(user: object, organization: Organization) -> str | None:
+def role_of(user: User | AnonymousUser, organization: Organization) -> str | None:
     """The user's role in the organization, or None; remembered on the user for the request."""
-    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+    if not isinstance(user, User) or not user.is_active:
         return None
     cache: dict[int, str | None] = user.__dict__.setdefault("_roles", {})
     if organization.pk not in cache:
@@ -76,13 +90,20 @@ def role_of(user: object, organization: Organization) -> str | None:
     return cache[organization.pk]
 
 
-def forget_roles(user: object) -> None:
+def remember_role(user: User, organization: Organization, role: str | None) -> None:
+    """Prime role_of with a role a query already fetched (with the organization)."""
+    user.__dict__.setdefault("_roles", {})[organization.pk] = role
+
+
+def forget_roles(actor: Actor) -> None:
     """Drop remembered roles after a membership change in the same request."""
-    getattr(user, "__dict__", {}).pop("_roles", None)
+    user = actor.user if isinstance(actor, ApiKey) else actor
+    if user is not None:
+        user.__dict__.pop("_roles", None)
 
 
 def _key_can(
-    api_key: ApiKey, action: Action, organization: Organization, repository: Repository | None
+    api_key: ApiKey, action: Action, organization: Organization, repository: RepositoryRef | None
 ) -> bool:
     if api_key.organization_id != organization.pk:
         return False
@@ -90,28 +111,35 @@ def _key_can(
         return False
     if repository is not None and not api_key_covers(api_key, repository):
         return False
-    if api_key.user_id is not None:
+    if api_key.user is not None:
         role = role_of(api_key.user, organization)
         return role is not None and action in ROLE_ACTIONS[role]
     return True
 
 
-def api_key_covers(api_key: ApiKey, repository: Repository) -> bool:
-    """Whether the key's repository limit (none means all) includes this repository."""
-    if repository.organization_id != api_key.organization_id:
-        return False
-    limited = api_key.__dict__.get("_limited_to")
+def key_repository_ids(api_key: ApiKey) -> set[int]:
+    """The repositories a key is limited to (empty: all of its organization's), fetched once
+    per key object."""
+    limited: set[int] | None = api_key.__dict__.get("_limited_to")
     if limited is None:
         limited = set(api_key.repositories.values_list("pk", flat=True))
         api_key.__dict__["_limited_to"] = limited
+    return limited
+
+
+def api_key_covers(api_key: ApiKey, repository: RepositoryRef) -> bool:
+    """Whether the key's repository limit (none means all) includes this repository."""
+    if repository.organization_id != api_key.organization_id:
+        return False
+    limited = key_repository_ids(api_key)
     return not limited or repository.pk in limited
 
 
 def can(
-    actor: object,
+    actor: Actor,
     action: Action | str,
     organization: Organization,
-    repository: Repository | None = None,
+    repository: RepositoryRef | None = None,
 ) -> bool:
     """Whether a user (by role) or an API key (by scope, limits and owner) may do `action`."""
     action = Action(action)
@@ -123,7 +151,24 @@ def can(
     return role is not None and action in ROLE_ACTIONS[role]
 
 
-def require_action(actor: object, action: Action, organization: Organization) -> None:
-    """`can()`, or PermissionDenied (a 403) saying which action was refused."""
-    if not can(actor, action, organization):
-        raise PermissionDenied(f"Your role does not allow this ({action.value}).")
+def denial_message(actor: Actor, action: Action) -> str:
+    """Why `actor` may not do `action`, in one line its client can show."""
+    what = action.value.replace("_", "/")
+    if isinstance(actor, ApiKey):
+        if action == Action.UPLOAD and not actor.can_upload:
+            return "This API key is read-only; it cannot upload."
+        if actor.user_id is not None:
+            return f"This personal API key's user may not {what} here."
+        return f"This API key's scope does not allow {action.value}."
+    return f"Your role does not allow this ({action.value})."
+
+
+def require(
+    actor: Actor,
+    action: Action,
+    organization: Organization,
+    repository: RepositoryRef | None = None,
+) -> None:
+    """`can()`, or PermissionDenied saying which action was refused."""
+    if not can(actor, action, organization, repository):
+        raise PermissionDenied(denial_message(actor, action))

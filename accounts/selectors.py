@@ -1,4 +1,9 @@
-"""Reads for the dashboard, each scoped to what the asking user may see."""
+"""Reads of tenant data, each through the actor asking: a user, by role, or an API key, by its
+organization and limits. What the actor may not see raises NotFound, exactly as what does not
+exist; what it may see but not do raises PermissionDenied.
+
+The dashboard, the REST API, the index and uploads all find organizations here.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,7 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
-from django.db.models import Q
 from django.db.models import QuerySet
-from django.http import Http404
 
 from accounts.models import ApiKey
 from accounts.models import AuditEvent
@@ -17,8 +20,50 @@ from accounts.models import Membership
 from accounts.models import Organization
 from accounts.models import User
 from accounts.permissions import Action
+from accounts.permissions import Actor
 from accounts.permissions import can
-from accounts.permissions import role_of
+from accounts.permissions import remember_role
+from accounts.permissions import require
+from core.errors import NotFound
+
+# Organizations ----------------------------------------------------------------------------------
+
+
+def organizations_for(*, actor: Actor) -> QuerySet[Organization]:
+    """A user's organizations, or the one organization a key belongs to."""
+    if isinstance(actor, ApiKey):
+        return Organization.objects.filter(pk=actor.organization_id).order_by("slug")
+    if not isinstance(actor, User):
+        return Organization.objects.none()
+    return Organization.objects.filter(memberships__user=actor).order_by("slug")
+
+
+def organization_for(*, actor: Actor, slug: str, action: Action = Action.READ) -> Organization:
+    """The organization if the actor belongs to it, else NotFound (foreign looks exactly like
+    missing); PermissionDenied if the actor's role or scope does not allow `action`."""
+    if isinstance(actor, User) and actor.is_active:
+        # One query finds the organization and the role, which `can` then reads from memory.
+        membership = (
+            Membership.objects.select_related("organization")
+            .filter(user=actor, organization__slug=slug)
+            .first()
+        )
+        organization = membership.organization if membership else None
+        if organization is not None and membership is not None:
+            remember_role(actor, organization, membership.role)
+    elif isinstance(actor, ApiKey):
+        # Authentication loaded the key with its organization: no query needed.
+        organization = actor.organization if actor.organization.slug == slug else None
+    else:
+        organization = None
+    if organization is None:
+        raise NotFound(f"Organization '{slug}' not found.")
+    if action != Action.READ:
+        require(actor, action, organization)
+    return organization
+
+
+# Members and invitations ------------------------------------------------------------------------
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
@@ -29,93 +74,92 @@ def memberships_for_user(*, user: User) -> QuerySet[Membership]:
     )
 
 
-def organization_for_member(*, user: User, slug: str, action: Action = Action.READ) -> Organization:
-    """The organization if `user` belongs to it, else 404 (foreign looks exactly like missing);
-    403 if the user's role does not allow `action`."""
-    organization = Organization.objects.filter(slug=slug).first()
-    if organization is None or role_of(user, organization) is None:
-        raise Http404("Organization not found.")
-    if not can(user, action, organization):
-        raise PermissionDenied("Your role does not allow this.")
-    return organization
-
-
 def members_of(*, organization: Organization) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(organization=organization)
-        .select_related("user")
-        .order_by("user__email")
+        .select_related("user", "organization")
+        .order_by("user__email", "pk")
     )
 
 
-def pending_invitations(*, organization: Organization) -> QuerySet[Invitation]:
-    return Invitation.objects.filter(organization=organization, accepted_at__isnull=True).order_by(
-        "-created_at"
-    )
-
-
-def api_keys_visible(*, organization: Organization, user: User) -> QuerySet[ApiKey]:
-    """Key managers see every key; everyone else sees only their own personal keys."""
-    keys = ApiKey.objects.filter(organization=organization).select_related("user", "created_by")
-    if not can(user, Action.MANAGE_KEYS, organization):
-        keys = keys.filter(user=user)
-    # Active keys first, newest first; revoked ones after them.
-    active_first = F("revoked_at").asc(nulls_first=True)
-    return keys.prefetch_related("repositories").order_by(active_first, "-created_at")
-
-
-def api_key_for_member(*, organization: Organization, user: User, public_id: str) -> ApiKey:
-    """A key the user can see, or 404."""
-    key = api_keys_visible(organization=organization, user=user).filter(public_id=public_id)
-    found = key.first()
-    if found is None:
-        raise Http404("API key not found.")
-    return found
-
-
-def audit_events(*, organization: Organization, actor: object) -> QuerySet[AuditEvent]:
-    """The organization's audit log, newest first; owners and admins only."""
-    if not can(actor, Action.VIEW_AUDIT, organization):
-        raise PermissionDenied("Only owners and admins can read the audit log.")
-    return AuditEvent.objects.filter(Q(organization=organization)).order_by("-created_at", "-pk")
-
-
-# For the REST API, whose caller is a user or an API key ----------------------------------------
-
-
-def organizations_visible(*, actor: object) -> QuerySet[Organization]:
-    """A user's organizations, or the one organization a key belongs to."""
-    if isinstance(actor, ApiKey):
-        return Organization.objects.filter(pk=actor.organization_id).order_by("slug")
-    return Organization.objects.filter(memberships__user=actor).order_by("slug")
-
-
-def organization_visible(*, actor: object, slug: str) -> Organization:
-    """The organization if the actor belongs to it, else 404: foreign looks exactly like missing."""
-    organization = organizations_visible(actor=actor).filter(slug=slug).first()
-    if organization is None:
-        raise Http404(f"Organization '{slug}' not found.")
-    return organization
-
-
-def member_get(*, organization: Organization, email: str) -> Membership:
+def member_by_email(*, organization: Organization, email: str) -> Membership:
     membership = members_of(organization=organization).filter(user__email__iexact=email).first()
     if membership is None:
-        raise Http404(f"No member '{email}' in this organization.")
+        raise NotFound(f"No member '{email}' in this organization.")
     return membership
 
 
-def pending_invitations_for(*, organization: Organization, email: str) -> list[Invitation]:
+def member_by_id(*, organization: Organization, membership_id: int) -> Membership:
+    membership = members_of(organization=organization).filter(pk=membership_id).first()
+    if membership is None:
+        raise NotFound("Member not found.")
+    return membership
+
+
+def pending_invitations(*, organization: Organization) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.filter(organization=organization, accepted_at__isnull=True)
+        .select_related("organization", "invited_by")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def pending_invitations_to(*, organization: Organization, email: str) -> list[Invitation]:
     found = list(pending_invitations(organization=organization).filter(email__iexact=email))
     if not found:
-        raise Http404(f"No pending invitation for '{email}'.")
+        raise NotFound(f"No pending invitation for '{email}'.")
     return found
+
+
+def pending_invitation_by_id(*, organization: Organization, invitation_id: int) -> Invitation:
+    invitation = pending_invitations(organization=organization).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound("Invitation not found.")
+    return invitation
+
+
+# API keys ---------------------------------------------------------------------------------------
+
+
+def api_keys_for(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey]:
+    """Key managers see every key; other people only their own personal keys; a key only
+    itself. Active keys first, newest first; revoked ones after them."""
+    keys = ApiKey.objects.filter(organization=organization)
+    if isinstance(actor, ApiKey):
+        keys = keys.filter(pk=actor.pk)
+    elif not can(actor, Action.MANAGE_KEYS, organization):
+        keys = keys.filter(user=actor) if isinstance(actor, User) else keys.none()
+    active_first = F("revoked_at").asc(nulls_first=True)
+    return (
+        keys.select_related("organization", "user", "created_by")
+        .prefetch_related("repositories")
+        .order_by(active_first, "-created_at", "pk")
+    )
+
+
+def api_key_for(*, actor: Actor, organization: Organization, public_id: str) -> ApiKey:
+    """A key the actor can see, or NotFound."""
+    found = api_keys_for(actor=actor, organization=organization).filter(public_id=public_id)
+    api_key = found.first()
+    if api_key is None:
+        raise NotFound("API key not found.")
+    return api_key
+
+
+# Audit ------------------------------------------------------------------------------------------
+
+
+def audit_events(*, organization: Organization, actor: Actor) -> QuerySet[AuditEvent]:
+    """The organization's audit log, newest first; owners and admins only."""
+    if not can(actor, Action.VIEW_AUDIT, organization):
+        raise PermissionDenied("Only owners and admins can read the audit log.")
+    return AuditEvent.objects.filter(organization=organization).order_by("-created_at", "-pk")
 
 
 def audit_events_filtered(
     *,
     organization: Organization,
-    actor: object,
+    actor: Actor,
     by: str = "",
     action: str = "",
     since: datetime | None = None,

@@ -1,7 +1,8 @@
 """Who is calling: an API key (Bearer, token or Basic) or the dashboard session (with CSRF).
 
-The key path is the one pip and twine go through (registry.access): the same parsing, the
-same checks, the same brute-force counter, the same audit of refused keys.
+Keys go through the same authentication core as pip and twine (accounts.authentication):
+the same parsing, checks, brute-force counter and audit of refused keys. This only turns its
+outcome into DRF's answers.
 """
 
 from __future__ import annotations
@@ -14,14 +15,11 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from accounts.authentication import Refusal
+from accounts.authentication import authenticate_key
 from accounts.models import ApiKey
+from accounts.models import User
 from accounts.network import client_ip
-from accounts.services import api_key_check
-from accounts.services import audit_key_refusal
-from accounts.throttle import throttle_failure
-from accounts.throttle import throttle_retry_after
-from registry.access import THROTTLE_SCOPE
-from registry.access import token_from_authorization
 
 
 class TooManyFailures(exceptions.Throttled):
@@ -35,41 +33,28 @@ class ApiKeyAuthentication(BaseAuthentication):
     `request.auth` is the key, and permissions ask `can()` about the key, never the user.
     """
 
-    def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
+    def authenticate(self, request: Request) -> tuple[User | AnonymousUser, ApiKey] | None:
         header = request.headers.get("Authorization", "")
         if not header:
             return None
-        ip = client_ip(request._request)
-        retry_after = throttle_retry_after(scope=THROTTLE_SCOPE, source=ip)
-        if retry_after is not None:
-            raise TooManyFailures(wait=retry_after)
-        token = token_from_authorization(header)
-        if token is None:
+        outcome = authenticate_key(
+            authorization=header,
+            source_ip=client_ip(request._request),
+            path=request.path,
+            method=request.method or "",
+        )
+        if outcome.api_key is not None:
+            api_key = outcome.api_key
+            return (api_key.user or AnonymousUser()), api_key
+        if outcome.refusal == Refusal.THROTTLED:
+            raise TooManyFailures(wait=outcome.retry_after)
+        if outcome.refusal == Refusal.NETWORK:
+            raise exceptions.PermissionDenied(outcome.message)
+        if outcome.refusal == Refusal.NO_KEY:
             raise exceptions.AuthenticationFailed(
                 "Unsupported Authorization header: use 'Bearer <API key>'."
             )
-        check = api_key_check(token, source_ip=ip)
-        if check.failure == "network":
-            audit_key_refusal(
-                api_key=check.named_key,
-                reason="network",
-                source_ip=ip,
-                path=request.path,
-                method=request.method,
-            )
-            raise exceptions.PermissionDenied(f"This API key may not be used from {ip}.")
-        if check.api_key is None:
-            throttle_failure(scope=THROTTLE_SCOPE, source=ip)
-            audit_key_refusal(
-                api_key=check.named_key,
-                reason=check.failure,
-                source_ip=ip,
-                path=request.path,
-                method=request.method,
-            )
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
-        api_key = check.api_key
-        return (api_key.user if api_key.user_id else AnonymousUser()), api_key
+        raise exceptions.AuthenticationFailed(outcome.message)
 
     def authenticate_header(self, request: Request) -> str:
         # A 401 (not a 403) needs a challenge; clients then know to send a key.

@@ -17,8 +17,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from registry.services import DeletionNotAllowed
-from uploads.validation import UploadError
+from core.errors import Conflict as DomainConflict
+from core.errors import NotFound
+from uploads.errors import UploadError
+from uploads.web import upload_status
 
 
 class Conflict(exceptions.APIException):
@@ -48,8 +50,9 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
 
 
-def _django_to_drf(exc: Exception) -> Exception:
-    if isinstance(exc, Http404):
+def _domain_to_drf(exc: Exception) -> Exception:
+    """The REST API's one mapping of domain (and Django) errors to its answers."""
+    if isinstance(exc, NotFound | Http404):
         return exceptions.NotFound(str(exc) or "Not found.")
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied(str(exc) or "You may not do this.")
@@ -57,10 +60,10 @@ def _django_to_drf(exc: Exception) -> Exception:
         if hasattr(exc, "error_dict"):
             return exceptions.ValidationError(exc.message_dict)
         return exceptions.ValidationError({"non_field_errors": exc.messages})
-    if isinstance(exc, DeletionNotAllowed):
+    if isinstance(exc, DomainConflict):
         return Conflict(str(exc))
     if isinstance(exc, UploadError):
-        return UploadRefused(exc.status, exc.message)
+        return UploadRefused(upload_status(exc), exc.message)
     return exc
 
 
@@ -83,7 +86,7 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    exc = _django_to_drf(exc)
+    exc = _domain_to_drf(exc)
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

@@ -11,9 +11,9 @@ from rest_framework import serializers
 from accounts.models import KeyScope
 from accounts.models import Role
 from accounts.validators import SLUG_RE
+from registry.links import repository_urls
 from registry.models import FileStatus
 from registry.models import PackageType
-from registry.services import repository_urls
 
 # Accounts ---------------------------------------------------------------------------------------
 

@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
+    "core.middleware.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -106,7 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "accounts.context_processors.dashboard",
+                "accounts.dashboard.context_processors.dashboard",
             ],
         },
     },
@@ -241,7 +242,7 @@ PACKAGES_STORAGE = (
     if S3_BUCKET
     else {
         # Writes are atomic renames: a reader never sees half an upload.
-        "BACKEND": "uploads.storage.AtomicFileSystemStorage",
+        "BACKEND": "registry.storage.AtomicFileSystemStorage",
         "OPTIONS": {"location": str(DATA_DIR / "files"), "allow_overwrite": True},
     }
 )

@@ -5,7 +5,7 @@ from django.urls import include
 from django.urls import path
 
 from config.health import healthz
-from registry import views as registry_views
+from registry.index import views as registry_views
 from uploads import views as upload_views
 
 repo = "<slug:org>/<slug:repo>"
@@ -14,8 +14,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
-    # Account and dashboard pages (sessions); their prefixes are reserved organization slugs.
-    path("", include("accounts.urls")),
+    # Dashboard pages (sessions); their prefixes are reserved organization slugs.
+    path("", include("accounts.dashboard.urls")),
+    path("", include("registry.dashboard.urls")),
     # uv and pdm probe for trusted publishing at the host root: a clear 404.
     path("_/oidc/<path:rest>", upload_views.oidc_not_supported, name="oidc-not-supported"),
     path(f"{repo}/simple/", registry_views.simple_index, name="simple-index"),

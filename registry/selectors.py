@@ -1,8 +1,13 @@
-"""Reads over registry data. Every function takes the repository it is scoped to."""
+"""Reads over registry data, found through the actor asking (a user or an API key).
+
+`repository_for` is the one way to a repository for the index, uploads, the dashboard and
+the REST API: what the actor may not see raises NotFound, exactly as what does not exist.
+Everything below a repository takes the repository it is scoped to. Names and versions are
+compared normalized (registry.names) everywhere.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -13,19 +18,164 @@ from django.db.models import Prefetch
 from django.db.models import Q
 from django.db.models import QuerySet
 from django.db.models import Sum
-from django.http import Http404
-from packaging.utils import canonicalize_name
-from packaging.utils import canonicalize_version
-from packaging.version import InvalidVersion
-from packaging.version import Version
 
 from accounts.models import ApiKey
 from accounts.models import Organization
+from accounts.permissions import Action
+from accounts.permissions import Actor
+from accounts.permissions import key_repository_ids
+from accounts.permissions import require
+from accounts.selectors import organization_for
+from core.errors import NotFound
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import Project
 from registry.models import Release
 from registry.models import Repository
+from registry.names import newest_first
+from registry.names import normalize_name
+from registry.names import normalize_version
+
+# Repositories -----------------------------------------------------------------------------------
+
+
+def repositories_for(*, actor: Actor, organization: Organization) -> QuerySet[Repository]:
+    """The organization's repositories the actor may read; a key sees only those it covers.
+    (The organization itself comes from accounts.selectors.organization_for.)"""
+    repositories = Repository.objects.filter(organization=organization).select_related(
+        "organization"
+    )
+    if isinstance(actor, ApiKey):
+        limited = key_repository_ids(actor)
+        if limited:
+            repositories = repositories.filter(pk__in=limited)
+    return repositories.order_by("slug")
+
+
+def repository_for(
+    *, actor: Actor, org: str, repo: str, action: Action = Action.READ
+) -> Repository:
+    """The repository `org/repo` if the actor may see it, else NotFound (missing, foreign and
+    outside a key's limits all look the same); PermissionDenied if it may not do `action`."""
+    organization = organization_for(actor=actor, slug=org)
+    repository = repositories_for(actor=actor, organization=organization).filter(slug=repo).first()
+    if repository is None:
+        raise NotFound(f"Repository '{org}/{repo}' not found.")
+    if action != Action.READ:
+        require(actor, action, organization, repository)
+    return repository
+
+
+def repository_overviews(*, organization: Organization) -> QuerySet[Repository]:
+    """The organization's repositories with how many projects and ready files each holds."""
+    ready = Q(files__status=FileStatus.READY)
+    return (
+        Repository.objects.filter(organization=organization)
+        .annotate(
+            project_count=Count("projects", distinct=True),
+            file_count=Count("files", filter=ready, distinct=True),
+        )
+        .order_by("slug")
+    )
+
+
+# Projects and releases --------------------------------------------------------------------------
+
+
+def project_find(*, repository: Repository, normalized_name: str) -> Project | None:
+    return (
+        Project.objects.filter(repository=repository, normalized_name=normalized_name)
+        .select_related("repository__organization")
+        .first()
+    )
+
+
+def project_for(*, repository: Repository, name: str) -> Project:
+    """The project under any spelling of its name, or NotFound."""
+    project = project_find(repository=repository, normalized_name=normalize_name(name))
+    if project is None:
+        raise NotFound(f"Project '{name}' not found in '{repository}'.")
+    return project
+
+
+def projects_of(*, repository: Repository, name: str = "") -> QuerySet[Project]:
+    """The repository's projects, optionally those whose normalized name contains `name`."""
+    projects = Project.objects.filter(repository=repository)
+    if name:
+        projects = projects.filter(normalized_name__contains=normalize_name(name))
+    return projects.order_by("normalized_name", "pk")
+
+
+def repository_projects(*, repository: Repository, query: str = "") -> QuerySet[Project]:
+    """Every project of the repository (pending ones too), searchable by name or summary,
+    with how many releases each has and when it last had one."""
+    projects = Project.objects.filter(repository=repository)
+    if query:
+        projects = projects.filter(
+            Q(normalized_name__icontains=normalize_name(query))
+            | Q(releases__summary__icontains=query)
+        ).distinct()
+    return projects.annotate(
+        release_count=Count("releases", distinct=True), updated_at=Max("releases__created_at")
+    ).order_by("normalized_name")
+
+
+def releases_of(*, project: Project) -> QuerySet[Release]:
+    """Newest first; each release knows its project without another query."""
+    return project.releases.order_by("-created_at", "-pk")
+
+
+def release_for(*, project: Project, version: str) -> Release:
+    """The release under any spelling of its version (1.0 is 1.0.0), or NotFound."""
+    release = (
+        releases_of(project=project).filter(canonical_version=normalize_version(version)).first()
+    )
+    if release is None:
+        raise NotFound(f"Release '{project.name} {version}' not found.")
+    return release
+
+
+def project_releases_for_dashboard(*, project: Project) -> list[Release]:
+    """Releases newest version first, each with its files (all statuses) and uploaders."""
+    files = File.objects.select_related("uploaded_by", "uploaded_by__user").order_by("filename")
+    releases = project.releases.prefetch_related(Prefetch("files", queryset=files))
+    return newest_first(releases)
+
+
+# Files ------------------------------------------------------------------------------------------
+
+
+def files_of(
+    *, repository: Repository, status: str = "", project: str = "", version: str = ""
+) -> QuerySet[File]:
+    """Every file of the repository, pending and rejected too, newest first."""
+    files = File.objects.filter(repository=repository).select_related(
+        "release__project", "repository__organization"
+    )
+    if status:
+        files = files.filter(status=status)
+    if project:
+        files = files.filter(release__project__normalized_name=normalize_name(project))
+    if version:
+        files = files.filter(release__canonical_version=normalize_version(version))
+    return files.order_by("-uploaded_at", "-pk")
+
+
+def file_for(*, repository: Repository, filename: str) -> File:
+    file = files_of(repository=repository).filter(filename=filename).first()
+    if file is None:
+        raise NotFound(f"File '{filename}' not found in '{repository}'.")
+    return file
+
+
+def file_of_release(*, release: Release, file_id: int) -> File:
+    file = release.files.select_related("repository__organization").filter(pk=file_id).first()
+    if file is None:
+        raise NotFound("File not found.")
+    return file
+
+
+# The index --------------------------------------------------------------------------------------
 
 
 class IndexFile(NamedTuple):
@@ -52,10 +202,6 @@ def index_project_list(*, repository: Repository) -> list[tuple[str, str]]:
     )
 
 
-def project_get(*, repository: Repository, normalized_name: str) -> Project | None:
-    return Project.objects.filter(repository=repository, normalized_name=normalized_name).first()
-
-
 def index_project_files(*, project: Project) -> list[IndexFile]:
     """The files an installer may see, in one query."""
     rows = (
@@ -76,161 +222,26 @@ def index_project_files(*, project: Project) -> list[IndexFile]:
     return [IndexFile(*row) for row in rows]
 
 
+def ready_files_by_release(*, project: Project) -> dict[Release, list[File]]:
+    """The project's ready files grouped by release, oldest release first, in one query."""
+    grouped: dict[Release, list[File]] = {}
+    ready = (
+        File.objects.filter(release__project=project, status=FileStatus.READY)
+        .select_related("release")
+        .order_by("release__created_at", "filename")
+    )
+    for file in ready:
+        grouped.setdefault(file.release, []).append(file)
+    return grouped
+
+
 def ready_file_get(*, repository: Repository, sha256: str, filename: str) -> File | None:
     return File.objects.filter(
         repository=repository, sha256=sha256, filename=filename, status=FileStatus.READY
     ).first()
 
 
-# Dashboard reads -------------------------------------------------------------------------------
-
-
-def repository_for_organization(*, organization: object, slug: str) -> Repository:
-    """The organization's repository, or 404 (another organization's looks missing)."""
-    found = Repository.objects.select_related("organization").filter(
-        organization=organization, slug=slug
-    )
-    repository = found.first()
-    if repository is None:
-        raise Http404("Repository not found.")
-    return repository
-
-
-def repository_overviews(*, organization: object) -> QuerySet[Repository]:
-    """The organization's repositories with how many projects and ready bytes each holds."""
-    ready = Q(files__status=FileStatus.READY)
-    return (
-        Repository.objects.filter(organization=organization)
-        .annotate(
-            project_count=Count("projects", distinct=True),
-            file_count=Count("files", filter=ready, distinct=True),
-        )
-        .order_by("slug")
-    )
-
-
-def repository_projects(*, repository: Repository, query: str = "") -> QuerySet[Project]:
-    """Every project of the repository (pending ones too), newest release first, searchable
-    by name or summary."""
-    projects = Project.objects.filter(repository=repository)
-    if query:
-        normalized = re.sub(r"[-_.]+", "-", query).lower()
-        projects = projects.filter(
-            Q(normalized_name__icontains=normalized) | Q(releases__summary__icontains=query)
-        ).distinct()
-    return projects.annotate(
-        release_count=Count("releases", distinct=True), updated_at=Max("releases__created_at")
-    ).order_by("normalized_name")
-
-
-def project_for_repository(*, repository: Repository, name: str) -> Project:
-    normalized = re.sub(r"[-_.]+", "-", name).lower()
-    project = project_get(repository=repository, normalized_name=normalized)
-    if project is None:
-        raise Http404("Project not found.")
-    return project
-
-
-def project_releases_for_dashboard(*, project: Project) -> list[Release]:
-    """Releases newest version first, each with its files (all statuses) and uploaders."""
-    files = File.objects.select_related("uploaded_by", "uploaded_by__user").order_by("filename")
-    releases = list(project.releases.prefetch_related(Prefetch("files", queryset=files)))
-    releases.sort(key=_version_key, reverse=True)
-    return releases
-
-
-def _version_key(release: Release) -> tuple[int, object]:
-    try:
-        return (1, Version(release.version))
-    except InvalidVersion:
-        return (0, release.created_at)
-
-
-def release_for_project(*, project: Project, version: str) -> Release:
-    release = project.releases.filter(version=version).first()
-    if release is None:
-        raise Http404("Release not found.")
-    return release
-
-
-def file_for_release(*, release: Release, file_id: int) -> File:
-    file = release.files.select_related("repository__organization").filter(pk=file_id).first()
-    if file is None:
-        raise Http404("File not found.")
-    return file
-
-
-def repositories_visible(*, actor: object, organization: Organization) -> QuerySet[Repository]:
-    """The organization's repositories the actor may read; a key sees only those it covers."""
-    repositories = Repository.objects.filter(organization=organization).select_related(
-        "organization"
-    )
-    if isinstance(actor, ApiKey):
-        limited = list(actor.repositories.values_list("pk", flat=True))
-        if limited:
-            repositories = repositories.filter(pk__in=limited)
-    return repositories.order_by("slug")
-
-
-def repository_visible(*, actor: object, organization: Organization, slug: str) -> Repository:
-    """One repository the actor may read, else 404 (outside a key's limits looks missing)."""
-    repository = repositories_visible(actor=actor, organization=organization).filter(slug=slug)
-    found = repository.first()
-    if found is None:
-        raise Http404(f"Repository '{organization.slug}/{slug}' not found.")
-    return found
-
-
-def projects_of(*, repository: Repository, name: str = "") -> QuerySet[Project]:
-    projects = Project.objects.filter(repository=repository)
-    if name:
-        projects = projects.filter(normalized_name__contains=canonicalize_name(name))
-    return projects.order_by("normalized_name")
-
-
-def project_visible(*, repository: Repository, name: str) -> Project:
-    project = project_get(repository=repository, normalized_name=canonicalize_name(name))
-    if project is None:
-        raise Http404(f"Project '{name}' not found in '{repository}'.")
-    return project
-
-
-def releases_of(*, project: Project) -> QuerySet[Release]:
-    return (
-        Release.objects.filter(project=project)
-        .select_related("project")
-        .order_by("-created_at", "-pk")
-    )
-
-
-def release_visible(*, project: Project, version: str) -> Release:
-    release = (
-        releases_of(project=project).filter(canonical_version=canonicalize_version(version)).first()
-    )
-    if release is None:
-        raise Http404(f"Release '{project.name} {version}' not found.")
-    return release
-
-
-def files_of(
-    *, repository: Repository, status: str = "", project: str = "", version: str = ""
-) -> QuerySet[File]:
-    """Every file of the repository, pending and rejected too, newest first."""
-    files = File.objects.filter(repository=repository).select_related("release__project")
-    if status:
-        files = files.filter(status=status)
-    if project:
-        files = files.filter(release__project__normalized_name=canonicalize_name(project))
-    if version:
-        files = files.filter(release__canonical_version=canonicalize_version(version))
-    return files.order_by("-uploaded_at", "-pk")
-
-
-def file_visible(*, repository: Repository, filename: str) -> File:
-    file = files_of(repository=repository).filter(filename=filename).first()
-    if file is None:
-        raise Http404(f"File '{filename}' not found in '{repository}'.")
-    return file
+# Usage ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

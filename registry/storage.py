@@ -1,13 +1,21 @@
-"""The packages storage: S3 in production, a local folder in the embedded default."""
+"""The packages storage: S3 in production, a local folder in the embedded default; the keys
+objects live under, and their removal once no file row names them."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import tempfile
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.core.files.storage import Storage
 from django.core.files.storage import storages
+
+from registry.models import File
 
 
 def packages_storage() -> Storage:
@@ -24,6 +32,7 @@ def distribution_storage_key(*, repository_id: int, blake2_256: str, filename: s
 
 @functools.cache
 def _presign_client() -> Any:
+    # Imported on first use: the embedded default never talks to S3.
     import boto3
     from botocore.config import Config
 
@@ -46,3 +55,58 @@ def presigned_download_url(key: str) -> str | None:
         Params={"Bucket": settings.S3_BUCKET, "Key": key},
         ExpiresIn=settings.S3_PRESIGN_SECONDS,
     )
+
+
+def stored_keys(files: Iterable[File]) -> list[str]:
+    """The storage keys some files occupy: each distribution and the `.metadata` beside it
+    (stored at upload for every file, whether or not the index offers it)."""
+    keys: list[str] = []
+    for file in files:
+        keys += [file.storage_key, file.metadata_storage_key]
+    return keys
+
+
+def stored_objects_delete(*, keys: Iterable[str]) -> int:
+    """Delete objects from packages storage, unless a remaining file still uses the same
+    content-addressed key. Returns how many were deleted."""
+    keys = list(keys)
+    still_used = set(
+        File.objects.filter(storage_key__in=keys).values_list("storage_key", flat=True)
+    )
+    storage = packages_storage()
+    deleted = 0
+    for key in keys:
+        if key.removesuffix(".metadata") in still_used:
+            continue
+        storage.delete(key)
+        deleted += 1
+    return deleted
+
+
+class AtomicFileSystemStorage(FileSystemStorage):
+    """Each save writes a temporary file beside the target and renames it into place.
+
+    Concurrent uploads of the same file write the same content-addressed key; with Django's
+    in-place writes a reader (the worker, a download) could see a half-written file, and its
+    hash would not match the recorded one. A rename shows either nothing or all the bytes.
+    """
+
+    def _save(self, name: str, content: Any) -> str:
+        full_path = self.path(name)
+        directory = os.path.dirname(full_path)
+        os.makedirs(directory, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in content.chunks():
+                    out.write(chunk if isinstance(chunk, bytes) else chunk.encode())
+                out.flush()
+                os.fsync(out.fileno())
+            # mkstemp makes it private; give it the mode Django's own saves would.
+            os.chmod(temporary, self.file_permissions_mode or 0o644)
+            os.replace(temporary, full_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        return name

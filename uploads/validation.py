@@ -16,6 +16,9 @@ from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from uploads.errors import NoLongerSupported
+from uploads.errors import UploadError
+
 SDIST = "sdist"
 WHEEL = "bdist_wheel"
 EXTENSIONS = {SDIST: ".tar.gz", WHEEL: ".whl"}
@@ -24,15 +27,6 @@ HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
 HEX32_RE = re.compile(r"^[a-f0-9]{32}$")
 # Form field -> name of the digest the upload handler computes.
 DIGEST_FIELDS = {"sha256_digest": "sha256", "blake2_256_digest": "blake2_256", "md5_digest": "md5"}
-
-
-class UploadError(Exception):
-    """A refused upload: `status` and a one-line `message` the client shows its user."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -55,36 +49,35 @@ def parse_upload_form(form: Mapping[str, str]) -> UploadForm:
     """The fields the upload needs, checked; unknown and misnamed fields are ignored."""
     action = _field(form, ":action")
     if action in {"submit", "submit_pkg_info"}:
-        raise UploadError(
-            410,
+        raise NoLongerSupported(
             "Project pre-registration is no longer required or supported, "
             "upload your files instead.",
         )
     if action == "doc_upload":
-        raise UploadError(410, "Uploading documentation is not supported.")
+        raise NoLongerSupported("Uploading documentation is not supported.")
     if action != "file_upload":
-        raise UploadError(400, "Unknown or missing ':action': use 'file_upload'.")
+        raise UploadError("Unknown or missing ':action': use 'file_upload'.")
     if _field(form, "protocol_version") not in {"", "1"}:
-        raise UploadError(400, "Unknown protocol version.")
+        raise UploadError("Unknown protocol version.")
 
     name = _field(form, "name")
     if not name or not NAME_RE.match(name):
-        raise UploadError(400, f"'{name}' is an invalid value for Name.")
+        raise UploadError(f"'{name}' is an invalid value for Name.")
     version = _field(form, "version")
     try:
         Version(version)
     except InvalidVersion:
-        raise UploadError(400, f"'{version}' is an invalid value for Version.") from None
+        raise UploadError(f"'{version}' is an invalid value for Version.") from None
     filetype = _field(form, "filetype")
     if filetype not in EXTENSIONS:
-        raise UploadError(400, "Use a known file type: 'sdist' or 'bdist_wheel'.")
+        raise UploadError("Use a known file type: 'sdist' or 'bdist_wheel'.")
     pyversion = _field(form, "pyversion")
     if filetype == SDIST:
         pyversion = pyversion or "source"
         if pyversion != "source":
-            raise UploadError(400, "Use 'source' as Python version for an sdist.")
+            raise UploadError("Use 'source' as Python version for an sdist.")
     elif not pyversion:
-        raise UploadError(400, "Python version is required for binary distribution uploads.")
+        raise UploadError("Python version is required for binary distribution uploads.")
 
     return UploadForm(
         name=name,
@@ -104,10 +97,10 @@ def _parse_digests(form: Mapping[str, str]) -> dict[str, str]:
             continue
         pattern = HEX32_RE if algorithm == "md5" else HEX64_RE
         if not pattern.match(value):
-            raise UploadError(400, f"Invalid value for {field}: expected a hex digest.")
+            raise UploadError(f"Invalid value for {field}: expected a hex digest.")
         digests[algorithm] = value
     if not digests:
-        raise UploadError(400, "Include at least one message digest.")
+        raise UploadError("Include at least one message digest.")
     return digests
 
 
@@ -115,7 +108,6 @@ def check_digests(sent: Mapping[str, str], computed: Mapping[str, str]) -> None:
     for algorithm, value in sent.items():
         if not hmac.compare_digest(value, computed[algorithm]):
             raise UploadError(
-                400,
                 "The digest supplied does not match a digest calculated from the uploaded file.",
             )
 
@@ -124,26 +116,21 @@ def check_filename(filename: str, form: UploadForm) -> None:
     """Safe characters, the right extension, and a name and version that match the form."""
     if any(ord(c) < 32 or ord(c) == 127 for c in filename):
         raise UploadError(
-            400,
             "Cannot upload a file with non-printable characters (ordinals 0-31) or the DEL "
             "character (ordinal 127) in the name.",
         )
     if "/" in filename or "\\" in filename:
-        raise UploadError(400, "Cannot upload a file with '/' or '\\' in the name.")
+        raise UploadError("Cannot upload a file with '/' or '\\' in the name.")
     extension = EXTENSIONS[form.filetype]
     if not filename.endswith(extension):
-        raise UploadError(
-            400, f"Invalid file extension: use {extension} for filetype {form.filetype}."
-        )
+        raise UploadError(f"Invalid file extension: use {extension} for filetype {form.filetype}.")
     file_name, file_version = _name_and_version(filename, form.filetype)
     if file_name != canonicalize_name(form.name):
         raise UploadError(
-            400,
             f"Filename {filename!r} does not match the project name {form.name!r} in the form.",
         )
     if canonicalize_version(file_version) != canonicalize_version(form.version):
         raise UploadError(
-            400,
             f"Version in filename should be {form.version!r} not {str(file_version)!r}.",
         )
 
@@ -155,7 +142,7 @@ def _name_and_version(filename: str, filetype: str) -> tuple[str, Version]:
         else:
             name, version = parse_sdist_filename(filename)
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
-        raise UploadError(400, f"Invalid distribution filename: {exc}") from None
+        raise UploadError(f"Invalid distribution filename: {exc}") from None
     return name, version
 
 
@@ -178,5 +165,5 @@ def form_fields_from_filename(filename: str) -> dict[str, str]:
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
         pass
     raise UploadError(
-        400, f"Invalid distribution filename '{filename}': expected a wheel or a .tar.gz sdist."
+        f"Invalid distribution filename '{filename}': expected a wheel or a .tar.gz sdist."
     )

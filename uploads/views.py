@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest
 from django.http import HttpResponse
 from django.http import QueryDict
-from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.models import ApiKey
 from accounts.network import client_ip
-from registry.access import require_repository_key
-from registry.responses import error_response
-from registry.responses import wants_json
+from core.http import error_response
+from core.http import wants_json
+from registry.index.access import require_repository_key
 from uploads import services
-from uploads.handlers import HashingUploadHandler
-from uploads.handlers import RawFilenameParser
-from uploads.validation import UploadError
+from uploads.errors import UploadError
 from uploads.validation import parse_upload_form
+from uploads.web import received_upload
+from uploads.web import upload_status
 
 
 @csrf_exempt
@@ -29,66 +28,23 @@ def upload(request: HttpRequest) -> HttpResponse:
         )
         response["Allow"] = "POST"
         return response
-    as_json = wants_json(request)
-    repository = request.repository
-    handler = HashingUploadHandler(request, max_size=repository.upload_size_limit)
-    if request.content_type != "multipart/form-data":
-        return error_response(
-            400, "Upload payload does not have a file: send multipart/form-data.", as_json=as_json
-        )
-    parser = RawFilenameParser(request.META, request, [handler], request.encoding)
+    repository = request.repository  # type: ignore[attr-defined]
+    api_key: ApiKey = request.api_key  # type: ignore[attr-defined]
     try:
-        fields, files = parser.parse()
-        content = files.get("content")
-    except MultiPartParserError as exc:
-        return error_response(400, f"Malformed upload request: {exc}", as_json=as_json)
-    if handler.exceeded:
-        return error_response(
-            413,
-            f"File too large. Limit for repository '{repository}' is "
-            f"{_size(repository.upload_size_limit)}.",
-            as_json=as_json,
-        )
-    try:
-        return _receive(request, fields, content, parser, handler, as_json=as_json)
-    finally:
-        # Django closes (and so deletes) the temporary files of request.FILES; these are ours.
-        for uploaded in files.values():
-            uploaded.close()
-
-
-def _receive(
-    request: HttpRequest,
-    fields: QueryDict,
-    content: UploadedFile | None,
-    parser: RawFilenameParser,
-    handler: HashingUploadHandler,
-    *,
-    as_json: bool,
-) -> HttpResponse:
-    try:
-        form = parse_upload_form(_with_query_action(fields, request))
-        if content is None or "content" not in handler.digests:
-            raise UploadError(400, "Upload payload does not have a file.")
-        services.upload_receive(
-            repository=request.repository,
-            api_key=request.api_key,
-            form=form,
-            content=content,
-            filename=parser.raw_file_names.get(content.name or "", content.name or ""),
-            digests=handler.digests["content"],
-            source_ip=client_ip(request),
-        )
+        with received_upload(request, repository) as body:
+            form = parse_upload_form(_with_query_action(body.fields, request))
+            services.upload_receive(
+                repository=repository,
+                api_key=api_key,
+                form=form,
+                content=body.file(),
+                filename=body.filename,
+                digests=body.digests,
+                source_ip=client_ip(request),
+            )
     except UploadError as exc:
-        return error_response(exc.status, exc.message, as_json=as_json)
+        return error_response(upload_status(exc), exc.message, as_json=wants_json(request))
     return HttpResponse(status=200)
-
-
-def _size(limit: int) -> str:
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if limit >= scale:
-            return f"{limit / scale:.4g} {unit}"
-    return f"{limit} bytes"
 
 
 def _with_query_action(fields: QueryDict, request: HttpRequest) -> QueryDict:

@@ -6,7 +6,6 @@ view, an API endpoint and a task cannot disagree about who may do what.
 
 from __future__ import annotations
 
-from accounts.permissions import require_action
 from accounts.services.audit import audit_key_refusal
 from accounts.services.audit import audit_record
 from accounts.services.keys import API_KEY_PREFIX
@@ -29,7 +28,6 @@ from accounts.services.members import invitation_revoke
 from accounts.services.members import membership_remove
 from accounts.services.members import membership_set_role
 from accounts.services.organizations import organization_create
-from accounts.services.organizations import organization_delete
 from accounts.services.organizations import organization_get_or_create
 from accounts.services.organizations import organization_update
 from accounts.services.organizations import user_get_or_create
@@ -39,6 +37,6 @@ __all__ = [
     "NewInvitation", "api_key_authenticate", "api_key_check", "api_key_create", "api_key_issue",
     "api_key_revoke", "api_key_rotate", "audit_key_refusal", "audit_record", "hash_api_key_secret",
     "invitation_accept", "invitation_create", "invitation_find", "invitation_revoke",
-    "membership_remove", "membership_set_role", "organization_create", "organization_delete",
-    "organization_get_or_create", "organization_update", "require_action", "user_get_or_create",
+    "membership_remove", "membership_set_role", "organization_create",
+    "organization_get_or_create", "organization_update", "user_get_or_create",
 ]  # fmt: skip

@@ -25,7 +25,7 @@ from accounts.network import ip_in_networks
 from accounts.permissions import ROLE_KEY_SCOPES
 from accounts.permissions import Action
 from accounts.permissions import can
-from accounts.permissions import require_action
+from accounts.permissions import require
 from accounts.permissions import role_of
 from accounts.services.audit import audit_record
 
@@ -128,7 +128,7 @@ def api_key_issue(
     if role is None:
         raise PermissionDenied("You are not a member of this organization.")
     if not personal:
-        require_action(actor, Action.MANAGE_KEYS, organization)
+        require(actor, Action.MANAGE_KEYS, organization)
     elif scope not in ROLE_KEY_SCOPES[role]:
         raise PermissionDenied(f"A {role} cannot create a key with the '{scope}' scope.")
     return api_key_create(

@@ -23,7 +23,7 @@ from accounts.models import Role
 from accounts.models import User
 from accounts.permissions import Action
 from accounts.permissions import forget_roles
-from accounts.permissions import require_action
+from accounts.permissions import require
 from accounts.services.audit import audit_record
 
 # Memberships ------------------------------------------------------------------------------------
@@ -35,10 +35,10 @@ def _owner_count(organization: Organization) -> int:
 
 def _check_member_change(actor: User, membership: Membership, new_role: str | None) -> None:
     organization = membership.organization
-    require_action(actor, Action.MANAGE_MEMBERS, organization)
+    require(actor, Action.MANAGE_MEMBERS, organization)
     touches_owner = membership.role == Role.OWNER or new_role == Role.OWNER
     if touches_owner:
-        require_action(actor, Action.MANAGE_OWNERS, organization)
+        require(actor, Action.MANAGE_OWNERS, organization)
     if membership.role == Role.OWNER and new_role != Role.OWNER:
         # Locked so two owners demoting each other at once cannot both succeed.
         owners = Membership.objects.select_for_update().filter(
@@ -117,9 +117,9 @@ def invitation_create(
     source_ip: str | None = None,
 ) -> NewInvitation:
     """Email a link that lets `email` join with `role` until it expires."""
-    require_action(actor, Action.MANAGE_MEMBERS, organization)
+    require(actor, Action.MANAGE_MEMBERS, organization)
     if role == Role.OWNER:
-        require_action(actor, Action.MANAGE_OWNERS, organization)
+        require(actor, Action.MANAGE_OWNERS, organization)
     email = User.objects.normalize_email(email).lower()
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise ValidationError(f"{email} is already a member.")
@@ -198,7 +198,7 @@ def invitation_accept(
 
 
 def invitation_revoke(*, invitation: Invitation, actor: User, source_ip: str | None = None) -> None:
-    require_action(actor, Action.MANAGE_MEMBERS, invitation.organization)
+    require(actor, Action.MANAGE_MEMBERS, invitation.organization)
     with transaction.atomic():
         invitation.delete()
         audit_record(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Membership
@@ -11,7 +10,7 @@ from accounts.models import Role
 from accounts.models import User
 from accounts.permissions import Action
 from accounts.permissions import forget_roles
-from accounts.permissions import require_action
+from accounts.permissions import require
 from accounts.services.audit import audit_record
 
 # Users ------------------------------------------------------------------------------------------
@@ -85,7 +84,7 @@ def organization_update(
     source_ip: str | None = None,
 ) -> Organization:
     """Rename an organization (display name and slug; the slug is in every index URL)."""
-    require_action(actor, Action.MANAGE_SETTINGS, organization)
+    require(actor, Action.MANAGE_SETTINGS, organization)
     before = {"name": organization.name, "slug": organization.slug}
     organization.name = name
     organization.slug = slug
@@ -100,28 +99,3 @@ def organization_update(
         details={"before": before, "after": {"name": name, "slug": slug}},
     )
     return organization
-
-
-def organization_delete(
-    *, organization: Organization, actor: User, confirm_slug: str, source_ip: str | None = None
-) -> None:
-    """Delete an organization and everything in it; its stored files go after the commit."""
-    from registry.services import stored_files_delete_on_commit
-    from registry.services import stored_keys_for
-
-    require_action(actor, Action.DELETE_ORGANIZATION, organization)
-    if confirm_slug != organization.slug:
-        raise ValidationError("Type the organization's slug exactly to confirm deletion.")
-    with transaction.atomic():
-        keys = stored_keys_for(organization=organization)
-        audit_record(
-            organization=None,
-            action="organization.delete",
-            actor=actor,
-            target=f"organization {organization.slug}",
-            source_ip=source_ip,
-            details={"organization": organization.slug, "stored_objects": len(keys)},
-        )
-        organization.delete()
-        stored_files_delete_on_commit(keys)
-    forget_roles(actor)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf
 from rest_framework.request import Request
@@ -15,12 +14,15 @@ from accounts import selectors as account_selectors
 from accounts import services
 from accounts.models import ApiKey
 from accounts.permissions import Action
+from accounts.permissions import Actor
+from accounts.permissions import require
 from accounts.permissions import role_of
 from api import serializers as s
-from api.permissions import require
 from api.permissions import require_person
 from api.views.base import ApiView
+from core.errors import NotFound
 from registry import selectors
+from registry import services as registry_services
 
 NO_BODY = {204: None}
 
@@ -35,7 +37,7 @@ class CurrentUserView(ApiView):
         user = key.user if key is not None else request.user
         organizations = [
             {"slug": o.slug, "name": o.name, "role": role_of(user, o) if user else None}
-            for o in account_selectors.organizations_visible(actor=actor)
+            for o in account_selectors.organizations_for(actor=actor)
         ]
         data = {
             "email": user.email if user else None,
@@ -46,7 +48,7 @@ class CurrentUserView(ApiView):
         return self.one(data, s.CurrentUserSerializer)
 
 
-def _roles(actor: object, organizations: Any) -> dict[int, str | None]:
+def _roles(actor: Actor, organizations: Any) -> dict[int, str | None]:
     if isinstance(actor, ApiKey):
         return {}
     return {o.pk: role_of(actor, o) for o in organizations}
@@ -59,7 +61,7 @@ class OrganizationListView(ApiView):
         summary="Your organizations (a key: its own)", responses=s.OrganizationSerializer(many=True)
     )
     def get(self, request: Request) -> Response:
-        organizations = account_selectors.organizations_visible(actor=self.actor)
+        organizations = account_selectors.organizations_for(actor=self.actor)
         page = self.paginate_queryset(organizations)
         data = s.OrganizationSerializer(
             page, many=True, context={"roles": _roles(self.actor, page)}
@@ -89,14 +91,14 @@ class OrganizationView(ApiView):
 
     @extend_schema(summary="One organization")
     def get(self, request: Request, org: str) -> Response:
-        organization = self.organization()
+        organization = self.organization
         return self.one(
             organization, s.OrganizationSerializer, roles=_roles(self.actor, [organization])
         )
 
     @extend_schema(summary="Rename (owners, admins)", request=s.OrganizationUpdateSerializer)
     def patch(self, request: Request, org: str) -> Response:
-        organization = self.organization()
+        organization = self.organization
         require_person(self.actor, "change organizations")
         body = s.OrganizationUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -113,9 +115,9 @@ class OrganizationView(ApiView):
 
     @extend_schema(summary="Delete with everything in it (owners)", responses=NO_BODY)
     def delete(self, request: Request, org: str) -> Response:
-        organization = self.organization()
+        organization = self.organization
         require_person(self.actor, "delete organizations")
-        services.organization_delete(
+        registry_services.organization_delete(
             organization=organization,
             actor=request.user,
             confirm_slug=organization.slug,
@@ -134,7 +136,7 @@ class UsageView(ApiView):
         "download figures are reported.",
     )
     def get(self, request: Request, org: str) -> Response:
-        usage = selectors.organization_usage(organization=self.organization())
+        usage = selectors.organization_usage(organization=self.organization)
         return self.one(usage, s.UsageSerializer)
 
 
@@ -156,7 +158,7 @@ class AuditView(ApiView):
         parameters=[AuditFilter],
     )
     def get(self, request: Request, org: str) -> Response:
-        organization = self.organization()
+        organization = self.organization
         query = AuditFilter(data=request.query_params)
         query.is_valid(raise_exception=True)
         events = account_selectors.audit_events_filtered(
@@ -178,7 +180,7 @@ class MemberListView(ApiView):
 
     @extend_schema(summary="Members and their roles", responses=s.MemberSerializer(many=True))
     def get(self, request: Request, org: str) -> Response:
-        members = account_selectors.members_of(organization=self.organization())
+        members = account_selectors.members_of(organization=self.organization)
         return self.paged(members.order_by("user__email", "pk"), s.MemberSerializer)
 
 
@@ -186,8 +188,8 @@ class MemberView(ApiView):
     serializer_class = s.MemberSerializer
 
     def membership(self) -> Any:
-        return account_selectors.member_get(
-            organization=self.organization(), email=self.kwargs["email"]
+        return account_selectors.member_by_email(
+            organization=self.organization, email=self.kwargs["email"]
         )
 
     @extend_schema(summary="One member")
@@ -225,14 +227,14 @@ class InvitationListView(ApiView):
         summary="Pending invitations (owners, admins)", responses=s.InvitationSerializer(many=True)
     )
     def get(self, request: Request, org: str) -> Response:
-        organization = self.organization()
+        organization = self.organization
         require(self.actor, Action.MANAGE_MEMBERS, organization)
         invitations = account_selectors.pending_invitations(organization=organization)
         return self.paged(invitations.order_by("-created_at", "-pk"), s.InvitationSerializer)
 
     @extend_schema(summary="Invite someone by email", responses={201: s.NewInvitationSerializer})
     def post(self, request: Request, org: str) -> Response:
-        organization = self.organization()
+        organization = self.organization
         require_person(self.actor, "invite people")
         body = s.InvitationSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -253,10 +255,10 @@ class InvitationView(ApiView):
 
     @extend_schema(summary="Revoke the pending invitations sent to an address", responses=NO_BODY)
     def delete(self, request: Request, org: str, email: str) -> Response:
-        organization = self.organization()
+        organization = self.organization
         require_person(self.actor, "revoke invitations")
         require(self.actor, Action.MANAGE_MEMBERS, organization)
-        invitations = account_selectors.pending_invitations_for(
+        invitations = account_selectors.pending_invitations_to(
             organization=organization, email=email
         )
         with transaction.atomic():
@@ -270,13 +272,6 @@ class InvitationView(ApiView):
 # API keys ---------------------------------------------------------------------------------------
 
 
-def _keys_visible(actor: object, organization: Any) -> Any:
-    if isinstance(actor, ApiKey):
-        # A key sees itself only; managing keys takes a person.
-        return ApiKey.objects.filter(pk=actor.pk).prefetch_related("repositories")
-    return account_selectors.api_keys_visible(organization=organization, user=actor)
-
-
 class ApiKeyListView(ApiView):
     serializer_class = s.ApiKeySerializer
 
@@ -285,8 +280,8 @@ class ApiKeyListView(ApiView):
         responses=s.ApiKeySerializer(many=True),
     )
     def get(self, request: Request, org: str) -> Response:
-        keys = _keys_visible(self.actor, self.organization())
-        return self.paged(keys.order_by(*keys.query.order_by, "pk"), s.ApiKeySerializer)
+        keys = account_selectors.api_keys_for(actor=self.actor, organization=self.organization)
+        return self.paged(keys, s.ApiKeySerializer)
 
     @extend_schema(
         summary="Create a key; its secret is in this answer only",
@@ -294,22 +289,23 @@ class ApiKeyListView(ApiView):
         responses={201: s.NewApiKeySerializer},
     )
     def post(self, request: Request, org: str) -> Response:
-        organization = self.organization()
+        organization = self.organization
         require_person(self.actor, "create keys")
         body = s.ApiKeyCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        repositories = [
-            selectors.repository_visible(actor=self.actor, organization=organization, slug=slug)
-            for slug in data["repositories"]
-        ]
+        visible = selectors.repositories_for(actor=self.actor, organization=organization)
+        found = {r.slug: r for r in visible.filter(slug__in=data["repositories"])}
+        for slug in data["repositories"]:
+            if slug not in found:
+                raise NotFound(f"Repository '{organization.slug}/{slug}' not found.")
         new = services.api_key_issue(
             actor=request.user,
             organization=organization,
             name=data["name"],
             scope=data["scope"],
             personal=data["personal"],
-            repositories=repositories,
+            repositories=list(found.values()),
             expires_at=data["expires_at"],
             allowed_networks=data["allowed_networks"],
             source_ip=self.source_ip,
@@ -321,11 +317,9 @@ class _KeyLookup(ApiView):
     serializer_class = s.ApiKeySerializer
 
     def api_key(self) -> ApiKey:
-        keys = _keys_visible(self.actor, self.organization())
-        found = keys.filter(public_id=self.kwargs["public_id"]).first()
-        if found is None:
-            raise Http404("API key not found.")
-        return found
+        return account_selectors.api_key_for(
+            actor=self.actor, organization=self.organization, public_id=self.kwargs["public_id"]
+        )
 
 
 class ApiKeyView(_KeyLookup):

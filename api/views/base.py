@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpResponseNotModified
 from django.utils.cache import patch_vary_headers
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from accounts import selectors as account_selectors
 from accounts.models import Organization
 from accounts.network import client_ip
+from accounts.permissions import Actor
 from api.permissions import actor_of
+from core.http import etag_matches
 from registry import selectors
 from registry.models import Project
 from registry.models import Release
@@ -25,44 +30,56 @@ def _etag(content: bytes) -> str:
     return '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
 
 
-def _matches(header: str, etag: str) -> bool:
-    # Weak comparison, as for GET: W/"x" and "x" are the same entity tag.
-    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    return "*" in tags or etag in tags
-
-
 class ApiView(GenericAPIView):
-    """Lookups answer 404 for anything outside the caller's organization or key limits."""
+    """Lookups answer 404 for anything outside the caller's organization or key limits.
+
+    Each lookup runs once per request (a view instance serves one request) and the objects
+    below it reuse the ones above: a release knows its project, repository and organization.
+    """
 
     @property
-    def actor(self) -> object:
+    def actor(self) -> Actor:
         return actor_of(self.request)
 
     @property
     def source_ip(self) -> str:
         return client_ip(self.request._request)
 
+    @cached_property
     def organization(self) -> Organization:
-        return account_selectors.organization_visible(actor=self.actor, slug=self.kwargs["org"])
+        return account_selectors.organization_for(actor=self.actor, slug=self.kwargs["org"])
 
+    @cached_property
     def repository(self) -> Repository:
-        return selectors.repository_visible(
-            actor=self.actor, organization=self.organization(), slug=self.kwargs["repo"]
+        repository = selectors.repository_for(
+            actor=self.actor, org=self.kwargs["org"], repo=self.kwargs["repo"]
         )
+        self.__dict__["organization"] = repository.organization
+        return repository
 
+    @cached_property
     def project(self) -> Project:
-        return selectors.project_visible(repository=self.repository(), name=self.kwargs["project"])
+        project = selectors.project_for(repository=self.repository, name=self.kwargs["project"])
+        project.repository = self.repository
+        return project
 
+    @cached_property
     def release(self) -> Release:
-        return selectors.release_visible(project=self.project(), version=self.kwargs["version"])
+        return selectors.release_for(project=self.project, version=self.kwargs["version"])
 
-    def paged(self, queryset: Any, serializer_class: type, **context: Any) -> Response:
+    def paged(
+        self, queryset: QuerySet[Any], serializer_class: type[BaseSerializer[Any]], **context: Any
+    ) -> Response:
         page = self.paginate_queryset(queryset)
         context = {"request": self.request, **context}
         return self.get_paginated_response(serializer_class(page, many=True, context=context).data)
 
     def one(
-        self, instance: Any, serializer_class: type, status: int = 200, **context: Any
+        self,
+        instance: Any,
+        serializer_class: type[BaseSerializer[Any]],
+        status: int = 200,
+        **context: Any,
     ) -> Response:
         context = {"request": self.request, **context}
         return Response(serializer_class(instance, context=context).data, status=status)
@@ -77,7 +94,7 @@ class ApiView(GenericAPIView):
         etag = _etag(response.content)
         response["ETag"] = etag
         response["Cache-Control"] = "private, no-cache"
-        if _matches(request.headers.get("If-None-Match", ""), etag):
+        if etag_matches(request.headers.get("If-None-Match", ""), etag):
             not_modified = HttpResponseNotModified()
             for header in ("ETag", "Cache-Control", "Vary"):
                 not_modified[header] = response[header]

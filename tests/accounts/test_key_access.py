@@ -22,7 +22,7 @@ from accounts.services import api_key_authenticate
 from accounts.services import api_key_create
 from accounts.services import api_key_rotate
 from accounts.services import membership_remove
-from registry.access import require_repository_key
+from registry.index.access import require_repository_key
 from tests.accounts.world import World
 from tests.accounts.world import build_world
 from tests.accounts.world import local_packages_storage

@@ -19,7 +19,7 @@ from tests.api.conftest import error
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
-from uploads.services import file_process
+from uploads.processing import file_process
 
 pytestmark = pytest.mark.django_db
 RELEASE = "orgs/acme/repos/main/projects/acme-lib/releases/1.0/"

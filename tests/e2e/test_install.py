@@ -84,8 +84,10 @@ def tree(services_stack: ServicesStack, tmp_path_factory: pytest.TempPathFactory
     _upload(services_stack, tenant, TREE, dist)
     services_stack.manage("shell", "-c", (
         "from registry.models import Release; from registry.services import release_yank; "
-        "release_yank(release=Release.objects.get(project__repository__organization__slug='tree',"
-        " project__normalized_name='tree-lib', version='2.0'), reason='broken build')"
+        "r = Release.objects.get(project__repository__organization__slug='tree',"
+        " project__normalized_name='tree-lib', version='2.0'); "
+        "owner = r.project.repository.organization.memberships.get().user; "
+        "release_yank(release=r, actor=owner, reason='broken build')"
     ))  # fmt: skip
     time.sleep(1.1)
     cutoff = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

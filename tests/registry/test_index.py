@@ -16,11 +16,11 @@ from django.test import Client
 from accounts.models import User
 from accounts.services import api_key_create
 from accounts.services import organization_get_or_create
+from registry.index.negotiation import HTML
+from registry.index.negotiation import V1_HTML
+from registry.index.negotiation import V1_JSON
 from registry.models import File
 from registry.models import Release
-from registry.negotiation import HTML
-from registry.negotiation import V1_HTML
-from registry.negotiation import V1_JSON
 from registry.services import project_status_set
 from registry.services import release_yank
 from registry.services import repository_get_or_create
@@ -29,10 +29,11 @@ from tests.artifacts import sdist_bytes
 from tests.artifacts import sdist_filename
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
-from uploads.services import file_process
+from uploads.errors import UploadError
+from uploads.processing import file_process
 from uploads.services import upload_receive
-from uploads.validation import UploadError
 from uploads.validation import parse_upload_form
+from uploads.web import upload_status
 
 pytestmark = pytest.mark.django_db
 
@@ -212,7 +213,8 @@ def test_it_marks_a_yanked_release_with_its_reason(client, repository) -> None:
     publish(repository, Package("demo", "1.1"))
     before = client.get(f"{URL}demo/", HTTP_ACCEPT=PIP_ACCEPT)
 
-    release_yank(release=Release.objects.get(version="1.1"), reason="broken <build>")
+    owner = User.objects.get(email="owner@acme.test")
+    release_yank(release=Release.objects.get(version="1.1"), actor=owner, reason="broken <build>")
 
     after = client.get(f"{URL}demo/", HTTP_ACCEPT=PIP_ACCEPT, HTTP_IF_NONE_MATCH=before["ETag"])
     assert after.status_code == 200
@@ -284,7 +286,7 @@ def test_it_shows_project_status_and_archived_projects_refuse_uploads(client, re
     assert '<meta name="pypi:project-status-reason" content="moved to demo2">' in html
     with pytest.raises(UploadError) as refused:
         publish(repository, Package("demo", "1.1"))
-    assert refused.value.status == 400
+    assert upload_status(refused.value) == 400
     assert "archived" in str(refused.value)
 
     project_status_set(project=project, status="quarantined")

@@ -24,7 +24,7 @@ def packages_dir(settings, tmp_path: Path) -> Path:
     settings.STORAGES = {
         **settings.STORAGES,
         "packages": {
-            "BACKEND": "uploads.storage.AtomicFileSystemStorage",
+            "BACKEND": "registry.storage.AtomicFileSystemStorage",
             "OPTIONS": {"location": str(location), "allow_overwrite": True},
         },
     }
@@ -40,6 +40,7 @@ class Tenant:
     repository: Repository
     token: str
     client: Client
+    owner: User
 
     @property
     def upload_url(self) -> str:
@@ -62,4 +63,4 @@ def tenant(db, packages_dir: Path) -> Tenant:
     organization = organization_get_or_create(slug="acme", name="Acme", owner=owner)
     repository = repository_get_or_create(organization=organization, slug="main")
     key = api_key_create(organization=organization, name="ci", scope="upload")
-    return Tenant(repository=repository, token=key.token, client=Client())
+    return Tenant(repository=repository, token=key.token, client=Client(), owner=owner)

@@ -20,12 +20,13 @@ from registry.storage import packages_storage
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
-from uploads.services import file_process
-from uploads.services import pending_files_requeue
+from uploads.errors import UploadError
+from uploads.processing import file_process
 from uploads.services import upload_receive
+from uploads.tasks import pending_files_requeue
 from uploads.tasks import process_file_task
-from uploads.validation import UploadError
 from uploads.validation import parse_upload_form
+from uploads.web import upload_status
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +90,7 @@ def test_it_refuses_a_wheel_whose_metadata_names_another_project_before_storing_
     impostor = Package("Other", "1.0")
     with pytest.raises(UploadError, match="does not match the filename") as caught:
         receive(repository, wheel_bytes(impostor), wheel_filename(Package("Demo.Pkg", "1.0")))
-    assert caught.value.status == 400
+    assert upload_status(caught.value) == 400
     assert File.objects.count() == 0
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
@@ -136,7 +137,7 @@ def test_it_refuses_different_bytes_under_an_existing_filename(repository) -> No
     other = wheel_bytes(Package("Demo.Pkg", "1.0", summary="changed"))
     with pytest.raises(UploadError, match=r"^File already exists") as caught:
         receive(repository, other, wheel_filename(package))
-    assert caught.value.status == 409
+    assert upload_status(caught.value) == 409
 
 
 def test_it_requeues_only_files_left_pending(repository) -> None:

@@ -39,12 +39,14 @@ def published(tenant: Tenant) -> Release:
     return Release.objects.get()
 
 
-def test_it_yanks_a_release_with_a_reason_and_unyanks_it(published: Release) -> None:
-    release_yank(release=published, reason="  Broken on Windows  ")
+def test_it_yanks_a_release_with_a_reason_and_unyanks_it(
+    tenant: Tenant, published: Release
+) -> None:
+    release_yank(release=published, actor=tenant.owner, reason="  Broken on Windows  ")
     published.refresh_from_db()
     assert (published.yanked, published.yanked_reason) == (True, "Broken on Windows")
 
-    release_unyank(release=published)
+    release_unyank(release=published, actor=tenant.owner)
     published.refresh_from_db()
     assert (published.yanked, published.yanked_reason) == (False, "")
 
@@ -53,21 +55,23 @@ def test_it_deletes_a_file_with_its_stored_objects(
     tenant: Tenant, published: Release, packages_dir: Path
 ) -> None:
     wheel = File.objects.get(packagetype="bdist_wheel")
-    assert len(stored_files(packages_dir)) == 3  # wheel, its .metadata, sdist
+    # Each distribution with its core metadata beside it.
+    assert len(stored_files(packages_dir)) == 4
 
-    file_delete(file=wheel)
+    file_delete(file=wheel, actor=tenant.owner)
 
     assert list(File.objects.values_list("filename", flat=True)) == [sdist_filename(PACKAGE)]
-    assert [p.name for p in stored_files(packages_dir)] == [sdist_filename(PACKAGE)]
+    sdist = sdist_filename(PACKAGE)
+    assert sorted(p.name for p in stored_files(packages_dir)) == [sdist, f"{sdist}.metadata"]
     again = tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE)))
     assert again.status_code == 400
     assert again.reason_phrase.startswith("This filename was previously used")
 
 
 def test_it_deletes_a_release_and_retires_all_its_filenames(
-    published: Release, packages_dir: Path
+    tenant: Tenant, published: Release, packages_dir: Path
 ) -> None:
-    release_delete(release=published)
+    release_delete(release=published, actor=tenant.owner)
 
     assert not Release.objects.exists()
     assert not File.objects.exists()
@@ -86,12 +90,15 @@ def test_it_keeps_files_when_the_repository_forbids_deletion(
     published.project.repository.refresh_from_db()
 
     with pytest.raises(DeletionNotAllowed, match="yank the release instead"):
-        file_delete(file=File.objects.select_related("repository").first())
+        file_delete(file=File.objects.select_related("repository").first(), actor=tenant.owner)
     with pytest.raises(DeletionNotAllowed):
-        release_delete(release=Release.objects.select_related("project__repository").get())
+        release_delete(
+            release=Release.objects.select_related("project__repository").get(),
+            actor=tenant.owner,
+        )
 
     assert File.objects.count() == 2
-    assert len(stored_files(packages_dir)) == 3
+    assert len(stored_files(packages_dir)) == 4
     assert not DeletedFilename.objects.exists()
 
 
@@ -99,8 +106,8 @@ def test_it_records_uploads_yanks_and_deletions_in_the_audit_log(
     tenant: Tenant, published: Release
 ) -> None:
     wheel = File.objects.get(packagetype="bdist_wheel")
-    release_yank(release=published, reason="CVE", source_ip="192.0.2.7")
-    file_delete(file=wheel)
+    release_yank(release=published, actor=tenant.owner, reason="CVE", source_ip="192.0.2.7")
+    file_delete(file=wheel, actor=tenant.owner)
 
     events = AuditEvent.objects.filter(organization=published.project.repository.organization)
     actions = list(events.order_by("pk").values_list("action", flat=True))

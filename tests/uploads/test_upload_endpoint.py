@@ -78,7 +78,11 @@ def test_it_accepts_the_form_as_every_client_sends_it(tenant: Tenant, packages_d
     assert response.status_code == 200, response.content
     file = File.objects.get()
     assert file.python_version == "source"
-    assert len(stored_files(packages_dir)) == 1
+    # The sdist, and its core metadata stored beside it for the worker.
+    assert sorted(p.name for p in stored_files(packages_dir)) == [
+        file.filename,
+        f"{file.filename}.metadata",
+    ]
 
 
 def test_it_takes_an_identical_reupload_as_success_and_a_different_one_as_conflict(
@@ -107,7 +111,10 @@ def test_it_allows_one_sdist_per_release(tenant: Tenant, packages_dir: Path) -> 
     assert response.status_code == 400
     assert response.reason_phrase == "Only one sdist may be uploaded per release."
     assert File.objects.count() == 1
-    assert len(stored_files(packages_dir)) == 1
+    assert sorted(p.name for p in stored_files(packages_dir)) == [
+        "demo_pkg-1.0.tar.gz",
+        "demo_pkg-1.0.tar.gz.metadata",
+    ]
 
 
 def test_it_never_takes_a_deleted_filename_again(tenant: Tenant, packages_dir: Path) -> None:

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from uploads.validation import UploadError
+from uploads.errors import UploadError
 from uploads.validation import check_digests
 from uploads.validation import check_filename
 from uploads.validation import parse_upload_form
+from uploads.web import upload_status
 
 SHA = "a" * 64
 
@@ -56,7 +57,7 @@ def test_it_ignores_fields_it_does_not_know() -> None:
 def test_it_refuses_a_bad_form(overrides: dict[str, str], status: int, message: str) -> None:
     with pytest.raises(UploadError, match=message) as caught:
         parse_upload_form(form(**overrides))
-    assert caught.value.status == status
+    assert upload_status(caught.value) == status
 
 
 def test_it_refuses_a_digest_that_does_not_match() -> None:

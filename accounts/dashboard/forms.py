@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import BaseUserCreationForm
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from accounts.models import KeyScope
+from accounts.models import Role
+from accounts.models import User
+from accounts.validators import validate_networks
+
+
+class SignupForm(BaseUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "name")
+
+    def clean_email(self) -> str:
+        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise ValidationError("An account with this email address already exists.")
+        return email
+
+
+class OrganizationForm(forms.Form):
+    slug = forms.SlugField(
+        max_length=64, help_text="Lowercase letters, digits and hyphens; part of index URLs."
+    )
+    name = forms.CharField(max_length=200, required=False, help_text="Shown in the dashboard.")
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    scope = forms.ChoiceField(choices=KeyScope.choices, initial=KeyScope.READ)
+    personal = forms.BooleanField(
+        required=False,
+        help_text="Acts as you: stops working if you leave or your role no longer allows it.",
+    )
+    repositories = forms.ModelMultipleChoiceField(
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None selected means every repository.",
+    )
+    expires_in_days = forms.IntegerField(
+        min_value=1, max_value=3650, required=False, help_text="Empty means it never expires."
+    )
+    allowed_networks = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="CIDR networks, one per line or comma separated; empty means anywhere.",
+    )
+
+    def __init__(self, *args: Any, repositories: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["repositories"].queryset = repositories
+
+    def clean_allowed_networks(self) -> list[str]:
+        raw = self.cleaned_data["allowed_networks"].replace(",", "\n")
+        networks = [line.strip() for line in raw.splitlines() if line.strip()]
+        validate_networks(networks)
+        return networks
+
+    def expires_at(self) -> Any:
+        days = self.cleaned_data.get("expires_in_days")
+        return timezone.now() + timedelta(days=days) if days else None
+
+
+class AuditFilterForm(forms.Form):
+    who = forms.CharField(label="Actor", max_length=200, required=False)
+    action = forms.ChoiceField(label="Action", required=False)
+    since = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, actions: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "Any action"), *((a, a) for a in actions)]
+
+    def filters(self) -> dict[str, Any]:
+        """The service's keyword filters; dates are whole UTC days, `until` inclusive."""
+        if not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        day = timedelta(days=1)
+        return {
+            "by": data["who"].strip(),
+            "action": data["action"],
+            "since": _midnight(data["since"]),
+            "until": _midnight(data["until"] + day) if data["until"] else None,
+        }
+
+
+def _midnight(day: Any) -> Any:
+    if day is None:
+        return None
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)

@@ -1,0 +1,317 @@
+"""Plain server-rendered pages for people: sign-up, log-in, organizations, members, keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.forms import Form
+from django.http import HttpRequest
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts import selectors
+from accounts import services
+from accounts.dashboard.forms import AuditFilterForm
+from accounts.dashboard.forms import InviteForm
+from accounts.dashboard.forms import OrganizationForm
+from accounts.dashboard.forms import RoleForm
+from accounts.dashboard.forms import SignupForm
+from accounts.models import Membership
+from accounts.models import Organization
+from accounts.network import client_ip
+from accounts.permissions import Action
+from accounts.permissions import Actor
+from accounts.permissions import can
+from accounts.permissions import require
+from accounts.throttle import throttle_failure
+from accounts.throttle import throttle_retry_after
+from core.http import error_response
+from core.http import too_many_attempts_response
+
+LOGIN_THROTTLE = "login"
+# The newest events the audit page shows; filters narrow down to older ones.
+AUDIT_PAGE_SIZE = 500
+
+
+def _form_page(request: HttpRequest, form: Form, title: str, **extra: Any) -> HttpResponse:
+    return render(request, "accounts/form.html", {"form": form, "title": title, **extra})
+
+
+def org_context(user: Actor, organization: Organization) -> dict[str, Any]:
+    """The organization and what the user may do in it, for the pages' navigation."""
+    return {
+        "organization": organization,
+        "can_manage_repositories": can(user, Action.MANAGE_REPOSITORIES, organization),
+        "can_manage_settings": can(user, Action.MANAGE_SETTINGS, organization),
+        "can_view_audit": can(user, Action.VIEW_AUDIT, organization),
+        "can_delete": can(user, Action.DELETE_ORGANIZATION, organization),
+    }
+
+
+def _apply(form: Form, call: Any) -> Any:
+    """Run a service; its validation errors become form errors and the result None."""
+    try:
+        return call()
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return None
+
+
+# People -----------------------------------------------------------------------------------------
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("org-list" if request.user.is_authenticated else "login")
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """Where to go after signing up, e.g. back to an invitation; only this site's pages."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome to Wheelhouse: your account is ready.")
+        return redirect(_safe_next(request) or "org-list")
+    return _form_page(
+        request,
+        form,
+        "Create an account",
+        submit="Sign up",
+        next=_safe_next(request),
+        intro="Host your team's private Python packages.",
+    )
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in, with failed attempts counted per source address."""
+
+    template_name = "accounts/login.html"
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        retry_after = throttle_retry_after(scope=LOGIN_THROTTLE, source=client_ip(request))
+        if retry_after is not None:
+            message = "Too many failed log-ins from your address; wait."
+            return too_many_attempts_response(message, retry_after)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Form) -> HttpResponse:
+        throttle_failure(scope=LOGIN_THROTTLE, source=client_ip(self.request))
+        return super().form_invalid(form)
+
+
+# Organizations ----------------------------------------------------------------------------------
+
+
+@login_required
+def org_list(request: HttpRequest) -> HttpResponse:
+    memberships = selectors.memberships_for_user(user=request.user)
+    return render(request, "accounts/org_list.html", {"memberships": memberships})
+
+
+@login_required
+def org_create(request: HttpRequest) -> HttpResponse:
+    form = OrganizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        organization = _apply(
+            form,
+            lambda: services.organization_create(
+                creator=request.user, source_ip=client_ip(request), **form.cleaned_data
+            ),
+        )
+        if organization is not None:
+            messages.success(request, f"Organization {organization.slug} created.")
+            return redirect("org-detail", org=organization.slug)
+    return _form_page(request, form, "New organization", submit="Create")
+
+
+@login_required
+def org_settings(request: HttpRequest, org: str) -> HttpResponse:
+    organization = selectors.organization_for(
+        actor=request.user, slug=org, action=Action.MANAGE_SETTINGS
+    )
+    initial = {"slug": organization.slug, "name": organization.name}
+    form = OrganizationForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        done = _apply(
+            form,
+            lambda: services.organization_update(
+                organization=organization,
+                actor=request.user,
+                source_ip=client_ip(request),
+                **form.cleaned_data,
+            ),
+        )
+        if done is not None:
+            messages.success(request, "Organization saved.")
+            return redirect("org-detail", org=organization.slug)
+    return _form_page(
+        request,
+        form,
+        f"Settings of {organization.name}",
+        submit="Save",
+        **org_context(request.user, organization),
+        danger_url=reverse("org-delete", kwargs={"org": organization.slug})
+        if can(request.user, Action.DELETE_ORGANIZATION, organization)
+        else None,
+        danger_label="Delete this organization",
+    )
+
+
+# Members and invitations ------------------------------------------------------------------------
+
+
+@login_required
+def members(request: HttpRequest, org: str) -> HttpResponse:
+    organization = selectors.organization_for(actor=request.user, slug=org)
+    form = InviteForm(request.POST or None)
+    if request.method == "POST":
+        # Refused before the form is even read (invitation_create checks again, in memory).
+        require(request.user, Action.MANAGE_MEMBERS, organization)
+        if form.is_valid():
+            invited = _apply(
+                form,
+                lambda: services.invitation_create(
+                    organization=organization,
+                    actor=request.user,
+                    base_url=settings.PUBLIC_URL,
+                    source_ip=client_ip(request),
+                    **form.cleaned_data,
+                ),
+            )
+            if invited is not None:
+                messages.success(request, f"Invitation sent to {invited.invitation.email}.")
+                return redirect("org-members", org=org)
+    can_manage = can(request.user, Action.MANAGE_MEMBERS, organization)
+    context = {
+        **org_context(request.user, organization),
+        "members": selectors.members_of(organization=organization),
+        "invitations": selectors.pending_invitations(organization=organization)
+        if can_manage
+        else [],
+        "form": form,
+        "can_manage": can_manage,
+        "roles": RoleForm.base_fields["role"].choices,
+    }
+    return render(request, "accounts/members.html", context)
+
+
+def _membership(request: HttpRequest, org: str, membership_id: int) -> Membership:
+    organization = selectors.organization_for(actor=request.user, slug=org)
+    return selectors.member_by_id(organization=organization, membership_id=membership_id)
+
+
+def _after_member_change(request: HttpRequest, org: str, error: ValidationError | None) -> Any:
+    if error is not None:
+        messages.error(request, " ".join(error.messages))
+    if selectors.memberships_for_user(user=request.user).filter(organization__slug=org).exists():
+        return redirect("org-members", org=org)
+    return redirect("org-list")
+
+
+@login_required
+@require_POST
+def member_role(request: HttpRequest, org: str, membership_id: int) -> HttpResponse:
+    membership = _membership(request, org, membership_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return error_response(400, "Choose a valid role.")
+    try:
+        services.membership_set_role(
+            membership=membership,
+            role=form.cleaned_data["role"],
+            actor=request.user,
+            source_ip=client_ip(request),
+        )
+    except ValidationError as exc:
+        return _after_member_change(request, org, exc)
+    messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
+    return _after_member_change(request, org, None)
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, org: str, membership_id: int) -> HttpResponse:
+    membership = _membership(request, org, membership_id)
+    try:
+        services.membership_remove(
+            membership=membership, actor=request.user, source_ip=client_ip(request)
+        )
+    except ValidationError as exc:
+        return _after_member_change(request, org, exc)
+    messages.success(request, f"{membership.user.email} is no longer a member.")
+    return _after_member_change(request, org, None)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, org: str, invitation_id: int) -> HttpResponse:
+    organization = selectors.organization_for(actor=request.user, slug=org)
+    invitation = selectors.pending_invitation_by_id(
+        organization=organization, invitation_id=invitation_id
+    )
+    services.invitation_revoke(
+        invitation=invitation, actor=request.user, source_ip=client_ip(request)
+    )
+    messages.success(request, f"Invitation to {invitation.email} revoked.")
+    return redirect("org-members", org=org)
+
+
+@login_required
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    invitation = services.invitation_find(token=token)
+    if invitation is None:
+        return render(request, "accounts/invitation.html", {"missing": True}, status=404)
+    context = {"invitation": invitation, "expired": invitation.is_expired}
+    if invitation.is_expired:
+        return render(request, "accounts/invitation.html", context, status=410)
+    if request.method == "POST":
+        try:
+            services.invitation_accept(
+                invitation=invitation, user=request.user, source_ip=client_ip(request)
+            )
+        except ValidationError as exc:
+            context["error"] = " ".join(exc.messages)
+            return render(request, "accounts/invitation.html", context, status=410)
+        messages.success(request, f"Welcome to {invitation.organization.name}.")
+        return redirect("org-detail", org=invitation.organization.slug)
+    return render(request, "accounts/invitation.html", context)
+
+
+# Audit ------------------------------------------------------------------------------------------
+
+
+@login_required
+def audit_log(request: HttpRequest, org: str) -> HttpResponse:
+    organization = selectors.organization_for(actor=request.user, slug=org)
+    form = AuditFilterForm(
+        request.GET or None, actions=selectors.audit_actions(organization=organization)
+    )
+    events = selectors.audit_events_filtered(
+        organization=organization, actor=request.user, **form.filters()
+    )
+    context = {
+        **org_context(request.user, organization),
+        "form": form,
+        "filtered": any(form.filters().values()),
+        "events": events[:AUDIT_PAGE_SIZE],
+        "page_size": AUDIT_PAGE_SIZE,
+    }
+    return render(request, "accounts/audit.html", context)

@@ -1,0 +1,116 @@
+"""Who may read or write a repository: API keys presented by pip, uv, twine and friends.
+
+Answers, in this order:
+- 429 with Retry-After: this source address failed too many key checks recently;
+- 401 with a Basic challenge: no key, or a bad, expired or revoked one (pip and uv retry
+  with their stored credentials only after a 401);
+- 403: a valid key used from outside its allowed networks;
+- 404: the organization or repository is missing, foreign, or outside the key's limits —
+  one identical answer, so there is no existence oracle across tenants;
+- 403: the repository is visible but the action is not allowed (a read-only key uploading,
+  a personal key whose user's role does not allow it).
+Session cookies are never accepted unless a view opts in for reads.
+
+This is the index's mapping of the authentication core (accounts.authentication) and the
+repository lookup (registry.selectors.repository_for) to HTTP answers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.http import HttpResponse
+
+from accounts.authentication import Refusal
+from accounts.authentication import authenticate_key
+from accounts.models import ApiKey
+from accounts.network import client_ip
+from accounts.permissions import Action
+from accounts.permissions import Actor
+from accounts.services import audit_key_refusal
+from core.errors import NotFound
+from core.http import error_response
+from core.http import too_many_attempts_response
+from core.http import unauthorized_response
+from registry.models import Repository
+from registry.selectors import repository_for
+
+View = Callable[..., HttpResponse]
+
+
+class RepositoryRequest(HttpRequest):
+    """A request the decorator has let through, with who acts and on which repository."""
+
+    actor: Actor
+    api_key: ApiKey | None
+    repository: Repository
+
+
+def _authenticate(request: HttpRequest, realm: str, ip: str, session: bool) -> Actor | HttpResponse:
+    """The acting key or user, or the response that refuses the request."""
+    outcome = authenticate_key(
+        authorization=request.headers.get("Authorization", ""),
+        source_ip=ip,
+        path=request.path,
+        method=request.method or "",
+    )
+    if outcome.api_key is not None:
+        return outcome.api_key
+    if outcome.refusal == Refusal.THROTTLED:
+        return too_many_attempts_response(outcome.message, outcome.retry_after)
+    if outcome.refusal == Refusal.NETWORK:
+        return error_response(403, outcome.message)
+    if outcome.refusal == Refusal.NO_KEY and session and request.user.is_authenticated:
+        return request.user
+    return unauthorized_response(realm, outcome.message)
+
+
+def _refuse(request: HttpRequest, actor: Actor, ip: str, reason: str) -> None:
+    audit_key_refusal(
+        api_key=actor if isinstance(actor, ApiKey) else None,
+        reason=reason,
+        source_ip=ip,
+        path=request.path,
+        method=request.method or "",
+    )
+
+
+def require_repository_key(
+    *, upload: bool = False, action: Action | str | None = None, session: bool = False
+) -> Callable[[View], View]:
+    """Resolve `org`/`repo` from the URL for the key presented, or answer 429/401/403/404.
+
+    `upload=True` is shorthand for `action=Action.UPLOAD`; the default action is reading.
+    `session=True` lets a logged-in dashboard user read too; writes never take a session.
+    """
+    needed = Action(action) if action is not None else Action.UPLOAD if upload else Action.READ
+    if session and needed != Action.READ:
+        raise ValueError("Only reads may accept a session cookie.")
+
+    def decorator(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, org: str, repo: str, **kwargs: Any) -> HttpResponse:
+            ip = client_ip(request)
+            actor = _authenticate(request, f"{org}/{repo}", ip, session)
+            if isinstance(actor, HttpResponse):
+                return actor
+            try:
+                repository = repository_for(actor=actor, org=org, repo=repo, action=needed)
+            except NotFound:
+                _refuse(request, actor, ip, "not visible")
+                return error_response(404, f"Repository '{org}/{repo}' not found.")
+            except PermissionDenied as exc:
+                _refuse(request, actor, ip, f"not allowed: {needed.value}")
+                return error_response(403, str(exc))
+            request.actor = actor  # type: ignore[attr-defined]
+            request.api_key = actor if isinstance(actor, ApiKey) else None  # type: ignore[attr-defined]
+            request.repository = repository  # type: ignore[attr-defined]
+            return view(request, **kwargs)
+
+        return wrapper
+
+    return decorator

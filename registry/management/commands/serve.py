@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.core.management.base import CommandParser
+
+from accounts.models import Organization
+from registry.provisioning import tenant_provision
+
+DEMO = {"org_slug": "demo", "repo_slug": "main", "email": "demo@example.com"}
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the whole registry on this machine: migrate, create a demo tenant on first start, "
+        "then serve HTTP with gunicorn and process uploads with a Celery worker and beat."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--web-workers", type=int, default=2)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        host, port = options["host"], options["port"]
+        base_url = os.environ.get("PUBLIC_URL") or f"http://{_display_host(host)}:{port}"
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self._greet(base_url)
+        env = {**os.environ, "PUBLIC_URL": base_url}
+        worker = ["worker", "--beat", "--pool", "solo", "--loglevel", "INFO"]
+        web = ["--workers", str(options["web_workers"]), "--threads", "4", "--access-logfile", "-",
+               "--no-control-socket"]  # fmt: skip
+        children = [
+            _spawn([sys.executable, "-m", "celery", "-A", "config", *worker], env),
+            _spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "config.wsgi:application",
+                    "--bind",
+                    f"{host}:{port}",
+                    *web,
+                ],
+                env,
+            ),
+        ]
+        _supervise(children)
+
+    def _greet(self, base_url: str) -> None:
+        if not Organization.objects.exists():
+            demo = tenant_provision(base_url=base_url, key_name="demo", **DEMO)
+            self.stdout.write("First start: created a demo organization and an upload key.")
+            self.stdout.write(json.dumps(demo, indent=2))
+            self.stdout.write(
+                "The key is shown only now. Mint another any time with:\n"
+                f"  python manage.py provision --org demo --repo main --email {DEMO['email']}"
+            )
+        self.stdout.write(f"Registry at {base_url}/  (data in {settings.DATA_DIR})")
+        self.stdout.write(f"  index:  {base_url}/demo/main/simple/")
+        self.stdout.write(f"  upload: {base_url}/demo/main/legacy/")
+        self.stdout.flush()
+
+
+def _display_host(host: str) -> str:
+    return "localhost" if host in {"127.0.0.1", "0.0.0.0", "::"} else host  # noqa: S104
+
+
+def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, env=env)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
+    """Run until a signal or a child exits, then stop them all."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        deadline = time.monotonic() + 10
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+    failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM)]
+    if failed:
+        sys.exit(1)

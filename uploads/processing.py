@@ -1,0 +1,163 @@
+"""The worker side of the upload pipeline: verify the stored file, fill its release, and make
+it ready (or rejected, with the reason). Called by uploads.tasks; never enqueues anything."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.services import audit_record
+from registry.models import File
+from registry.models import FileStatus
+from registry.models import PackageType
+from registry.models import Release
+from registry.services import project_touch
+from registry.storage import packages_storage
+from uploads.metadata import CoreMetadata
+from uploads.metadata import InvalidDistribution
+from uploads.metadata import parse_core_metadata
+from uploads.metadata import read_core_metadata
+from uploads.readme import readme_render
+
+CHUNK = 1024 * 1024
+
+
+def file_process(*, file_id: int) -> None:
+    """Read the stored file back, check it, fill its release and make it ready, or reject it.
+
+    Idempotent and exclusive: the file is claimed with one conditional UPDATE, so a redelivered
+    or duplicated task finds it claimed or no longer pending and leaves it alone. Storage faults
+    release the claim and propagate for the task to retry; a bad distribution is rejected for
+    good. A worker killed mid-task leaves a claim that expires, and the sweep sends it again.
+    """
+    if not _claim(file_id):
+        return
+    file = File.objects.select_related("release__project", "repository__organization").get(
+        pk=file_id
+    )
+    try:
+        _process_claimed(file)
+    except BaseException:
+        File.objects.filter(pk=file_id, status=FileStatus.PENDING).update(claimed_until=None)
+        raise
+
+
+def stale_pending_file_ids(*, older_than: timedelta | None = None) -> list[int]:
+    """Files still pending after `older_than` whom no live worker claims: a lost message, a
+    killed worker or a broker restart."""
+    if older_than is None:
+        older_than = timedelta(seconds=settings.PENDING_SWEEP_AFTER_SECONDS)
+    now = timezone.now()
+    stale = (
+        File.objects.filter(status=FileStatus.PENDING, uploaded_at__lte=now - older_than)
+        # A live claim means a worker is on it; an expired one, that the worker died.
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .values_list("pk", flat=True)
+    )
+    return list(stale)
+
+
+def _claim(file_id: int) -> bool:
+    now = timezone.now()
+    lease = timedelta(seconds=settings.FILE_CLAIM_SECONDS)
+    claimable = File.objects.filter(pk=file_id, status=FileStatus.PENDING).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+    return claimable.update(claimed_until=now + lease) == 1
+
+
+def _process_claimed(file: File) -> None:
+    try:
+        core = _verified_metadata(file)
+    except InvalidDistribution as exc:
+        _finish(file, status=FileStatus.REJECTED, rejection_reason=str(exc))
+        return
+    metadata_sha256 = ""
+    if file.packagetype == PackageType.WHEEL:
+        # PEP 658 metadata is offered for wheels only: an sdist's PKG-INFO may not be final.
+        metadata_sha256 = hashlib.sha256(core.raw).hexdigest()
+    _finish(file, status=FileStatus.READY, core=core, metadata_sha256=metadata_sha256)
+    project_touch(project_id=file.release.project_id)
+
+
+def _verified_metadata(file: File) -> CoreMetadata:
+    """The file's core metadata, once its stored bytes are proven to be the ones uploaded.
+
+    The upload stored the metadata beside the distribution after checking the archive, so
+    the archive is read here only to hash it. Files accepted before that was so have no
+    metadata object: their archive is read and checked again, and the object written."""
+    storage = packages_storage()
+    with storage.open(file.storage_key, "rb") as fh:
+        sha256 = hashlib.sha256()
+        size = 0
+        while chunk := fh.read(CHUNK):
+            sha256.update(chunk)
+            size += len(chunk)
+        if sha256.hexdigest() != file.sha256:
+            raise InvalidDistribution("The stored file does not match its recorded sha256.")
+        if not storage.exists(file.metadata_storage_key):
+            fh.seek(0)
+            core = read_core_metadata(fh, file.filename, file.packagetype, size=size)
+            storage.save(file.metadata_storage_key, ContentFile(core.raw))
+            return core
+    with storage.open(file.metadata_storage_key, "rb") as stored:
+        return parse_core_metadata(stored.read())
+
+
+def _finish(
+    file: File,
+    *,
+    status: str,
+    core: CoreMetadata | None = None,
+    metadata_sha256: str = "",
+    rejection_reason: str = "",
+) -> None:
+    with transaction.atomic():
+        locked = File.objects.select_for_update().filter(pk=file.pk).first()
+        if locked is None or locked.status != FileStatus.PENDING:
+            return
+        if core is not None:
+            _fill_release(file.release, core)
+            locked.requires_python = str(core.metadata.requires_python or "")
+        if status == FileStatus.REJECTED:
+            audit_record(
+                organization=file.repository.organization,
+                action="file.reject",
+                target=f"file {file.repository}/{file.filename}",
+                details={"reason": rejection_reason},
+            )
+        locked.status = status
+        locked.rejection_reason = rejection_reason
+        locked.metadata_sha256 = metadata_sha256
+        locked.processed_at = timezone.now()
+        locked.claimed_until = None
+        locked.save(
+            update_fields=[
+                "status",
+                "rejection_reason",
+                "metadata_sha256",
+                "requires_python",
+                "processed_at",
+                "claimed_until",
+            ]
+        )
+
+
+def _fill_release(release: Release, core: CoreMetadata) -> None:
+    """The release takes its metadata from the first file processed, as PyPI does."""
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    if release.metadata:
+        return
+    release.metadata = core.fields
+    release.summary = (core.metadata.summary or "")[:512]
+    release.requires_python = str(core.metadata.requires_python or "")
+    release.description_html = readme_render(
+        core.metadata.description, core.metadata.description_content_type
+    )
+    release.save(update_fields=["metadata", "summary", "requires_python", "description_html"])
