@@ -28,9 +28,13 @@ bench: $(VENV)/.installed-test
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
+# Style, then the import contracts (pyproject.toml: apps import downward, no cycles, even
+# through imports inside functions), then types.
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format .

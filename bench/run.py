@@ -9,6 +9,7 @@ table per measurement and the ratios of this registry to each peer. Not part of 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import http.client
 import io
@@ -139,8 +140,6 @@ def twine_rate(server: Server, items: list[Dist], folder: Path) -> float:
         paths.append(folder / filename)
     user, password = ("x", "x")
     if server.auth:
-        import base64
-
         user, password = base64.b64decode(server.auth.split()[1]).decode().split(":", 1)
     started = time.perf_counter()
     result = subprocess.run(

@@ -32,9 +32,10 @@ def distribution_storage_key(*, repository_id: int, blake2_256: str, filename: s
 
 @functools.cache
 def _presign_client() -> Any:
-    # Imported on first use: the embedded default never talks to S3.
-    import boto3
-    from botocore.config import Config
+    # Imported on first use: the embedded default never talks to S3, and boto3 costs
+    # tens of megabytes in every process that loads it.
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
 
     return boto3.client(
         "s3",

@@ -15,6 +15,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import boto3
+
 S3_ACCESS_KEY = "wheelhouse-test"
 S3_SECRET_KEY = "wheelhouse-test-secret"  # a throwaway credential of the session's own server
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -120,8 +122,6 @@ class SeaweedFS:
         return http_ok(self.endpoint)
 
     def create_bucket(self, name: str) -> None:
-        import boto3
-
         client = boto3.client(
             "s3",
             endpoint_url=self.endpoint,

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from tests.artifacts import Package
+from tests.artifacts import sdist_bytes
 from tests.e2e.live_checks import file_rows
 from tests.e2e.live_checks import post
 from tests.e2e.live_checks import query
@@ -61,9 +63,6 @@ def test_it_refuses_an_oversized_upload_with_413(services_stack: ServicesStack) 
 
 
 def test_it_keeps_the_first_of_two_sdists_for_one_release(services_stack: ServicesStack) -> None:
-    from tests.artifacts import Package
-    from tests.artifacts import sdist_bytes
-
     tenant = services_stack.provision("hostile", "sdists")
     token, url = str(tenant["api_key"]["token"]), str(tenant["upload_url"])  # type: ignore[index]
     repo_id = repository_id(services_stack, "hostile", "sdists")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 
 from tests.artifacts import Package
@@ -56,8 +57,6 @@ class PrivateRedis:
         wait_for(self._answers, timeout=20, what="private redis")
 
     def _answers(self) -> bool:
-        import redis
-
         try:
             return bool(redis.Redis.from_url(self.url).ping())
         except redis.ConnectionError:
@@ -69,8 +68,6 @@ class PrivateRedis:
             self.process.wait(timeout=10)
 
     def queued(self, queue: str) -> int:
-        import redis
-
         return int(redis.Redis.from_url(self.url).llen(queue))
 
 

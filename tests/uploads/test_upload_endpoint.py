@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -143,9 +145,6 @@ def test_it_reads_every_metadata_version(tenant: Tenant, version: str) -> None:
 
 
 def _wheel_with_metadata(metadata: bytes) -> Upload:
-    import io
-    import zipfile
-
     source = zipfile.ZipFile(io.BytesIO(wheel_bytes(PACKAGE)))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -162,9 +161,6 @@ def test_it_answers_the_trusted_publishing_probe_with_not_found(client) -> None:
 
 
 def test_it_accepts_license_files_that_ship_in_the_wheel(tenant: Tenant) -> None:
-    import io
-    import zipfile
-
     upload = _wheel_with_metadata(
         b"Metadata-Version: 2.4\nName: Demo.Pkg\nVersion: 1.0\nLicense-Expression: MIT\n"
         b"License-File: LICENSE.txt\n"
