@@ -30,6 +30,9 @@ class RepositoryRef(Protocol):
     @property
     def organization_id(self) -> int: ...
 
+    @property
+    def slug(self) -> str: ...
+
 
 class Action(StrEnum):
     READ = "read"

@@ -40,7 +40,9 @@ class UploadRefused(exceptions.APIException):
 class ErrorBodySerializer(serializers.Serializer):
     code = serializers.CharField(help_text="A machine-readable code, e.g. not_found.")
     message = serializers.CharField(help_text="One line for people.")
-    fields = serializers.DictField(
+    # The error body's key is `fields`; DRF's metaclass moves declared fields off the class,
+    # so this never shadows Serializer.fields at run time.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Per-field messages, when the request body or query was invalid.",
     )

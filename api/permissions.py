@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from accounts.models import ApiKey
+from accounts.models import User
 from accounts.permissions import Actor
 
 
@@ -25,7 +27,10 @@ class HasActor(BasePermission):
         return isinstance(request.auth, ApiKey) or bool(request.user.is_authenticated)
 
 
-def require_person(actor: Actor, what: str) -> None:
-    """Some changes are made by people only, from a dashboard session."""
+def require_person(actor: Actor, what: str) -> User:
+    """Some changes are made by people only, from a dashboard session: the person acting."""
     if isinstance(actor, ApiKey):
         raise PermissionDenied(f"API keys cannot {what}; use a logged-in session.")
+    if not isinstance(actor, User):
+        raise NotAuthenticated()
+    return actor

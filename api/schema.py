@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from typing import Literal
 
 from drf_spectacular.openapi import AutoSchema
 
@@ -25,7 +26,9 @@ WRITE_ERRORS = {
 
 
 class ErrorDocumentingSchema(AutoSchema):
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(
+        self, direction: Literal["request", "response"] = "response"
+    ) -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         codes = dict(ERRORS)
         if self.method not in {"GET", "HEAD"}:

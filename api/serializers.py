@@ -11,9 +11,11 @@ from rest_framework import serializers
 from accounts.models import KeyScope
 from accounts.models import Role
 from accounts.validators import SLUG_RE
+from registry.links import RepositoryUrls
 from registry.links import repository_urls
 from registry.models import FileStatus
 from registry.models import PackageType
+from registry.models import Repository
 
 # Accounts ---------------------------------------------------------------------------------------
 
@@ -137,14 +139,14 @@ class RepositorySerializer(serializers.Serializer):
     index_url = serializers.SerializerMethodField()
     upload_url = serializers.SerializerMethodField()
 
-    def _urls(self, repository: Any) -> dict[str, str]:
+    def _urls(self, repository: Repository) -> RepositoryUrls:
         base = self.context["request"].build_absolute_uri("/")
         return repository_urls(repository, base_url=base)
 
-    def get_index_url(self, repository: Any) -> str:
+    def get_index_url(self, repository: Repository) -> str:
         return self._urls(repository)["index_url"]
 
-    def get_upload_url(self, repository: Any) -> str:
+    def get_upload_url(self, repository: Repository) -> str:
         return self._urls(repository)["upload_url"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError
 from celery import shared_task
@@ -29,4 +31,4 @@ def delete_stored_objects_on_commit(keys: list[str]) -> None:
     never leaves a row whose bytes are gone."""
     for start in range(0, len(keys), DELETE_BATCH):
         batch = keys[start : start + DELETE_BATCH]
-        transaction.on_commit(lambda batch=batch: delete_stored_objects_task.delay(batch))
+        transaction.on_commit(functools.partial(delete_stored_objects_task.delay, batch))

@@ -5,11 +5,18 @@ from __future__ import annotations
 import hashlib
 import html
 from typing import Any
+from typing import Protocol
 
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import StopUpload
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http.multipartparser import MultiPartParser
+
+
+class _Hash(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
@@ -29,7 +36,7 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
         self.size = 0
-        self.hashes = {
+        self.hashes: dict[str, _Hash] = {
             "md5": hashlib.md5(usedforsecurity=False),
             "sha256": hashlib.sha256(),
             "blake2_256": hashlib.blake2b(digest_size=32),
@@ -45,7 +52,7 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
             h.update(raw_data)
         return super().receive_data_chunk(raw_data, start)
 
-    def file_complete(self, file_size: int) -> UploadedFile:
+    def file_complete(self, file_size: int) -> UploadedFile | None:
         self.digests[self.field_name] = {name: h.hexdigest() for name, h in self.hashes.items()}
         return super().file_complete(file_size)
 

@@ -7,10 +7,10 @@ from django.http import HttpResponse
 from django.http import QueryDict
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.models import ApiKey
 from accounts.network import client_ip
 from core.http import error_response
 from core.http import wants_json
+from registry.index.access import RepositoryRequest
 from registry.index.access import require_repository_key
 from uploads import services
 from uploads.errors import UploadError
@@ -21,15 +21,16 @@ from uploads.web import upload_status
 
 @csrf_exempt
 @require_repository_key(upload=True)
-def upload(request: HttpRequest) -> HttpResponse:
+def upload(request: RepositoryRequest) -> HttpResponse:
     if request.method != "POST":
         response = error_response(
             405, "This is the upload URL: POST files here; install from the /simple/ URL."
         )
         response["Allow"] = "POST"
         return response
-    repository = request.repository  # type: ignore[attr-defined]
-    api_key: ApiKey = request.api_key  # type: ignore[attr-defined]
+    repository = request.repository
+    api_key = request.api_key
+    assert api_key is not None  # uploads never take a session (require_repository_key)
     try:
         with received_upload(request, repository) as body:
             form = parse_upload_form(_with_query_action(body.fields, request))

@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.core.exceptions import ValidationError
+from django.db.models import Model
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import KeyScope
@@ -51,7 +53,7 @@ class ApiKeyForm(forms.Form):
         required=False,
         help_text="Acts as you: stops working if you leave or your role no longer allows it.",
     )
-    repositories = forms.ModelMultipleChoiceField(
+    repositories: forms.ModelMultipleChoiceField[Model] = forms.ModelMultipleChoiceField(
         queryset=None,
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -66,9 +68,11 @@ class ApiKeyForm(forms.Form):
         help_text="CIDR networks, one per line or comma separated; empty means anywhere.",
     )
 
-    def __init__(self, *args: Any, repositories: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, repositories: QuerySet[Model], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["repositories"].queryset = repositories
+        field = self.fields["repositories"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = repositories
 
     def clean_allowed_networks(self) -> list[str]:
         raw = self.cleaned_data["allowed_networks"].replace(",", "\n")
@@ -93,7 +97,9 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args: Any, actions: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", "Any action"), *((a, a) for a in actions)]
+        field = self.fields["action"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Any action"), *((a, a) for a in actions)]
 
     def filters(self) -> dict[str, Any]:
         """The service's keyword filters; dates are whole UTC days, `until` inclusive."""

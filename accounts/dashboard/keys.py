@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.shortcuts import render
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts import selectors
 from accounts import services
 from accounts.dashboard.forms import ApiKeyForm
+from accounts.dashboard.http import AuthenticatedRequest
 from accounts.dashboard.views import org_context
 from accounts.models import Organization
 from accounts.network import client_ip
@@ -24,7 +24,9 @@ from accounts.permissions import can
 from accounts.services import NewApiKey
 
 
-def _show_secret(request: HttpRequest, organization: Organization, new: NewApiKey) -> HttpResponse:
+def _show_secret(
+    request: AuthenticatedRequest, organization: Organization, new: NewApiKey
+) -> HttpResponse:
     context = {
         **org_context(request.user, organization),
         "new": new,
@@ -39,7 +41,7 @@ def _show_secret(request: HttpRequest, organization: Organization, new: NewApiKe
 
 @never_cache
 @login_required
-def keys(request: HttpRequest, org: str) -> HttpResponse:
+def keys(request: AuthenticatedRequest, org: str) -> HttpResponse:
     organization = selectors.organization_for(actor=request.user, slug=org)
     form = ApiKeyForm(request.POST or None, repositories=organization.repositories.order_by("slug"))
     if request.method == "POST" and form.is_valid():
@@ -71,7 +73,7 @@ def keys(request: HttpRequest, org: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def key_revoke(request: HttpRequest, org: str, public_id: str) -> HttpResponse:
+def key_revoke(request: AuthenticatedRequest, org: str, public_id: str) -> HttpResponse:
     organization = selectors.organization_for(actor=request.user, slug=org)
     api_key = selectors.api_key_for(
         actor=request.user, organization=organization, public_id=public_id
@@ -84,7 +86,7 @@ def key_revoke(request: HttpRequest, org: str, public_id: str) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def key_rotate(request: HttpRequest, org: str, public_id: str) -> HttpResponse:
+def key_rotate(request: AuthenticatedRequest, org: str, public_id: str) -> HttpResponse:
     organization = selectors.organization_for(actor=request.user, slug=org)
     api_key = selectors.api_key_for(
         actor=request.user, organization=organization, public_id=public_id

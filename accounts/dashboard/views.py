@@ -9,7 +9,9 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.forms import BaseForm
 from django.forms import Form
 from django.http import HttpRequest
 from django.http import HttpResponse
@@ -26,8 +28,10 @@ from accounts.dashboard.forms import InviteForm
 from accounts.dashboard.forms import OrganizationForm
 from accounts.dashboard.forms import RoleForm
 from accounts.dashboard.forms import SignupForm
+from accounts.dashboard.http import AuthenticatedRequest
 from accounts.models import Membership
 from accounts.models import Organization
+from accounts.models import Role
 from accounts.network import client_ip
 from accounts.permissions import Action
 from accounts.permissions import Actor
@@ -43,7 +47,7 @@ LOGIN_THROTTLE = "login"
 AUDIT_PAGE_SIZE = 500
 
 
-def _form_page(request: HttpRequest, form: Form, title: str, **extra: Any) -> HttpResponse:
+def _form_page(request: HttpRequest, form: BaseForm, title: str, **extra: Any) -> HttpResponse:
     return render(request, "accounts/form.html", {"form": form, "title": title, **extra})
 
 
@@ -112,7 +116,7 @@ class LoginView(auth_views.LoginView):
             return too_many_attempts_response(message, retry_after)
         return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form: Form) -> HttpResponse:
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         throttle_failure(scope=LOGIN_THROTTLE, source=client_ip(self.request))
         return super().form_invalid(form)
 
@@ -121,13 +125,13 @@ class LoginView(auth_views.LoginView):
 
 
 @login_required
-def org_list(request: HttpRequest) -> HttpResponse:
+def org_list(request: AuthenticatedRequest) -> HttpResponse:
     memberships = selectors.memberships_for_user(user=request.user)
     return render(request, "accounts/org_list.html", {"memberships": memberships})
 
 
 @login_required
-def org_create(request: HttpRequest) -> HttpResponse:
+def org_create(request: AuthenticatedRequest) -> HttpResponse:
     form = OrganizationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         organization = _apply(
@@ -143,7 +147,7 @@ def org_create(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def org_settings(request: HttpRequest, org: str) -> HttpResponse:
+def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
     organization = selectors.organization_for(
         actor=request.user, slug=org, action=Action.MANAGE_SETTINGS
     )
@@ -179,7 +183,7 @@ def org_settings(request: HttpRequest, org: str) -> HttpResponse:
 
 
 @login_required
-def members(request: HttpRequest, org: str) -> HttpResponse:
+def members(request: AuthenticatedRequest, org: str) -> HttpResponse:
     organization = selectors.organization_for(actor=request.user, slug=org)
     form = InviteForm(request.POST or None)
     if request.method == "POST":
@@ -208,17 +212,19 @@ def members(request: HttpRequest, org: str) -> HttpResponse:
         else [],
         "form": form,
         "can_manage": can_manage,
-        "roles": RoleForm.base_fields["role"].choices,
+        "roles": Role.choices,
     }
     return render(request, "accounts/members.html", context)
 
 
-def _membership(request: HttpRequest, org: str, membership_id: int) -> Membership:
+def _membership(request: AuthenticatedRequest, org: str, membership_id: int) -> Membership:
     organization = selectors.organization_for(actor=request.user, slug=org)
     return selectors.member_by_id(organization=organization, membership_id=membership_id)
 
 
-def _after_member_change(request: HttpRequest, org: str, error: ValidationError | None) -> Any:
+def _after_member_change(
+    request: AuthenticatedRequest, org: str, error: ValidationError | None
+) -> Any:
     if error is not None:
         messages.error(request, " ".join(error.messages))
     if selectors.memberships_for_user(user=request.user).filter(organization__slug=org).exists():
@@ -228,7 +234,7 @@ def _after_member_change(request: HttpRequest, org: str, error: ValidationError 
 
 @login_required
 @require_POST
-def member_role(request: HttpRequest, org: str, membership_id: int) -> HttpResponse:
+def member_role(request: AuthenticatedRequest, org: str, membership_id: int) -> HttpResponse:
     membership = _membership(request, org, membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -248,7 +254,7 @@ def member_role(request: HttpRequest, org: str, membership_id: int) -> HttpRespo
 
 @login_required
 @require_POST
-def member_remove(request: HttpRequest, org: str, membership_id: int) -> HttpResponse:
+def member_remove(request: AuthenticatedRequest, org: str, membership_id: int) -> HttpResponse:
     membership = _membership(request, org, membership_id)
     try:
         services.membership_remove(
@@ -262,7 +268,7 @@ def member_remove(request: HttpRequest, org: str, membership_id: int) -> HttpRes
 
 @login_required
 @require_POST
-def invitation_revoke(request: HttpRequest, org: str, invitation_id: int) -> HttpResponse:
+def invitation_revoke(request: AuthenticatedRequest, org: str, invitation_id: int) -> HttpResponse:
     organization = selectors.organization_for(actor=request.user, slug=org)
     invitation = selectors.pending_invitation_by_id(
         organization=organization, invitation_id=invitation_id
@@ -275,7 +281,7 @@ def invitation_revoke(request: HttpRequest, org: str, invitation_id: int) -> Htt
 
 
 @login_required
-def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+def invitation_accept(request: AuthenticatedRequest, token: str) -> HttpResponse:
     invitation = services.invitation_find(token=token)
     if invitation is None:
         return render(request, "accounts/invitation.html", {"missing": True}, status=404)
@@ -299,7 +305,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @login_required
-def audit_log(request: HttpRequest, org: str) -> HttpResponse:
+def audit_log(request: AuthenticatedRequest, org: str) -> HttpResponse:
     organization = selectors.organization_for(actor=request.user, slug=org)
     form = AuditFilterForm(
         request.GET or None, actions=selectors.audit_actions(organization=organization)

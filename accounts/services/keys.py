@@ -24,6 +24,7 @@ from accounts.models import User
 from accounts.network import ip_in_networks
 from accounts.permissions import ROLE_KEY_SCOPES
 from accounts.permissions import Action
+from accounts.permissions import RepositoryRef
 from accounts.permissions import can
 from accounts.permissions import require
 from accounts.permissions import role_of
@@ -59,7 +60,7 @@ def api_key_create(
     name: str,
     scope: str = KeyScope.READ,
     created_by: User | None = None,
-    repositories: Iterable[object] = (),
+    repositories: Iterable[RepositoryRef] = (),
     expires_at: datetime | None = None,
     allowed_networks: Iterable[str] = (),
     user: User | None = None,
@@ -71,7 +72,7 @@ def api_key_create(
     act for a person use `api_key_issue`."""
     secret = secrets.token_urlsafe(32)
     repositories = list(repositories)
-    if any(getattr(r, "organization_id", None) != organization.pk for r in repositories):
+    if any(r.organization_id != organization.pk for r in repositories):
         raise ValidationError("A key can only be limited to its own organization's repositories.")
     with transaction.atomic():
         api_key = ApiKey(
@@ -87,7 +88,7 @@ def api_key_create(
         )
         api_key.full_clean()
         api_key.save()
-        api_key.repositories.set(repositories)
+        api_key.repositories.set([r.pk for r in repositories])
         audit_record(
             organization=organization,
             action="api_key.create",
@@ -99,12 +100,12 @@ def api_key_create(
     return NewApiKey(api_key=api_key, token=f"{API_KEY_PREFIX}{api_key.public_id}_{secret}")
 
 
-def _key_details(api_key: ApiKey, repositories: Iterable[object]) -> dict[str, Any]:
+def _key_details(api_key: ApiKey, repositories: Iterable[RepositoryRef]) -> dict[str, Any]:
     return {
         "name": api_key.name,
         "scope": api_key.scope,
         "personal": api_key.user_id is not None,
-        "repositories": sorted(str(getattr(r, "slug", r)) for r in repositories),
+        "repositories": sorted(r.slug for r in repositories),
         "expires_at": api_key.expires_at.isoformat() if api_key.expires_at else None,
         "allowed_networks": api_key.allowed_networks,
     }
@@ -117,7 +118,7 @@ def api_key_issue(
     name: str,
     scope: str,
     personal: bool,
-    repositories: Iterable[object] = (),
+    repositories: Iterable[RepositoryRef] = (),
     expires_at: datetime | None = None,
     allowed_networks: Iterable[str] = (),
     source_ip: str | None = None,
@@ -246,7 +247,7 @@ def _key_failure(api_key: ApiKey, secret: str, source_ip: str) -> str:
         return "revoked"
     if api_key.expires_at and api_key.expires_at <= timezone.now():
         return "expired"
-    if api_key.user_id is not None and role_of(api_key.user, api_key.organization) is None:
+    if api_key.user is not None and role_of(api_key.user, api_key.organization) is None:
         return "user left"
     if api_key.allowed_networks and not ip_in_networks(source_ip, api_key.allowed_networks):
         return "network"

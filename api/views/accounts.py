@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from accounts import selectors as account_selectors
 from accounts import services
 from accounts.models import ApiKey
+from accounts.models import User
 from accounts.permissions import Action
 from accounts.permissions import Actor
 from accounts.permissions import require
@@ -35,6 +36,7 @@ class CurrentUserView(ApiView):
         actor = self.actor
         key = actor if isinstance(actor, ApiKey) else None
         user = key.user if key is not None else request.user
+        user = user if isinstance(user, User) else None
         organizations = [
             {"slug": o.slug, "name": o.name, "role": role_of(user, o) if user else None}
             for o in account_selectors.organizations_for(actor=actor)
@@ -73,13 +75,13 @@ class OrganizationListView(ApiView):
         responses={201: s.OrganizationSerializer},
     )
     def post(self, request: Request) -> Response:
-        require_person(self.actor, "create organizations")
+        person = require_person(self.actor, "create organizations")
         body = s.OrganizationSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         organization = services.organization_create(
             slug=body.validated_data["slug"],
             name=body.validated_data["name"],
-            creator=request.user,
+            creator=person,
             source_ip=self.source_ip,
         )
         roles = _roles(self.actor, [organization])
@@ -99,12 +101,12 @@ class OrganizationView(ApiView):
     @extend_schema(summary="Rename (owners, admins)", request=s.OrganizationUpdateSerializer)
     def patch(self, request: Request, org: str) -> Response:
         organization = self.organization
-        require_person(self.actor, "change organizations")
+        person = require_person(self.actor, "change organizations")
         body = s.OrganizationUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         organization = services.organization_update(
             organization=organization,
-            actor=request.user,
+            actor=person,
             name=body.validated_data.get("name", organization.name),
             slug=body.validated_data.get("slug", organization.slug),
             source_ip=self.source_ip,
@@ -116,10 +118,10 @@ class OrganizationView(ApiView):
     @extend_schema(summary="Delete with everything in it (owners)", responses=NO_BODY)
     def delete(self, request: Request, org: str) -> Response:
         organization = self.organization
-        require_person(self.actor, "delete organizations")
+        person = require_person(self.actor, "delete organizations")
         registry_services.organization_delete(
             organization=organization,
-            actor=request.user,
+            actor=person,
             confirm_slug=organization.slug,
             source_ip=self.source_ip,
         )
@@ -199,13 +201,13 @@ class MemberView(ApiView):
     @extend_schema(summary="Change a member's role", request=s.MemberRoleSerializer)
     def patch(self, request: Request, org: str, email: str) -> Response:
         membership = self.membership()
-        require_person(self.actor, "change roles")
+        person = require_person(self.actor, "change roles")
         body = s.MemberRoleSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.membership_set_role(
             membership=membership,
             role=body.validated_data["role"],
-            actor=request.user,
+            actor=person,
             source_ip=self.source_ip,
         )
         return self.one(membership, s.MemberSerializer)
@@ -213,10 +215,8 @@ class MemberView(ApiView):
     @extend_schema(summary="Remove a member (or leave)", responses=NO_BODY)
     def delete(self, request: Request, org: str, email: str) -> Response:
         membership = self.membership()
-        require_person(self.actor, "remove members")
-        services.membership_remove(
-            membership=membership, actor=request.user, source_ip=self.source_ip
-        )
+        person = require_person(self.actor, "remove members")
+        services.membership_remove(membership=membership, actor=person, source_ip=self.source_ip)
         return Response(status=204)
 
 
@@ -235,14 +235,14 @@ class InvitationListView(ApiView):
     @extend_schema(summary="Invite someone by email", responses={201: s.NewInvitationSerializer})
     def post(self, request: Request, org: str) -> Response:
         organization = self.organization
-        require_person(self.actor, "invite people")
+        person = require_person(self.actor, "invite people")
         body = s.InvitationSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         new = services.invitation_create(
             organization=organization,
             email=body.validated_data["email"],
             role=body.validated_data["role"],
-            actor=request.user,
+            actor=person,
             base_url=request.build_absolute_uri("/"),
             source_ip=self.source_ip,
         )
@@ -256,7 +256,7 @@ class InvitationView(ApiView):
     @extend_schema(summary="Revoke the pending invitations sent to an address", responses=NO_BODY)
     def delete(self, request: Request, org: str, email: str) -> Response:
         organization = self.organization
-        require_person(self.actor, "revoke invitations")
+        person = require_person(self.actor, "revoke invitations")
         require(self.actor, Action.MANAGE_MEMBERS, organization)
         invitations = account_selectors.pending_invitations_to(
             organization=organization, email=email
@@ -264,7 +264,7 @@ class InvitationView(ApiView):
         with transaction.atomic():
             for invitation in invitations:
                 services.invitation_revoke(
-                    invitation=invitation, actor=request.user, source_ip=self.source_ip
+                    invitation=invitation, actor=person, source_ip=self.source_ip
                 )
         return Response(status=204)
 
@@ -290,7 +290,7 @@ class ApiKeyListView(ApiView):
     )
     def post(self, request: Request, org: str) -> Response:
         organization = self.organization
-        require_person(self.actor, "create keys")
+        person = require_person(self.actor, "create keys")
         body = s.ApiKeyCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -300,7 +300,7 @@ class ApiKeyListView(ApiView):
             if slug not in found:
                 raise NotFound(f"Repository '{organization.slug}/{slug}' not found.")
         new = services.api_key_issue(
-            actor=request.user,
+            actor=person,
             organization=organization,
             name=data["name"],
             scope=data["scope"],
@@ -330,10 +330,8 @@ class ApiKeyView(_KeyLookup):
     @extend_schema(summary="Revoke a key at once", responses={200: s.ApiKeySerializer})
     def delete(self, request: Request, org: str, public_id: str) -> Response:
         api_key = self.api_key()
-        require_person(self.actor, "revoke keys")
-        api_key = services.api_key_revoke(
-            api_key=api_key, actor=request.user, source_ip=self.source_ip
-        )
+        person = require_person(self.actor, "revoke keys")
+        api_key = services.api_key_revoke(api_key=api_key, actor=person, source_ip=self.source_ip)
         return self.one(api_key, s.ApiKeySerializer)
 
 
@@ -345,6 +343,6 @@ class ApiKeyRotateView(_KeyLookup):
     )
     def post(self, request: Request, org: str, public_id: str) -> Response:
         api_key = self.api_key()
-        require_person(self.actor, "rotate keys")
-        new = services.api_key_rotate(api_key=api_key, actor=request.user, source_ip=self.source_ip)
+        person = require_person(self.actor, "rotate keys")
+        new = services.api_key_rotate(api_key=api_key, actor=person, source_ip=self.source_ip)
         return Response({**s.ApiKeySerializer(new.api_key).data, "token": new.token}, status=201)

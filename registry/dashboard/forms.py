@@ -34,6 +34,7 @@ class RepositorySettingsForm(RepositoryForm):
         super().__init__(*args, **kwargs)
         server = settings.MAX_UPLOAD_SIZE // MIB
         field = self.fields["max_file_size_mib"]
+        assert isinstance(field, forms.IntegerField)
         field.max_value = server
         field.validators.append(MaxValueValidator(server))
         field.widget.attrs["max"] = server

@@ -9,12 +9,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from accounts.dashboard.http import AuthenticatedRequest
 from accounts.dashboard.views import org_context
 from accounts.network import client_ip
 from accounts.permissions import Action
@@ -32,12 +32,12 @@ from registry.names import latest_release
 
 
 def _repository(
-    request: HttpRequest, org: str, repo: str, action: Action = Action.READ
+    request: AuthenticatedRequest, org: str, repo: str, action: Action = Action.READ
 ) -> Repository:
     return registry_selectors.repository_for(actor=request.user, org=org, repo=repo, action=action)
 
 
-def _repository_context(request: HttpRequest, repository: Repository) -> dict[str, Any]:
+def _repository_context(request: AuthenticatedRequest, repository: Repository) -> dict[str, Any]:
     urls = repository_urls(repository, base_url=settings.PUBLIC_URL)
     public = urlsplit(settings.PUBLIC_URL)
     return {
@@ -53,7 +53,7 @@ def _repository_context(request: HttpRequest, repository: Repository) -> dict[st
 
 
 @login_required
-def repository_detail(request: HttpRequest, org: str, repo: str) -> HttpResponse:
+def repository_detail(request: AuthenticatedRequest, org: str, repo: str) -> HttpResponse:
     repository = _repository(request, org, repo)
     form = ProjectSearchForm(request.GET)
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
@@ -67,7 +67,7 @@ def repository_detail(request: HttpRequest, org: str, repo: str) -> HttpResponse
 
 
 @login_required
-def repository_connect(request: HttpRequest, org: str, repo: str) -> HttpResponse:
+def repository_connect(request: AuthenticatedRequest, org: str, repo: str) -> HttpResponse:
     repository = _repository(request, org, repo)
     context = _repository_context(request, repository)
     context["sections"] = client_sections(
@@ -78,13 +78,15 @@ def repository_connect(request: HttpRequest, org: str, repo: str) -> HttpRespons
     return render(request, "registry/repository_connect.html", context)
 
 
-def _project(request: HttpRequest, org: str, repo: str, project: str, action: Action) -> Project:
+def _project(
+    request: AuthenticatedRequest, org: str, repo: str, project: str, action: Action
+) -> Project:
     repository = _repository(request, org, repo, action)
     return registry_selectors.project_for(repository=repository, name=project)
 
 
 def _release(
-    request: HttpRequest, org: str, repo: str, project: str, version: str, action: Action
+    request: AuthenticatedRequest, org: str, repo: str, project: str, version: str, action: Action
 ) -> Release:
     # Yanking is checked by its service; deleting here too, so no reader sees the confirm page.
     found = _project(request, org, repo, project, action)
@@ -92,7 +94,9 @@ def _release(
 
 
 @login_required
-def project_detail(request: HttpRequest, org: str, repo: str, project: str) -> HttpResponse:
+def project_detail(
+    request: AuthenticatedRequest, org: str, repo: str, project: str
+) -> HttpResponse:
     found = _project(request, org, repo, project, Action.READ)
     releases = registry_selectors.project_releases_for_dashboard(project=found)
     context = {
@@ -119,7 +123,7 @@ def _to_project(release: Release) -> HttpResponse:
 @login_required
 @require_POST
 def release_yank(
-    request: HttpRequest, org: str, repo: str, project: str, version: str
+    request: AuthenticatedRequest, org: str, repo: str, project: str, version: str
 ) -> HttpResponse:
     release = _release(request, org, repo, project, version, Action.READ)
     form = YankForm(request.POST)
@@ -139,7 +143,7 @@ def release_yank(
 @login_required
 @require_POST
 def release_unyank(
-    request: HttpRequest, org: str, repo: str, project: str, version: str
+    request: AuthenticatedRequest, org: str, repo: str, project: str, version: str
 ) -> HttpResponse:
     release = _release(request, org, repo, project, version, Action.READ)
     registry_services.release_unyank(
@@ -149,14 +153,14 @@ def release_unyank(
     return _to_project(release)
 
 
-def _confirm_page(request: HttpRequest, release: Release, **extra: Any) -> HttpResponse:
+def _confirm_page(request: AuthenticatedRequest, release: Release, **extra: Any) -> HttpResponse:
     context = {**_repository_context(request, release.project.repository), "release": release}
     return render(request, "registry/delete_confirm.html", {**context, **extra})
 
 
 @login_required
 def release_delete(
-    request: HttpRequest, org: str, repo: str, project: str, version: str
+    request: AuthenticatedRequest, org: str, repo: str, project: str, version: str
 ) -> HttpResponse:
     release = _release(request, org, repo, project, version, Action.YANK_DELETE)
     if request.method != "POST":
@@ -174,7 +178,7 @@ def release_delete(
 
 @login_required
 def file_delete(
-    request: HttpRequest, org: str, repo: str, project: str, version: str, file_id: int
+    request: AuthenticatedRequest, org: str, repo: str, project: str, version: str, file_id: int
 ) -> HttpResponse:
     release = _release(request, org, repo, project, version, Action.YANK_DELETE)
     file = registry_selectors.file_of_release(release=release, file_id=file_id)

@@ -7,13 +7,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.shortcuts import render
 from django.urls import reverse
 
 from accounts import selectors as account_selectors
+from accounts.dashboard.http import AuthenticatedRequest
 from accounts.dashboard.views import org_context
 from accounts.network import client_ip
 from accounts.permissions import Action
@@ -26,13 +26,13 @@ from registry.dashboard.forms import RepositorySettingsForm
 from registry.models import Repository
 
 
-def _page(request: HttpRequest, form: object, title: str, **extra: object) -> HttpResponse:
+def _page(request: AuthenticatedRequest, form: object, title: str, **extra: object) -> HttpResponse:
     # The organization's tabs come with org_context in `extra`.
     return render(request, "accounts/form.html", {"form": form, "title": title, **extra})
 
 
 @login_required
-def org_detail(request: HttpRequest, org: str) -> HttpResponse:
+def org_detail(request: AuthenticatedRequest, org: str) -> HttpResponse:
     organization = account_selectors.organization_for(actor=request.user, slug=org)
     context = {
         **org_context(request.user, organization),
@@ -45,7 +45,7 @@ def org_detail(request: HttpRequest, org: str) -> HttpResponse:
 
 
 @login_required
-def org_delete(request: HttpRequest, org: str) -> HttpResponse:
+def org_delete(request: AuthenticatedRequest, org: str) -> HttpResponse:
     organization = account_selectors.organization_for(
         actor=request.user, slug=org, action=Action.DELETE_ORGANIZATION
     )
@@ -78,7 +78,7 @@ def org_delete(request: HttpRequest, org: str) -> HttpResponse:
 
 
 @login_required
-def repository_create(request: HttpRequest, org: str) -> HttpResponse:
+def repository_create(request: AuthenticatedRequest, org: str) -> HttpResponse:
     organization = account_selectors.organization_for(
         actor=request.user, slug=org, action=Action.MANAGE_REPOSITORIES
     )
@@ -107,14 +107,14 @@ def repository_create(request: HttpRequest, org: str) -> HttpResponse:
     )
 
 
-def _repository(request: HttpRequest, org: str, repo: str) -> Repository:
+def _repository(request: AuthenticatedRequest, org: str, repo: str) -> Repository:
     return selectors.repository_for(
         actor=request.user, org=org, repo=repo, action=Action.MANAGE_REPOSITORIES
     )
 
 
 @login_required
-def repository_edit(request: HttpRequest, org: str, repo: str) -> HttpResponse:
+def repository_edit(request: AuthenticatedRequest, org: str, repo: str) -> HttpResponse:
     repository = _repository(request, org, repo)
     initial = {
         "slug": repository.slug,
@@ -148,7 +148,7 @@ def repository_edit(request: HttpRequest, org: str, repo: str) -> HttpResponse:
 
 
 @login_required
-def repository_delete(request: HttpRequest, org: str, repo: str) -> HttpResponse:
+def repository_delete(request: AuthenticatedRequest, org: str, repo: str) -> HttpResponse:
     repository = _repository(request, org, repo)
     form = ConfirmForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -24,6 +24,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 
 from accounts.authentication import Refusal
 from accounts.authentication import authenticate_key
@@ -39,7 +40,7 @@ from core.http import unauthorized_response
 from registry.models import Repository
 from registry.selectors import repository_for
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 class RepositoryRequest(HttpRequest):
@@ -93,7 +94,7 @@ def require_repository_key(
 
     def decorator(view: View) -> View:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, org: str, repo: str, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, org: str, repo: str, **kwargs: Any) -> HttpResponseBase:
             ip = client_ip(request)
             actor = _authenticate(request, f"{org}/{repo}", ip, session)
             if isinstance(actor, HttpResponse):

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from django.http import HttpResponse
 from django.http import HttpResponseRedirect
 from django.http import StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from core.http import error_response
 from core.http import etag_matches
@@ -24,15 +25,19 @@ CHUNK = 256 * 1024
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
+class _Unsatisfiable(Exception):
+    """The requested range starts past the end of the file."""
+
+
 def stored_file_response(
     request: HttpRequest, *, key: str, filename: str, size: int | None, etag: str, content_type: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     url = presigned_download_url(key)
     if url is not None:
-        response: HttpResponse = HttpResponseRedirect(url)
+        redirect = HttpResponseRedirect(url)
         # Never replay a redirect after its signature expires.
-        response["Cache-Control"] = "private, no-store"
-        return response
+        redirect["Cache-Control"] = "private, no-store"
+        return redirect
     storage = packages_storage()
     if size is None:
         size = storage.size(key)
@@ -45,13 +50,15 @@ def stored_file_response(
     }
     if etag_matches(request.headers.get("If-None-Match", ""), etag):
         return _with_headers(HttpResponse(status=304), headers)
-    span = _requested_range(request, size=size, etag=etag)
-    if span == "unsatisfiable":
-        response = error_response(416, f"Range not satisfiable; the file has {size} bytes.")
-        response["Content-Range"] = f"bytes */{size}"
-        return response
+    try:
+        span = _requested_range(request, size=size, etag=etag)
+    except _Unsatisfiable:
+        refusal = error_response(416, f"Range not satisfiable; the file has {size} bytes.")
+        refusal["Content-Range"] = f"bytes */{size}"
+        return refusal
     start, end = span if span is not None else (0, size - 1)
     length = max(0, end - start + 1)
+    response: HttpResponseBase
     if request.method == "HEAD":
         response = HttpResponse(status=206 if span else 200, content_type=content_type)
     elif span is None:
@@ -68,14 +75,15 @@ def stored_file_response(
     return _with_headers(response, headers)
 
 
-def _with_headers(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:
+def _with_headers(response: HttpResponseBase, headers: dict[str, str]) -> HttpResponseBase:
     for name, value in headers.items():
         response[name] = value
     return response
 
 
-def _requested_range(request: HttpRequest, *, size: int, etag: str) -> tuple[int, int] | str | None:
-    """(start, end) inclusive of one satisfiable range, "unsatisfiable", or None for all.
+def _requested_range(request: HttpRequest, *, size: int, etag: str) -> tuple[int, int] | None:
+    """(start, end) inclusive of one satisfiable range, or None for all; _Unsatisfiable for a
+    range that starts past the end.
 
     Multiple ranges and malformed headers get the whole file, which RFC 9110 allows.
     """
@@ -93,7 +101,7 @@ def _requested_range(request: HttpRequest, *, size: int, etag: str) -> tuple[int
         start = int(first)
         end = min(int(last), size - 1) if last else size - 1
     if start >= size or start > end:
-        return "unsatisfiable"
+        raise _Unsatisfiable
     return start, end
 
 

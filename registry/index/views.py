@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.http import HttpResponse
 from django.http import HttpResponsePermanentRedirect
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 
 from core.http import error_response
 from registry import selectors
 from registry.index import negotiation
 from registry.index import simple
+from registry.index.access import RepositoryRequest
 from registry.index.access import require_repository_key
 from registry.index.downloads import stored_file_response
 from registry.index.json_api import project_json_page
@@ -36,7 +38,7 @@ def _normalized_redirect(request: HttpRequest, project: str, normalized: str) ->
 
 @require_safe
 @require_repository_key()
-def simple_index(request: HttpRequest) -> HttpResponse:
+def simple_index(request: RepositoryRequest) -> HttpResponse:
     try:
         media_type = _media_type(request)
     except negotiation.NotAcceptable as exc:
@@ -47,19 +49,21 @@ def simple_index(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @require_repository_key()
-def simple_project(request: HttpRequest, project: str) -> HttpResponse:
+def simple_project(request: RepositoryRequest, project: str) -> HttpResponse:
     return _project_page(request, project, media_type=None)
 
 
 @require_safe
 @require_repository_key()
-def upload_simple_project(request: HttpRequest, project: str) -> HttpResponse:
+def upload_simple_project(request: RepositoryRequest, project: str) -> HttpResponse:
     """`<upload URL>/+simple/<project>/`, devpi's layout, which `hatch publish` probes to skip
     files already uploaded. HTML whatever the Accept header: hatch scrapes the anchors."""
     return _project_page(request, project, media_type=negotiation.HTML)
 
 
-def _project_page(request: HttpRequest, project: str, *, media_type: str | None) -> HttpResponse:
+def _project_page(
+    request: RepositoryRequest, project: str, *, media_type: str | None
+) -> HttpResponse:
     normalized = normalize_name(project)
     if normalized != project:
         return _normalized_redirect(request, project, normalized)
@@ -77,7 +81,9 @@ def _project_page(request: HttpRequest, project: str, *, media_type: str | None)
 
 @require_safe
 @require_repository_key()
-def project_json(request: HttpRequest, project: str, version: str | None = None) -> HttpResponse:
+def project_json(
+    request: RepositoryRequest, project: str, version: str | None = None
+) -> HttpResponse:
     """Warehouse's `/pypi/<project>/json` and `/pypi/<project>/<version>/json`."""
     normalized = normalize_name(project)
     if normalized != project:
@@ -100,7 +106,7 @@ def project_json(request: HttpRequest, project: str, version: str | None = None)
 
 @require_safe
 @require_repository_key()
-def file_download(request: HttpRequest, sha256: str, filename: str) -> HttpResponse:
+def file_download(request: RepositoryRequest, sha256: str, filename: str) -> HttpResponseBase:
     """The distribution, or its PEP 658 core metadata at `<file URL>.metadata`."""
     wants_metadata = filename.endswith(METADATA_SUFFIX)
     if wants_metadata:
