@@ -25,6 +25,16 @@ MAX_METADATA_BYTES = 10 * 1024 * 1024
 ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 LOCAL_HEADER = b"PK\x03\x04"
 LOCAL_HEADER_STRUCT = struct.Struct("<4s5H3L2H")
+END_RECORD = b"PK\x05\x06"
+END_RECORD_STRUCT = struct.Struct("<4s4H2LH")
+ZIP64_LOCATOR = b"PK\x06\x07"
+ZIP64_LOCATOR_SIZE = 20
+ZIP64_END_RECORD = b"PK\x06\x06"
+ZIP64_END_RECORD_STRUCT = struct.Struct("<4sQ2H2L4Q")
+DATA_DESCRIPTOR = b"PK\x07\x08"
+ZIP64_EXTRA_ID = 0x0001
+# General purpose flag bit 3: sizes and CRC follow the data, in a data descriptor.
+FLAG_DATA_DESCRIPTOR = 0x08
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,8 @@ def wheel_contents(fileobj: IO[bytes], filename: str, *, size: int) -> ArchiveCo
     archive = _open_zip(fileobj)
     with archive:
         infos = archive.infolist()
-        _check_zip_members(fileobj, infos, size=size)
+        central_directory = _check_zip_end(fileobj)
+        _check_zip_members(fileobj, infos, size=size, central_directory=central_directory)
         names = {info.filename for info in infos}
         dist_infos = {
             n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")
@@ -69,8 +80,10 @@ def wheel_contents(fileobj: IO[bytes], filename: str, *, size: int) -> ArchiveCo
                     f"Wheel '{filename}' does not contain the required {required} file: "
                     f"{dist_info}/{required}"
                 )
+        metadata = _read_zip_member(archive, f"{dist_info}/METADATA", filename)
+        _check_utf8(metadata, f"{dist_info}/METADATA")
         return ArchiveContents(
-            metadata=_read_zip_member(archive, f"{dist_info}/METADATA", filename),
+            metadata=metadata,
             members=frozenset(names),
             license_root=f"{dist_info}/licenses",
         )
@@ -99,11 +112,55 @@ def _open_zip(fileobj: IO[bytes]) -> zipfile.ZipFile:
         raise _invalid("File is not a zipfile.") from None
 
 
-def _check_zip_members(fileobj: IO[bytes], infos: list[zipfile.ZipInfo], *, size: int) -> None:
+def _check_zip_end(fileobj: IO[bytes]) -> int:
+    """The archive must end exactly with its end record and comment, right after the central
+    directory; return where the central directory starts. Finds the end record as Python's
+    zipfile does, so both look at the same one."""
+    end = fileobj.seek(0, 2)
+    tail_start = max(0, end - END_RECORD_STRUCT.size - 0xFFFF)
+    fileobj.seek(tail_start)
+    tail = fileobj.read()
+    last = len(tail) - END_RECORD_STRUCT.size
+    if last >= 0 and tail[last : last + 4] == END_RECORD and tail[-2:] == b"\x00\x00":
+        position = last
+    else:
+        position = tail.rfind(END_RECORD)
+    if position < 0 or position > last:
+        raise _invalid("File is not a zipfile.")
+    fields = END_RECORD_STRUCT.unpack_from(tail, position)
+    if position + END_RECORD_STRUCT.size + fields[7] != len(tail):
+        raise _invalid("ZIP archive not accepted: data after the end of the central directory.")
+    directory_end = tail_start + position
+    directory_size, directory_offset = fields[5], fields[6]
+    if directory_end >= ZIP64_LOCATOR_SIZE:
+        fileobj.seek(directory_end - ZIP64_LOCATOR_SIZE)
+        if fileobj.read(4) == ZIP64_LOCATOR:
+            # Like Python's zipfile: the zip64 end record (without extensible data) sits
+            # right before its locator.
+            directory_end -= ZIP64_LOCATOR_SIZE + ZIP64_END_RECORD_STRUCT.size
+            fileobj.seek(max(directory_end, 0))
+            record = fileobj.read(ZIP64_END_RECORD_STRUCT.size)
+            if directory_end < 0 or len(record) != ZIP64_END_RECORD_STRUCT.size:
+                raise _invalid("ZIP archive not accepted: malformed zip64 end record.")
+            fields64 = ZIP64_END_RECORD_STRUCT.unpack(record)
+            if fields64[0] != ZIP64_END_RECORD or fields64[1] != ZIP64_END_RECORD_STRUCT.size - 12:
+                raise _invalid("ZIP archive not accepted: malformed zip64 end record.")
+            directory_size, directory_offset = fields64[8], fields64[9]
+    if directory_offset + directory_size != directory_end:
+        raise _invalid(
+            "ZIP archive not accepted: the central directory does not end at its end record."
+        )
+    return directory_offset
+
+
+def _check_zip_members(
+    fileobj: IO[bytes], infos: list[zipfile.ZipInfo], *, size: int, central_directory: int
+) -> None:
     if len(infos) > MAX_MEMBERS:
         raise _invalid(f"Archive has more than {MAX_MEMBERS} members.")
     seen: set[str] = set()
     uncompressed = 0
+    extents = []
     for info in infos:
         _check_member_name(info.filename)
         if info.filename in seen:
@@ -113,27 +170,96 @@ def _check_zip_members(fileobj: IO[bytes], infos: list[zipfile.ZipInfo], *, size
             raise _invalid(f"ZIP archive not accepted: {info.filename!r} is encrypted.")
         if info.compress_type not in ZIP_METHODS:
             raise _invalid("File does not use a supported compression type.")
-        _check_local_header(fileobj, info)
+        extents.append((info.header_offset, _check_local_header(fileobj, info), info.filename))
         uncompressed += info.file_size
+    _check_contiguous(extents, central_directory)
     _check_ratio(uncompressed, size)
 
 
-def _check_local_header(fileobj: IO[bytes], info: zipfile.ZipInfo) -> None:
-    """Each central directory entry must point at a local header naming the same file, or
-    two zip readers could see two different archives in the same bytes."""
+def _check_contiguous(extents: list[tuple[int, int, str]], central_directory: int) -> None:
+    """Entries follow each other from the first byte to the central directory: no byte that
+    no entry covers (a place to hide a second archive), none that two entries share."""
+    position, previous = 0, None
+    for start, end, name in sorted(extents):
+        if start > position:
+            raise _invalid(
+                f"ZIP archive not accepted: {start - position} bytes before the entry {name!r} "
+                "belong to no entry."
+            )
+        if start < position:
+            raise _invalid(f"ZIP archive not accepted: entries {previous!r} and {name!r} overlap.")
+        position, previous = end, name
+    if central_directory > position:
+        raise _invalid(
+            f"ZIP archive not accepted: {central_directory - position} bytes before the central "
+            "directory belong to no entry."
+        )
+    if central_directory < position:
+        raise _invalid(
+            f"ZIP archive not accepted: entry {previous!r} overlaps the central directory."
+        )
+
+
+def _check_local_header(fileobj: IO[bytes], info: zipfile.ZipInfo) -> int:
+    """Each central directory entry must point at a local header naming the same file and
+    giving the same sizes, or two zip readers could see two different archives in the same
+    bytes. Returns where the entry ends: header, name, extra, data, data descriptor."""
     if info.header_offset < 0:
         raise _invalid("ZIP archive not accepted: entries point outside the archive.")
     fileobj.seek(info.header_offset)
     header = fileobj.read(LOCAL_HEADER_STRUCT.size)
     if len(header) != LOCAL_HEADER_STRUCT.size:
         raise _invalid("ZIP archive not accepted: truncated local header.")
-    fields = LOCAL_HEADER_STRUCT.unpack(header)
-    name = fileobj.read(fields[9])
-    if fields[0] != LOCAL_HEADER or name.decode("utf-8", "replace") != info.filename:
+    signature, _, flags, _, _, _, crc, compressed, _, name_size, extra_size = (
+        LOCAL_HEADER_STRUCT.unpack(header)
+    )
+    name = fileobj.read(name_size)
+    extra = fileobj.read(extra_size)
+    mismatch = _invalid(
+        f"ZIP archive not accepted: local header of {info.filename!r} does not match "
+        "the central directory."
+    )
+    if signature != LOCAL_HEADER or name.decode("utf-8", "replace") != info.filename:
+        raise mismatch
+    zip64 = _zip64_sizes(extra)
+    data_end = (
+        info.header_offset + LOCAL_HEADER_STRUCT.size + name_size + extra_size + info.compress_size
+    )
+    if not flags & FLAG_DATA_DESCRIPTOR:
+        if compressed == 0xFFFFFFFF and zip64 is not None:
+            compressed = zip64[1]
+        if crc != info.CRC or compressed != info.compress_size:
+            raise mismatch
+        return data_end
+    # The sizes follow the data: an optional signature, the CRC, then two sizes of 8 bytes
+    # when the local header has a zip64 field, else of 4.
+    fileobj.seek(data_end)
+    descriptor = fileobj.read(24)
+    signed = descriptor[:4] == DATA_DESCRIPTOR
+    layout = struct.Struct("<LQQ" if zip64 is not None else "<LLL")
+    length = layout.size + (4 if signed else 0)
+    if len(descriptor) < length:
+        raise _invalid(f"ZIP archive not accepted: truncated data descriptor of {info.filename!r}.")
+    crc, compressed, _ = layout.unpack_from(descriptor, 4 if signed else 0)
+    if crc != info.CRC or compressed != info.compress_size:
         raise _invalid(
-            f"ZIP archive not accepted: local header of {info.filename!r} does not match "
+            f"ZIP archive not accepted: data descriptor of {info.filename!r} does not match "
             "the central directory."
         )
+    return data_end + length
+
+
+def _zip64_sizes(extra: bytes) -> tuple[int, int] | None:
+    """(uncompressed, compressed) from a local header's zip64 extra field, if it has one."""
+    while len(extra) >= 4:
+        field_id, field_size = struct.unpack_from("<2H", extra)
+        body = extra[4 : 4 + field_size]
+        if field_id == ZIP64_EXTRA_ID:
+            if len(body) < 16:
+                raise _invalid("ZIP archive not accepted: malformed zip64 extra field.")
+            return struct.unpack_from("<2Q", body)
+        extra = extra[4 + field_size :]
+    return None
 
 
 def _read_zip_member(archive: zipfile.ZipFile, name: str, filename: str) -> bytes:
@@ -182,6 +308,7 @@ def sdist_contents(fileobj: IO[bytes], filename: str, *, size: int) -> ArchiveCo
             metadata = extracted.read()
         except (tarfile.TarError, OSError, EOFError, zlib.error):
             raise _invalid("File is not a tarfile.") from None
+        _check_utf8(metadata, f"{top}/PKG-INFO")
         names = frozenset(m.name for m in members)
         return ArchiveContents(metadata=metadata, members=names, license_root=top)
 
@@ -218,13 +345,36 @@ def _tar_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
                 raise _invalid(f"Archive has more than {MAX_MEMBERS} members.")
     except (tarfile.TarError, OSError, EOFError, zlib.error):
         raise _invalid("File is not a tarfile.") from None
+    seen: set[str] = set()
     for member in members:
         _check_member_name(member.name)
+        # Links are how an archive writes outside the folder it is unpacked in; no sdist
+        # builder needs them (they store the file a link points to).
+        if member.issym():
+            raise _invalid(f"tar archive not accepted: {member.name!r} is a symbolic link.")
+        if member.islnk():
+            raise _invalid(f"tar archive not accepted: {member.name!r} is a hard link.")
         if member.issparse():
             raise _invalid("tar archive not accepted: Sparse members are not allowed.")
-        if not (member.isfile() or member.isdir() or member.issym()):
+        if not (member.isfile() or member.isdir()):
             raise _invalid(f"tar archive not accepted: {member.name!r} is not a regular file.")
+        # One path, one member: we read the first copy, an unpacking installer keeps the last.
+        path = posixpath.normpath(member.name)
+        if path in seen:
+            raise _invalid(f"tar archive not accepted: duplicate entry {path!r}.")
+        seen.add(path)
     return members
+
+
+def _check_utf8(metadata: bytes, member: str) -> None:
+    """Core metadata is UTF-8: anything else would be read one way here, another elsewhere."""
+    try:
+        metadata.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _invalid(
+            f"{member} is not valid UTF-8 (invalid byte 0x{metadata[exc.start]:02x} at offset "
+            f"{exc.start})."
+        ) from None
 
 
 def _check_member_name(name: str) -> None:

@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO
 from typing import Any
+from typing import cast
 
 # packaging's own header-to-field table, so error fields map back to raw keys.
 from packaging.metadata import _EMAIL_TO_RAW_MAPPING
 from packaging.metadata import InvalidMetadata
 from packaging.metadata import Metadata
+from packaging.metadata import RawMetadata
 from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 from packaging.utils import canonicalize_version
 from packaging.utils import parse_sdist_filename
 from packaging.utils import parse_wheel_filename
-from packaging.version import Version
 
 from uploads.archives import ArchiveContents
 from uploads.archives import InvalidDistribution
@@ -38,7 +39,12 @@ def read_core_metadata(
     fileobj: IO[bytes], filename: str, packagetype: str, *, size: int | None = None
 ) -> CoreMetadata:
     """Check the archive, then parse and validate its core metadata, which must name this
-    file's release: the file, not the form, is the source of truth."""
+    file's release: the file, not the form, is the source of truth.
+
+    Any sdist name packaging parses is accepted when its normalized name and version are the
+    metadata's: setuptools before 69.3 wrote `Django-5.1.3.tar.gz`, not PEP 625's
+    `django-5.1.3.tar.gz`. A release still gets at most one sdist, however it is spelled: the
+    upload service and a database constraint see to that."""
     if size is None:
         size = fileobj.seek(0, 2)
     if packagetype == "bdist_wheel":
@@ -57,8 +63,6 @@ def read_core_metadata(
             f"Metadata version {str(core.metadata.version)!r} does not match the filename "
             f"{filename!r}."
         )
-    if packagetype == "sdist":
-        _check_sdist_filename(filename, core.metadata)
     _check_license_files(filename, core.metadata, contents)
     return core
 
@@ -71,14 +75,6 @@ def _check_license_files(filename: str, metadata: Metadata, contents: ArchiveCon
             raise InvalidDistribution(
                 f"License-File {path} does not exist in distribution file {filename} at {member}"
             )
-
-
-def _check_sdist_filename(filename: str, metadata: Metadata) -> None:
-    # PEP 625: exactly one spelling, so one release can never get two sdists by renaming.
-    name = canonicalize_name(metadata.name).replace("-", "_")
-    expected = f"{name}-{Version(str(metadata.version))}.tar.gz"
-    if filename != expected:
-        raise InvalidDistribution(f"Filename {filename!r} is invalid, should be {expected!r}.")
 
 
 def check_core_metadata_matches_form(core: CoreMetadata, *, name: str, version: str) -> None:
@@ -102,11 +98,11 @@ def parse_core_metadata(raw: bytes) -> CoreMetadata:
     A field newer than the declared Metadata-Version is dropped rather than refused: older
     setuptools wrote `License-File` into 2.1 metadata, and PyPI accepts those wheels.
     """
-    fields, _unknown = parse_email(raw)
-    fields = dict(fields)
+    raw_fields, _unknown = parse_email(raw)
+    fields: dict[str, Any] = dict(raw_fields)
     for _attempt in range(2):
         try:
-            metadata = Metadata.from_raw(fields, validate=True)  # type: ignore[arg-type]
+            metadata = Metadata.from_raw(cast(RawMetadata, fields), validate=True)
         except ExceptionGroup as group:
             newer = _fields_newer_than_declared(group)
             if newer and len(newer) == len(group.exceptions):

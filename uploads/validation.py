@@ -23,6 +23,12 @@ SDIST = "sdist"
 WHEEL = "bdist_wheel"
 EXTENSIONS = {SDIST: ".tar.gz", WHEEL: ".whl"}
 NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+# Every character a valid name, PEP 440 version and wheel tag can spell: nothing that needs
+# quoting in an index link or a Content-Disposition header, no look-alike of another letter.
+FILENAME_CHARACTER_RE = re.compile(r"[A-Za-z0-9._+!-]")
+FILENAME_CHARACTERS = "only ASCII letters, digits and '._-+!' may be used"
+WHEEL_TAG_RE = re.compile(r"^[A-Za-z0-9_.]+$")
+WHEEL_BUILD_TAG_RE = re.compile(r"^[0-9][A-Za-z0-9_]*$")
 HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
 HEX32_RE = re.compile(r"^[a-f0-9]{32}$")
 # Form field -> name of the digest the upload handler computes.
@@ -124,6 +130,12 @@ def check_filename(filename: str, form: UploadForm) -> None:
     extension = EXTENSIONS[form.filetype]
     if not filename.endswith(extension):
         raise UploadError(f"Invalid file extension: use {extension} for filetype {form.filetype}.")
+    for character in filename:
+        if not FILENAME_CHARACTER_RE.fullmatch(character):
+            raise UploadError(
+                f"Cannot upload a file with the character {character!a} in the name: "
+                f"{FILENAME_CHARACTERS}.",
+            )
     file_name, file_version = _name_and_version(filename, form.filetype)
     if file_name != canonicalize_name(form.name):
         raise UploadError(
@@ -143,7 +155,27 @@ def _name_and_version(filename: str, filetype: str) -> tuple[str, Version]:
             name, version = parse_sdist_filename(filename)
     except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
         raise UploadError(f"Invalid distribution filename: {exc}") from None
+    if filetype == WHEEL:
+        _check_wheel_tags(filename)
     return name, version
+
+
+def _check_wheel_tags(filename: str) -> None:
+    """packaging accepts any character in a tag or after a build number's first digit; real
+    tags use only these, and anything else would reach index links and headers."""
+    parts = filename.removesuffix(EXTENSIONS[WHEEL]).split("-")
+    *_, python, abi, platform = parts
+    if len(parts) == 6 and not WHEEL_BUILD_TAG_RE.fullmatch(parts[2]):
+        raise UploadError(
+            f"Invalid wheel filename: the build tag {parts[2]!r} must be a digit followed by "
+            "ASCII letters, digits and '_'.",
+        )
+    for kind, tag in (("Python", python), ("ABI", abi), ("platform", platform)):
+        if not WHEEL_TAG_RE.fullmatch(tag):
+            raise UploadError(
+                f"Invalid wheel filename: the {kind} tag {tag!r} may only contain ASCII letters, "
+                "digits, '_' and '.'.",
+            )
 
 
 def form_fields_from_filename(filename: str) -> dict[str, str]:

@@ -97,3 +97,245 @@ def test_it_answers_every_corrupted_archive_with_a_reason_never_a_crash(kind: st
                 mutated[position:position] = rng.randbytes(rng.randint(1, 20))
         with contextlib.suppress(InvalidDistribution):
             read_core_metadata(io.BytesIO(bytes(mutated)), filename, kind)
+
+
+def sdist_with(*extra: tarfile.TarInfo, data: dict[str, bytes] | None = None) -> bytes:
+    """The demo sdist with hand-made members appended: links, or a second copy of a name."""
+    buffer = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(sdist_bytes(PACKAGE)), mode="r:gz") as source,
+        tarfile.open(fileobj=buffer, mode="w:gz") as archive,
+    ):
+        for member in source:
+            archive.addfile(member, source.extractfile(member))
+        for member in extra:
+            content = (data or {}).get(member.name)
+            if content is not None:
+                member.size = len(content)
+            archive.addfile(member, io.BytesIO(content) if content is not None else None)
+    return buffer.getvalue()
+
+
+def link(name: str, kind: bytes, target: str) -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    member.linkname = target
+    return member
+
+
+def test_it_refuses_a_symlink_in_an_sdist() -> None:
+    # Extracted without a filter, this writes wherever the link points on the next member.
+    data = sdist_with(link("demo_pkg-1.0/escape", tarfile.SYMTYPE, "../../../../tmp"))
+    with pytest.raises(
+        InvalidDistribution,
+        match=r"^Invalid distribution file\. tar archive not accepted: "
+        r"'demo_pkg-1\.0/escape' is a symbolic link\.$",
+    ):
+        check_sdist(data)
+
+
+def test_it_refuses_a_symlink_that_stays_inside_the_sdist() -> None:
+    data = sdist_with(link("demo_pkg-1.0/alias.py", tarfile.SYMTYPE, "demo_pkg/__init__.py"))
+    with pytest.raises(InvalidDistribution, match=r"'demo_pkg-1\.0/alias\.py' is a symbolic link"):
+        check_sdist(data)
+
+
+def test_it_refuses_a_hard_link_in_an_sdist() -> None:
+    data = sdist_with(link("demo_pkg-1.0/passwd", tarfile.LNKTYPE, "/etc/passwd"))
+    with pytest.raises(
+        InvalidDistribution,
+        match=r"^Invalid distribution file\. tar archive not accepted: "
+        r"'demo_pkg-1\.0/passwd' is a hard link\.$",
+    ):
+        check_sdist(data)
+
+
+def test_it_refuses_a_second_pkg_info_in_an_sdist() -> None:
+    """The server would read the first PKG-INFO, an installer extracting in order the last."""
+    second = tarfile.TarInfo("demo_pkg-1.0/PKG-INFO")
+    forged = b"Metadata-Version: 2.1\nName: Demo.Pkg\nVersion: 1.0\nRequires-Dist: evil\n"
+    data = sdist_with(second, data={"demo_pkg-1.0/PKG-INFO": forged})
+    with pytest.raises(
+        InvalidDistribution,
+        match=r"^Invalid distribution file\. tar archive not accepted: "
+        r"duplicate entry 'demo_pkg-1\.0/PKG-INFO'\.$",
+    ):
+        check_sdist(data)
+
+
+def test_it_refuses_two_spellings_of_one_path_in_an_sdist() -> None:
+    second = tarfile.TarInfo("demo_pkg-1.0/./demo_pkg//__init__.py")
+    data = sdist_with(second, data={second.name: b"print('second')\n"})
+    with pytest.raises(
+        InvalidDistribution, match=r"duplicate entry 'demo_pkg-1\.0/demo_pkg/__init__\.py'"
+    ):
+        check_sdist(data)
+
+
+def test_it_refuses_pkg_info_that_is_not_utf8() -> None:
+    members = {
+        "demo_pkg-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: Demo.Pkg\nVersion: 1.0\n"
+        b"Summary: caf\xe9\n",
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in members.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(content)
+            archive.addfile(member, io.BytesIO(content))
+    with pytest.raises(
+        InvalidDistribution,
+        match=r"^Invalid distribution file\. demo_pkg-1\.0/PKG-INFO is not valid UTF-8 "
+        r"\(invalid byte 0xe9 at offset 62\)\.$",
+    ):
+        check_sdist(buffer.getvalue())
+
+
+def test_it_refuses_wheel_metadata_that_is_not_utf8() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in ("WHEEL", "RECORD"):
+            archive.writestr(f"demo_pkg-1.0.dist-info/{name}", b"")
+        archive.writestr(
+            "demo_pkg-1.0.dist-info/METADATA",
+            b"Metadata-Version: 2.1\nName: Demo.Pkg\nVersion: 1.0\nSummary: \xff\xfe\n",
+        )
+    with pytest.raises(
+        InvalidDistribution,
+        match=r"^Invalid distribution file\. demo_pkg-1\.0\.dist-info/METADATA is not valid "
+        r"UTF-8 \(invalid byte 0xff at offset 59\)\.$",
+    ):
+        check_wheel(buffer.getvalue())
+
+
+def test_it_refuses_bytes_after_the_end_of_the_central_directory() -> None:
+    with pytest.raises(
+        InvalidDistribution,
+        match=r"^Invalid distribution file\. ZIP archive not accepted: "
+        r"data after the end of the central directory\.$",
+    ):
+        check_wheel(wheel_bytes(PACKAGE) + b"trailing garbage")
+
+
+def test_it_refuses_an_archive_comment_that_does_not_reach_the_end() -> None:
+    data = wheel_bytes(PACKAGE)
+    # Declare a 4-byte comment but append 12 bytes: the last 8 belong to nothing.
+    with_comment = data[:-2] + (4).to_bytes(2, "little") + b"note" + b"hidden!!"
+    with pytest.raises(InvalidDistribution, match="data after the end of the central directory"):
+        check_wheel(with_comment)
+
+
+def test_it_accepts_an_archive_comment() -> None:
+    buffer = io.BytesIO(wheel_bytes(PACKAGE))
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.comment = b"built by hand"
+    assert check_wheel(buffer.getvalue()) == PACKAGE.metadata().encode()
+
+
+def zip_with_gap(position: str) -> bytes:
+    """The demo wheel rebuilt by hand with 16 bytes that no entry covers."""
+    source = wheel_bytes(PACKAGE)
+    with zipfile.ZipFile(io.BytesIO(source)) as archive:
+        infos = archive.infolist()
+        start_dir = archive.start_dir
+    gap = b"\x00hidden payload\x00"
+    after = infos[1].header_offset if position == "between entries" else start_dir
+    shifted = source[:after] + gap + source[after:]
+    # Move every offset at or past the gap: central directory entries, then the end record.
+    out = bytearray(shifted)
+    cursor = start_dir + len(gap)
+    for _ in infos:
+        assert out[cursor : cursor + 4] == b"PK\x01\x02"
+        offset = int.from_bytes(out[cursor + 42 : cursor + 46], "little")
+        if offset >= after:
+            out[cursor + 42 : cursor + 46] = (offset + len(gap)).to_bytes(4, "little")
+        lengths = [int.from_bytes(out[cursor + i : cursor + i + 2], "little") for i in (28, 30, 32)]
+        cursor += 46 + sum(lengths)
+    assert out[cursor : cursor + 4] == b"PK\x05\x06"
+    out[cursor + 16 : cursor + 20] = (start_dir + len(gap)).to_bytes(4, "little")
+    return bytes(out)
+
+
+def test_it_refuses_bytes_between_two_zip_entries() -> None:
+    data = zip_with_gap("between entries")
+    # Python's zipfile itself reads every member of it without complaint.
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+    with pytest.raises(
+        InvalidDistribution,
+        match=r"^Invalid distribution file\. ZIP archive not accepted: 16 bytes before "
+        r"the entry 'demo_pkg-1\.0\.dist-info/METADATA' belong to no entry\.$",
+    ):
+        check_wheel(data)
+
+
+def test_it_refuses_bytes_between_the_last_entry_and_the_central_directory() -> None:
+    data = zip_with_gap("before the central directory")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+    with pytest.raises(
+        InvalidDistribution,
+        match=r"^Invalid distribution file\. ZIP archive not accepted: 16 bytes before "
+        r"the central directory belong to no entry\.$",
+    ):
+        check_wheel(data)
+
+
+def test_it_refuses_two_entries_sharing_their_bytes() -> None:
+    """Central directory entries that point into one local entry: the classic overlap bomb."""
+    source = wheel_bytes(PACKAGE)
+    with zipfile.ZipFile(io.BytesIO(source)) as archive:
+        infos = archive.infolist()
+        start_dir = archive.start_dir
+    out = bytearray(source)
+    # Point the second central entry at the first entry's local header.
+    cursor = start_dir
+    lengths = [int.from_bytes(out[cursor + i : cursor + i + 2], "little") for i in (28, 30, 32)]
+    cursor += 46 + sum(lengths)
+    out[cursor + 42 : cursor + 46] = infos[0].header_offset.to_bytes(4, "little")
+    with pytest.raises(InvalidDistribution, match="ZIP archive not accepted"):
+        check_wheel(bytes(out))
+
+
+def test_it_accepts_entries_followed_by_data_descriptors() -> None:
+    """What a zip writer streaming to a pipe makes: sizes after the data, flag bit 3 set."""
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self) -> None:
+            self.buffer = io.BytesIO()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: bytes) -> int:  # type: ignore[override]
+            return self.buffer.write(data)
+
+    stream = Unseekable()
+    with (
+        zipfile.ZipFile(io.BytesIO(wheel_bytes(PACKAGE))) as source,
+        zipfile.ZipFile(stream, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for info in source.infolist():
+            with archive.open(info.filename, "w") as member:
+                member.write(source.read(info))
+    data = stream.buffer.getvalue()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert all(info.flag_bits & 0x08 for info in archive.infolist())
+    assert check_wheel(data) == PACKAGE.metadata().encode()
+
+
+def test_it_accepts_zip64_entries_and_end_records() -> None:
+    """Zip64 sizes in local headers, and the zip64 end record a writer adds past 65535 entries."""
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(wheel_bytes(PACKAGE))) as source,
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive,
+    ):
+        for info in source.infolist():
+            with archive.open(info.filename, "w", force_zip64=True) as member:
+                member.write(source.read(info))
+        for number in range(0x10000):
+            archive.writestr(f"demo_pkg/data/{number}", b"")
+    data = buffer.getvalue()
+    assert b"PK\x06\x06" in data[-200:]
+    assert check_wheel(data) == PACKAGE.metadata().encode()

@@ -51,3 +51,20 @@ def test_it_refuses_a_file_that_is_not_an_archive() -> None:
         read_core_metadata(io.BytesIO(b"hello"), wheel_filename(PACKAGE), "bdist_wheel")
     with pytest.raises(InvalidDistribution, match="not a tarfile"):
         read_core_metadata(io.BytesIO(b"hello"), sdist_filename(PACKAGE), "sdist")
+
+
+@pytest.mark.parametrize(
+    "filename", ["Demo.Pkg-1.0.tar.gz", "demo-pkg-1.0.tar.gz", "DEMO_PKG-1.0.0.tar.gz"]
+)
+def test_it_accepts_an_sdist_named_as_setuptools_before_69_3_names_it(filename: str) -> None:
+    core = read_core_metadata(io.BytesIO(sdist_bytes(PACKAGE)), filename, "sdist")
+    assert core.metadata.name == "Demo.Pkg"
+
+
+def test_it_refuses_an_sdist_whose_name_names_another_project() -> None:
+    with pytest.raises(
+        InvalidDistribution,
+        match=r"^Metadata name 'Demo\.Pkg' does not match the filename "
+        r"'Demo\.Pkgs-1\.0\.tar\.gz'\.$",
+    ):
+        read_core_metadata(io.BytesIO(sdist_bytes(PACKAGE)), "Demo.Pkgs-1.0.tar.gz", "sdist")

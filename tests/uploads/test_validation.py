@@ -88,3 +88,85 @@ def test_it_accepts_an_equivalent_version_spelling() -> None:
     check_filename(
         "demo_pkg-1.0.tar.gz", parse_upload_form(form(filetype="sdist", pyversion="source"))
     )
+
+
+CHARACTERS = "only ASCII letters, digits and '._-+!' may be used"
+
+
+@pytest.mark.parametrize(
+    ("filename", "character"),
+    [
+        ("demo_pkg-1.0-py3-none-any#x.whl", "'#'"),
+        ("demo_pkg-1.0-py3-none-any?.whl", "'?'"),
+        ("demo_pkg-1.0-py3-none-any%2F.whl", "'%'"),
+        ('demo_pkg-1.0-py3-none-any".whl', "'\"'"),
+        ("demo_pkg-1.0-py3-none-'any'.whl", '"\'"'),
+        ("demo_pkg-1.0-py3-none-<any>.whl", "'<'"),
+        ("demo_pkg-1.0-py3-none-any x.whl", "' '"),
+        ("demo_pkg-1.0-py3-none-\u0430ny.whl", "'\\u0430'"),  # a Cyrillic a
+        ("demo_pkg-1.0-py3-none-any\u2024whl.whl", "'\\u2024'"),  # one dot leader
+    ],
+)
+def test_it_refuses_a_wheel_filename_with_characters_no_tag_uses(
+    filename: str, character: str
+) -> None:
+    """They break index links and headers; each refusal names the character, in ASCII."""
+    parsed = parse_upload_form(form())
+    with pytest.raises(UploadError) as caught:
+        check_filename(filename, parsed)
+    assert upload_status(caught.value) == 400
+    assert caught.value.message == (
+        f"Cannot upload a file with the character {character} in the name: {CHARACTERS}."
+    )
+    assert caught.value.message.isascii()
+
+
+def test_it_refuses_an_sdist_filename_with_characters_no_name_uses() -> None:
+    parsed = parse_upload_form(form(filetype="sdist", pyversion="source"))
+    with pytest.raises(UploadError, match=r"the character '%' in the name"):
+        check_filename("demo_pkg-1.0%3Cscript.tar.gz", parsed)
+
+
+@pytest.mark.parametrize(
+    ("filename", "message"),
+    [
+        (
+            "demo_pkg-1.0-py3-none-any+local.whl",
+            "Invalid wheel filename: the platform tag 'any+local' may only contain ASCII "
+            "letters, digits, '_' and '.'.",
+        ),
+        (
+            "demo_pkg-1.0-py3-no!ne-any.whl",
+            "Invalid wheel filename: the ABI tag 'no!ne' may only contain ASCII "
+            "letters, digits, '_' and '.'.",
+        ),
+        (
+            "demo_pkg-1.0-1!x-py3-none-any.whl",
+            "Invalid wheel filename: the build tag '1!x' must be a digit followed by ASCII "
+            "letters, digits and '_'.",
+        ),
+        (
+            "demo_pkg-1.0-1.2-py3-none-any.whl",
+            "Invalid wheel filename: the build tag '1.2' must be a digit followed by ASCII "
+            "letters, digits and '_'.",
+        ),
+    ],
+)
+def test_it_refuses_wheel_tags_with_characters_real_tags_never_have(
+    filename: str, message: str
+) -> None:
+    with pytest.raises(UploadError) as caught:
+        check_filename(filename, parse_upload_form(form()))
+    assert (upload_status(caught.value), caught.value.message) == (400, message)
+
+
+def test_it_accepts_the_tags_real_wheels_have() -> None:
+    check_filename(
+        "demo_pkg-1.0-1_20240101-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        parse_upload_form(form(pyversion="cp312")),
+    )
+    check_filename("Demo.Pkg-1.0-py2.py3-none-any.whl", parse_upload_form(form(pyversion="py2")))
+    check_filename(
+        "demo_pkg-1!1.0+local.2-py3-none-macosx_10_9_universal2.whl",
+        parse_upload_form(form(version="1!1.0+local.2")),
+    )
