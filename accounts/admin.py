@@ -4,6 +4,8 @@ from typing import ClassVar
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Model
+from django.http import HttpRequest
 
 from accounts.models import ApiKey
 from accounts.models import AuditEvent
@@ -48,7 +50,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     exclude = ("secret_hash",)
     readonly_fields = ("public_id", "created_at", "last_used_at")
 
-    def has_add_permission(self, request: object) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -59,7 +61,7 @@ class InvitationAdmin(admin.ModelAdmin):
     # Invitations are sent from the dashboard, where the link is made and emailed.
     exclude = ("token_hash",)
 
-    def has_add_permission(self, request: object) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -71,11 +73,11 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_select_related = ("organization",)
 
     # The log is evidence: nobody edits or deletes it, staff included.
-    def has_add_permission(self, request: object) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

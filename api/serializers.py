@@ -8,11 +8,14 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.models import ApiKey
 from accounts.models import KeyScope
+from accounts.models import Organization
 from accounts.models import Role
 from accounts.validators import SLUG_RE
 from registry.links import RepositoryUrls
 from registry.links import repository_urls
+from registry.models import File
 from registry.models import FileStatus
 from registry.models import PackageType
 from registry.models import Repository
@@ -52,7 +55,7 @@ class OrganizationSerializer(serializers.Serializer):
     role = serializers.SerializerMethodField(help_text="Your role; None for an API key.")
 
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices, allow_null=True))
-    def get_role(self, organization: Any) -> str | None:
+    def get_role(self, organization: Organization) -> str | None:
         return self.context.get("roles", {}).get(organization.pk)
 
 
@@ -117,7 +120,7 @@ class ApiKeySerializer(serializers.Serializer):
     last_used_at = serializers.DateTimeField(allow_null=True)
     revoked_at = serializers.DateTimeField(allow_null=True)
 
-    def get_repositories(self, api_key: Any) -> list[str]:
+    def get_repositories(self, api_key: ApiKey) -> list[str]:
         return sorted(r.slug for r in api_key.repositories.all())
 
 
@@ -190,7 +193,7 @@ class FileSerializer(serializers.Serializer):
     processed_at = serializers.DateTimeField(allow_null=True)
     url = serializers.SerializerMethodField(help_text="Download URL (takes an API key).")
 
-    def get_url(self, file: Any) -> str:
+    def get_url(self, file: File) -> str:
         repository = file.repository
         path = reverse(
             "file",

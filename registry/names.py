@@ -18,7 +18,7 @@ def normalize_name(name: str) -> str:
     return canonicalize_name(name)
 
 
-def normalize_version(version: str) -> str:
+def normalize_version(version: str | Version) -> str:
     """`1.0.0` -> `1`: 1.0 and 1.0.0 are one release."""
     return canonicalize_version(version)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.files import File as DjangoFile
 from django.core.files.storage import FileSystemStorage
 from django.core.files.storage import Storage
 from django.core.files.storage import storages
@@ -92,7 +93,7 @@ class AtomicFileSystemStorage(FileSystemStorage):
     hash would not match the recorded one. A rename shows either nothing or all the bytes.
     """
 
-    def _save(self, name: str, content: Any) -> str:
+    def _save(self, name: str, content: DjangoFile) -> str:
         full_path = self.path(name)
         directory = os.path.dirname(full_path)
         os.makedirs(directory, exist_ok=True)

@@ -1,4 +1,6 @@
-"""Session-wide parts: one S3 server and one live stack of each kind per test run."""
+"""The suite's one set of fixtures: in-process tenants (tests/world.py) with their packages
+in a local folder, and the session-wide parts: one S3 server and one live stack of each kind
+per test run."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,6 +20,11 @@ from tests.services import EmbeddedStack
 from tests.services import LiveStack
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
+from tests.world import Tenant
+from tests.world import World
+from tests.world import build_tenant
+from tests.world import build_world
+from tests.world import local_packages_storage
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/wheelhouse"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -27,6 +35,26 @@ def in_process_tasks_run_eagerly() -> None:
     """Tasks sent by in-process tests run inline, never reaching a shared broker's queue.
     (Live stacks run their own worker, in their own processes, on their own queue.)"""
     celery_app.conf.update(task_always_eager=True, broker_url="memory://")
+
+
+@pytest.fixture
+def packages_dir(settings: Any, tmp_path: Path) -> Path:
+    """The packages storage as a local folder this test can inspect."""
+    location = tmp_path / "packages"
+    local_packages_storage(settings, location)
+    return location
+
+
+@pytest.fixture
+def world(db: None, packages_dir: Path) -> World:
+    """Two organizations with every kind of member and key (see tests/world.py)."""
+    return build_world()
+
+
+@pytest.fixture
+def tenant(db: None, packages_dir: Path) -> Tenant:
+    """One organization, `acme/main`, with an upload key and its owner."""
+    return build_tenant()
 
 
 @pytest.fixture(scope="session")

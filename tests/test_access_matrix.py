@@ -26,11 +26,9 @@ from django.urls import reverse
 from django.urls.exceptions import NoReverseMatch
 
 from accounts.models import ApiKey
-from tests.accounts.world import INVITATION_TOKEN
-from tests.accounts.world import World
-from tests.accounts.world import build_world
-from tests.accounts.world import local_packages_storage
-from tests.accounts.world import random_source_ip
+from tests.world import INVITATION_TOKEN
+from tests.world import World
+from tests.world import random_source_ip
 
 pytestmark = pytest.mark.django_db
 
@@ -374,12 +372,6 @@ def test_it_has_a_policy_row_for_every_url() -> None:
     assert not unnamed, f"name these URL patterns and give them a POLICY row: {unnamed}"
     assert not missing, f"add these URLs to POLICY in {__file__}: {missing}"
     assert not stale, f"POLICY rows for URLs that no longer exist: {stale}"
-
-
-@pytest.fixture
-def world(settings: Any, tmp_path: Any) -> World:
-    local_packages_storage(settings, tmp_path)
-    return build_world()
 
 
 def basic(token: str) -> str:

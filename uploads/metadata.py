@@ -13,11 +13,11 @@ from packaging.metadata import InvalidMetadata
 from packaging.metadata import Metadata
 from packaging.metadata import RawMetadata
 from packaging.metadata import parse_email
-from packaging.utils import canonicalize_name
-from packaging.utils import canonicalize_version
 from packaging.utils import parse_sdist_filename
 from packaging.utils import parse_wheel_filename
 
+from registry.names import normalize_name
+from registry.names import normalize_version
 from uploads.archives import ArchiveContents
 from uploads.archives import InvalidDistribution
 from uploads.archives import sdist_contents
@@ -54,11 +54,11 @@ def read_core_metadata(
         contents = sdist_contents(fileobj, filename, size=size)
         name, version = parse_sdist_filename(filename)
     core = parse_core_metadata(contents.metadata)
-    if canonicalize_name(core.metadata.name) != name:
+    if normalize_name(core.metadata.name) != name:
         raise InvalidDistribution(
             f"Metadata name {core.metadata.name!r} does not match the filename {filename!r}."
         )
-    if canonicalize_version(core.metadata.version) != canonicalize_version(version):
+    if normalize_version(core.metadata.version) != normalize_version(version):
         raise InvalidDistribution(
             f"Metadata version {str(core.metadata.version)!r} does not match the filename "
             f"{filename!r}."
@@ -79,12 +79,12 @@ def _check_license_files(filename: str, metadata: Metadata, contents: ArchiveCon
 
 def check_core_metadata_matches_form(core: CoreMetadata, *, name: str, version: str) -> None:
     """The form's name and version are what the client says it uploads; they must agree."""
-    if canonicalize_name(core.metadata.name) != canonicalize_name(name):
+    if normalize_name(core.metadata.name) != normalize_name(name):
         raise InvalidDistribution(
             f"The form's name {name!r} does not match the name {core.metadata.name!r} "
             "in the file's metadata."
         )
-    if canonicalize_version(core.metadata.version) != canonicalize_version(version):
+    if normalize_version(core.metadata.version) != normalize_version(version):
         raise InvalidDistribution(
             f"The form's version {version!r} does not match the version "
             f"{str(core.metadata.version)!r} in the file's metadata."

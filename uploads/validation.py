@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 from packaging.utils import InvalidSdistFilename
 from packaging.utils import InvalidWheelFilename
-from packaging.utils import canonicalize_name
-from packaging.utils import canonicalize_version
 from packaging.utils import parse_sdist_filename
 from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
+from registry.names import normalize_name
+from registry.names import normalize_version
 from uploads.errors import NoLongerSupported
 from uploads.errors import UploadError
 
@@ -137,11 +137,11 @@ def check_filename(filename: str, form: UploadForm) -> None:
                 f"{FILENAME_CHARACTERS}.",
             )
     file_name, file_version = _name_and_version(filename, form.filetype)
-    if file_name != canonicalize_name(form.name):
+    if file_name != normalize_name(form.name):
         raise UploadError(
             f"Filename {filename!r} does not match the project name {form.name!r} in the form.",
         )
-    if canonicalize_version(file_version) != canonicalize_version(form.version):
+    if normalize_version(file_version) != normalize_version(form.version):
         raise UploadError(
             f"Version in filename should be {form.version!r} not {str(file_version)!r}.",
         )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from datetime import date
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
@@ -80,7 +81,7 @@ class ApiKeyForm(forms.Form):
         validate_networks(networks)
         return networks
 
-    def expires_at(self) -> Any:
+    def expires_at(self) -> datetime | None:
         days = self.cleaned_data.get("expires_in_days")
         return timezone.now() + timedelta(days=days) if days else None
 
@@ -115,7 +116,7 @@ class AuditFilterForm(forms.Form):
         }
 
 
-def _midnight(day: Any) -> Any:
+def _midnight(day: date | None) -> datetime | None:
     if day is None:
         return None
     return datetime.combine(day, datetime.min.time(), tzinfo=UTC)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from typing import TypeVar
 
 from django.conf import settings
 from django.contrib import messages
@@ -42,12 +44,13 @@ from accounts.throttle import throttle_retry_after
 from core.http import error_response
 from core.http import too_many_attempts_response
 
+T = TypeVar("T")
 LOGIN_THROTTLE = "login"
 # The newest events the audit page shows; filters narrow down to older ones.
 AUDIT_PAGE_SIZE = 500
 
 
-def _form_page(request: HttpRequest, form: BaseForm, title: str, **extra: Any) -> HttpResponse:
+def form_page(request: HttpRequest, form: BaseForm, title: str, **extra: Any) -> HttpResponse:
     return render(request, "accounts/form.html", {"form": form, "title": title, **extra})
 
 
@@ -62,7 +65,7 @@ def org_context(user: Actor, organization: Organization) -> dict[str, Any]:
     }
 
 
-def _apply(form: Form, call: Any) -> Any:
+def _apply(form: Form, call: Callable[[], T]) -> T | None:
     """Run a service; its validation errors become form errors and the result None."""
     try:
         return call()
@@ -94,7 +97,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome to Wheelhouse: your account is ready.")
         return redirect(_safe_next(request) or "org-list")
-    return _form_page(
+    return form_page(
         request,
         form,
         "Create an account",
@@ -143,7 +146,7 @@ def org_create(request: AuthenticatedRequest) -> HttpResponse:
         if organization is not None:
             messages.success(request, f"Organization {organization.slug} created.")
             return redirect("org-detail", org=organization.slug)
-    return _form_page(request, form, "New organization", submit="Create")
+    return form_page(request, form, "New organization", submit="Create")
 
 
 @login_required
@@ -166,7 +169,7 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
         if done is not None:
             messages.success(request, "Organization saved.")
             return redirect("org-detail", org=organization.slug)
-    return _form_page(
+    return form_page(
         request,
         form,
         f"Settings of {organization.name}",
@@ -224,7 +227,7 @@ def _membership(request: AuthenticatedRequest, org: str, membership_id: int) -> 
 
 def _after_member_change(
     request: AuthenticatedRequest, org: str, error: ValidationError | None
-) -> Any:
+) -> HttpResponse:
     if error is not None:
         messages.error(request, " ".join(error.messages))
     if selectors.memberships_for_user(user=request.user).filter(organization__slug=org).exists():

@@ -8,9 +8,10 @@ from accounts.models import ApiKey
 from accounts.models import AuditEvent
 from accounts.models import Organization
 from accounts.models import User
+from accounts.permissions import Actor
 
 
-def _actor_fields(actor: object) -> dict[str, Any]:
+def _actor_fields(actor: Actor | None) -> dict[str, Any]:
     if isinstance(actor, ApiKey):
         user = actor.user if actor.user_id else None
         label = f"key {actor.public_id}" + (f" of {user.email}" if user else "")
@@ -24,7 +25,7 @@ def audit_record(
     *,
     organization: Organization | None,
     action: str,
-    actor: object = None,
+    actor: Actor | None = None,
     target: str = "",
     source_ip: str | None = None,
     details: dict[str, Any] | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
@@ -13,6 +13,8 @@ from rest_framework.response import Response
 from accounts import selectors as account_selectors
 from accounts import services
 from accounts.models import ApiKey
+from accounts.models import Membership
+from accounts.models import Organization
 from accounts.models import User
 from accounts.permissions import Action
 from accounts.permissions import Actor
@@ -50,7 +52,7 @@ class CurrentUserView(ApiView):
         return self.one(data, s.CurrentUserSerializer)
 
 
-def _roles(actor: Actor, organizations: Any) -> dict[int, str | None]:
+def _roles(actor: Actor, organizations: Iterable[Organization]) -> dict[int, str | None]:
     if isinstance(actor, ApiKey):
         return {}
     return {o.pk: role_of(actor, o) for o in organizations}
@@ -64,7 +66,7 @@ class OrganizationListView(ApiView):
     )
     def get(self, request: Request) -> Response:
         organizations = account_selectors.organizations_for(actor=self.actor)
-        page = self.paginate_queryset(organizations)
+        page = self.paginate_queryset(organizations) or []
         data = s.OrganizationSerializer(
             page, many=True, context={"roles": _roles(self.actor, page)}
         ).data
@@ -189,7 +191,7 @@ class MemberListView(ApiView):
 class MemberView(ApiView):
     serializer_class = s.MemberSerializer
 
-    def membership(self) -> Any:
+    def membership(self) -> Membership:
         return account_selectors.member_by_email(
             organization=self.organization, email=self.kwargs["email"]
         )

@@ -3,6 +3,8 @@ describing and deleting repositories, and deleting the organization with all it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,7 +16,9 @@ from django.urls import reverse
 
 from accounts import selectors as account_selectors
 from accounts.dashboard.http import AuthenticatedRequest
+from accounts.dashboard.views import form_page
 from accounts.dashboard.views import org_context
+from accounts.models import Organization
 from accounts.network import client_ip
 from accounts.permissions import Action
 from registry import selectors
@@ -24,11 +28,6 @@ from registry.dashboard.forms import ConfirmForm
 from registry.dashboard.forms import RepositoryForm
 from registry.dashboard.forms import RepositorySettingsForm
 from registry.models import Repository
-
-
-def _page(request: AuthenticatedRequest, form: object, title: str, **extra: object) -> HttpResponse:
-    # The organization's tabs come with org_context in `extra`.
-    return render(request, "accounts/form.html", {"form": form, "title": title, **extra})
 
 
 @login_required
@@ -44,36 +43,50 @@ def org_detail(request: AuthenticatedRequest, org: str) -> HttpResponse:
     return render(request, "registry/org_detail.html", context)
 
 
+def _delete_page(
+    request: AuthenticatedRequest,
+    organization: Organization,
+    *,
+    title: str,
+    intro: str,
+    delete: Callable[[str], None],
+    done: str,
+    then: Callable[[], HttpResponse],
+) -> HttpResponse:
+    """Ask for the name to be typed, then call `delete` with what was typed (the service
+    compares it and refuses a mismatch)."""
+    form = ConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            delete(form.cleaned_data["confirm"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, done)
+            return then()
+    context = org_context(request.user, organization)
+    return form_page(request, form, title, submit="Delete", intro=intro, **context)
+
+
 @login_required
 def org_delete(request: AuthenticatedRequest, org: str) -> HttpResponse:
     organization = account_selectors.organization_for(
         actor=request.user, slug=org, action=Action.DELETE_ORGANIZATION
     )
-    form = ConfirmForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.organization_delete(
-                organization=organization,
-                actor=request.user,
-                confirm_slug=form.cleaned_data["confirm"],
-                source_ip=client_ip(request),
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(request, f"Organization {org} deleted.")
-            return redirect("org-list")
-    intro = (
-        f"This deletes {organization.slug} with all its repositories, packages, files and "
-        f"keys, for good. Type {organization.slug} to confirm."
-    )
-    return _page(
+    return _delete_page(
         request,
-        form,
-        "Delete organization",
-        submit="Delete",
-        intro=intro,
-        **org_context(request.user, organization),
+        organization,
+        title="Delete organization",
+        intro=f"This deletes {org} with all its repositories, packages, files and keys, for "
+        f"good. Type {org} to confirm.",
+        delete=lambda typed: services.organization_delete(
+            organization=organization,
+            actor=request.user,
+            confirm_slug=typed,
+            source_ip=client_ip(request),
+        ),
+        done=f"Organization {org} deleted.",
+        then=lambda: redirect("org-list"),
     )
 
 
@@ -97,7 +110,7 @@ def repository_create(request: AuthenticatedRequest, org: str) -> HttpResponse:
             messages.success(request, f"Repository {repository} created. Connect a client next.")
             return redirect("repo-connect", org=org, repo=repository.slug)
     intro = "A repository is one package index with its own URL; keys can be limited to it."
-    return _page(
+    return form_page(
         request,
         form,
         "New repository",
@@ -136,7 +149,7 @@ def repository_edit(request: AuthenticatedRequest, org: str, repo: str) -> HttpR
         else:
             messages.success(request, "Repository settings saved.")
             return redirect("repo-detail", org=org, repo=repository.slug)
-    return _page(
+    return form_page(
         request,
         form,
         f"Settings of {org}/{repo}",
@@ -150,26 +163,17 @@ def repository_edit(request: AuthenticatedRequest, org: str, repo: str) -> HttpR
 @login_required
 def repository_delete(request: AuthenticatedRequest, org: str, repo: str) -> HttpResponse:
     repository = _repository(request, org, repo)
-    form = ConfirmForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.repository_delete(
-                repository=repository,
-                actor=request.user,
-                confirm_slug=form.cleaned_data["confirm"],
-                source_ip=client_ip(request),
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(request, f"Repository {org}/{repo} deleted.")
-            return redirect("org-detail", org=org)
-    intro = f"This deletes {org}/{repo} with all its packages and files. Type {repo} to confirm."
-    return _page(
+    return _delete_page(
         request,
-        form,
-        "Delete repository",
-        submit="Delete",
-        intro=intro,
-        **org_context(request.user, repository.organization),
+        repository.organization,
+        title="Delete repository",
+        intro=f"This deletes {org}/{repo} with all its packages and files. Type {repo} to confirm.",
+        delete=lambda typed: services.repository_delete(
+            repository=repository,
+            actor=request.user,
+            confirm_slug=typed,
+            source_ip=client_ip(request),
+        ),
+        done=f"Repository {org}/{repo} deleted.",
+        then=lambda: redirect("org-detail", org=org),
     )

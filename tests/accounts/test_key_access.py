@@ -23,18 +23,10 @@ from accounts.services import api_key_create
 from accounts.services import api_key_rotate
 from accounts.services import membership_remove
 from registry.index.access import require_repository_key
-from tests.accounts.world import World
-from tests.accounts.world import build_world
-from tests.accounts.world import local_packages_storage
-from tests.accounts.world import random_source_ip
+from tests.world import World
+from tests.world import random_source_ip
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(settings: Any, tmp_path: Any) -> World:
-    local_packages_storage(settings, tmp_path)
-    return build_world()
 
 
 def index(w: World, org: str = "acme", repo: str = "main") -> str:

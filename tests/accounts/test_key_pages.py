@@ -11,17 +11,9 @@ from django.urls import reverse
 from accounts.models import ApiKey
 from accounts.models import User
 from accounts.services import api_key_authenticate
-from tests.accounts.world import World
-from tests.accounts.world import build_world
-from tests.accounts.world import local_packages_storage
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(settings: Any, tmp_path: Any) -> World:
-    local_packages_storage(settings, tmp_path)
-    return build_world()
 
 
 def logged_in(user: User) -> Client:

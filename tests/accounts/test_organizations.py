@@ -29,17 +29,9 @@ from registry.services import repository_create
 from registry.services import repository_delete
 from registry.services import repository_update
 from registry.storage import packages_storage
-from tests.accounts.world import World
-from tests.accounts.world import build_world
-from tests.accounts.world import local_packages_storage
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def world(settings: Any, tmp_path: Any) -> World:
-    local_packages_storage(settings, tmp_path)
-    return build_world()
 
 
 def logged_in(user: User) -> Client:

@@ -13,7 +13,7 @@ from accounts.models import User
 from accounts.services import api_key_create
 from accounts.services import organization_create
 from registry.services import repository_get_or_create
-from tests.accounts.world import random_source_ip
+from tests.world import random_source_ip
 
 pytestmark = pytest.mark.django_db
 

@@ -4,21 +4,12 @@ import base64
 import json
 from typing import Any
 
-import pytest
 from django.test import Client
 
-from tests.accounts.world import World
-from tests.accounts.world import build_world
-from tests.accounts.world import local_packages_storage
-from tests.accounts.world import random_source_ip
+from tests.world import World
+from tests.world import random_source_ip
 
 SESSION_ACTORS = {"owner", "admin", "member", "reader", "b_member"}
-
-
-@pytest.fixture
-def world(settings: Any, tmp_path: Any) -> World:
-    local_packages_storage(settings, tmp_path)
-    return build_world()
 
 
 class Api:

@@ -8,10 +8,10 @@ import pytest
 from django.test import Client
 
 from accounts.models import AuditEvent
-from tests.accounts.world import World
-from tests.accounts.world import random_source_ip
 from tests.api.conftest import as_actor
 from tests.api.conftest import error
+from tests.world import World
+from tests.world import random_source_ip
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,9 @@ from accounts.models import AuditEvent
 from accounts.models import Membership
 from accounts.models import Organization
 from accounts.models import Role
-from tests.accounts.world import World
 from tests.api.conftest import as_actor
 from tests.api.conftest import error
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 

@@ -13,12 +13,12 @@ from registry.models import File
 from registry.models import FileStatus
 from registry.models import Release
 from registry.models import Repository
-from tests.accounts.world import World
 from tests.api.conftest import as_actor
 from tests.api.conftest import error
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
+from tests.world import World
 from uploads.processing import file_process
 
 pytestmark = pytest.mark.django_db

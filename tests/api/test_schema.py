@@ -39,8 +39,8 @@ from accounts.models import Membership
 from registry.models import File
 from registry.models import Release
 from registry.models import Repository
-from tests.accounts.world import World
-from tests.accounts.world import random_source_ip
+from tests.world import World
+from tests.world import random_source_ip
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -15,20 +14,20 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.services import api_key_create
-from accounts.services import organization_get_or_create
 from registry.index.negotiation import HTML
 from registry.index.negotiation import V1_HTML
 from registry.index.negotiation import V1_JSON
 from registry.models import File
 from registry.models import Release
+from registry.models import Repository
 from registry.services import project_status_set
 from registry.services import release_yank
-from registry.services import repository_get_or_create
 from tests.artifacts import Package
 from tests.artifacts import sdist_bytes
 from tests.artifacts import sdist_filename
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
+from tests.world import Tenant
 from uploads.errors import UploadError
 from uploads.processing import file_process
 from uploads.services import upload_receive
@@ -49,30 +48,20 @@ POETRY_ACCEPT = "application/vnd.pypi.simple.v1+json, */*;q=0.1"
 
 
 @pytest.fixture(autouse=True)
-def local_storage(settings, tmp_path: Path) -> None:
-    settings.S3_BUCKET = ""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "packages": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path), "allow_overwrite": True},
-        },
-    }
+def local_cache(settings) -> None:
+    # Pages are cached by serial; a fresh cache per test keeps ids of other runs out.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     cache.clear()
 
 
 @pytest.fixture
-def repository():
-    owner = User.objects.create_user("owner@acme.test")
-    organization = organization_get_or_create(slug="acme", name="Acme", owner=owner)
-    return repository_get_or_create(organization=organization, slug="main")
+def repository(tenant: Tenant) -> Repository:
+    return tenant.repository
 
 
 @pytest.fixture
-def client(repository) -> Client:
-    token = api_key_create(organization=repository.organization, name="ci", scope="upload").token
-    basic = base64.b64encode(f"__token__:{token}".encode()).decode()
+def client(tenant: Tenant) -> Client:
+    basic = base64.b64encode(f"__token__:{tenant.token}".encode()).decode()
     return Client(HTTP_AUTHORIZATION=f"Basic {basic}")
 
 

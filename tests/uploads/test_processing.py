@@ -10,16 +10,15 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from accounts.models import User
 from accounts.services import api_key_create
-from accounts.services import organization_get_or_create
 from registry.models import File
 from registry.models import FileStatus
-from registry.services import repository_get_or_create
+from registry.models import Repository
 from registry.storage import packages_storage
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
+from tests.world import Tenant
 from uploads.errors import UploadError
 from uploads.processing import file_process
 from uploads.services import upload_receive
@@ -31,23 +30,9 @@ from uploads.web import upload_status
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def local_storage(settings, tmp_path: Path) -> None:
-    settings.S3_BUCKET = ""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "packages": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path), "allow_overwrite": True},
-        },
-    }
-
-
 @pytest.fixture
-def repository():
-    owner = User.objects.create_user("owner@acme.test")
-    organization = organization_get_or_create(slug="acme", name="Acme", owner=owner)
-    return repository_get_or_create(organization=organization, slug="main")
+def repository(tenant: Tenant) -> Repository:
+    return tenant.repository
 
 
 def receive(repository, data: bytes, filename: str, name: str = "Demo.Pkg") -> File:

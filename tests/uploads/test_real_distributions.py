@@ -24,7 +24,7 @@ from packaging.utils import parse_wheel_filename
 
 from registry.models import File
 from tests.fixtures.hostile import Upload
-from tests.uploads.conftest import Tenant
+from tests.world import Tenant
 from uploads.metadata import check_core_metadata_matches_form
 from uploads.metadata import read_core_metadata
 from uploads.validation import check_filename

@@ -22,8 +22,8 @@ from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
 from tests.fixtures.hostile import PACKAGE
 from tests.fixtures.hostile import Upload
-from tests.uploads.conftest import Tenant
-from tests.uploads.conftest import stored_files
+from tests.world import Tenant
+from tests.world import stored_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

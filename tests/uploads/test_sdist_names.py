@@ -8,7 +8,7 @@ from registry.models import File
 from tests.artifacts import sdist_bytes
 from tests.fixtures.hostile import PACKAGE
 from tests.fixtures.hostile import Upload
-from tests.uploads.conftest import Tenant
+from tests.world import Tenant
 from uploads.validation import check_filename
 from uploads.validation import form_fields_from_filename
 from uploads.validation import parse_upload_form

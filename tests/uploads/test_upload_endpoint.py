@@ -19,8 +19,8 @@ from tests.artifacts import wheel_filename
 from tests.fixtures.hostile import CORPUS
 from tests.fixtures.hostile import PACKAGE
 from tests.fixtures.hostile import Upload
-from tests.uploads.conftest import Tenant
-from tests.uploads.conftest import stored_files
+from tests.world import Tenant
+from tests.world import stored_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import FrameType
 from typing import Any
 
 from django.conf import settings
@@ -83,7 +84,7 @@ def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
     """Run until a signal or a child exits, then stop them all."""
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)

@@ -1,15 +1,21 @@
-"""Two tenants with every kind of member and key, for access tests run in-process."""
+"""The tenants tests run against in-process: `World`, two organizations with every kind of
+member and key (the access tests), and `Tenant`, one organization with an upload key (the
+upload tests). The fixtures that build them are in tests/conftest.py."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import secrets
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from django.core.files.base import ContentFile
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -30,6 +36,8 @@ from registry.models import Release
 from registry.models import Repository
 from registry.services import repository_get_or_create
 from registry.storage import packages_storage
+from tests.clients import multipart
+from tests.fixtures.hostile import Upload
 
 INVITATION_TOKEN = "matrix-invitation-token"
 
@@ -133,13 +141,47 @@ def build_world() -> World:
     )  # fmt: skip
 
 
-def local_packages_storage(settings: object, path: object) -> None:
-    """Point the packages storage at a temporary folder."""
-    settings.S3_BUCKET = ""  # type: ignore[attr-defined]
-    settings.STORAGES = {  # type: ignore[attr-defined]
-        **settings.STORAGES,  # type: ignore[attr-defined]
+def local_packages_storage(settings: Any, location: Path) -> None:
+    """Point the packages storage at a folder the test can inspect (never S3)."""
+    settings.S3_BUCKET = ""
+    settings.STORAGES = {
+        **settings.STORAGES,
         "packages": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(path), "allow_overwrite": True},
+            "BACKEND": "registry.storage.AtomicFileSystemStorage",
+            "OPTIONS": {"location": str(location), "allow_overwrite": True},
         },
     }
+
+
+def stored_files(location: Path) -> list[Path]:
+    return [p for p in location.rglob("*") if p.is_file()] if location.exists() else []
+
+
+@dataclass
+class Tenant:
+    repository: Repository
+    token: str
+    client: Client
+    owner: User
+
+    @property
+    def upload_url(self) -> str:
+        return f"/{self.repository.organization.slug}/{self.repository.slug}/legacy/"
+
+    def post(self, upload: Upload, *, url: str | None = None, accept: str = "") -> object:
+        body, content_type = multipart(upload.fields(), {"content": (upload.filename, upload.data)})
+        basic = base64.b64encode(f"__token__:{self.token}".encode()).decode()
+        headers = {"Authorization": f"Basic {basic}"}
+        if accept:
+            headers["Accept"] = accept
+        return self.client.generic(
+            "POST", url or self.upload_url, body, content_type=content_type, headers=headers
+        )
+
+
+def build_tenant() -> Tenant:
+    owner = User.objects.create_user("owner@acme.test")
+    organization = organization_get_or_create(slug="acme", name="Acme", owner=owner)
+    repository = repository_get_or_create(organization=organization, slug="main")
+    key = api_key_create(organization=organization, name="ci", scope="upload")
+    return Tenant(repository=repository, token=key.token, client=Client(), owner=owner)

@@ -16,10 +16,8 @@ from registry.models import DeletedFilename
 from registry.models import File
 from registry.models import Release
 from registry.services import repository_update
-from tests.accounts.world import World
-from tests.accounts.world import build_world
-from tests.accounts.world import local_packages_storage
-from tests.accounts.world import random_source_ip
+from tests.world import World
+from tests.world import random_source_ip
 
 pytestmark = pytest.mark.django_db
 
@@ -27,11 +25,9 @@ PROJECT = "/orgs/acme/repos/main/projects/acme-lib/"
 RELEASE = f"{PROJECT}versions/1.0/"
 
 
-@pytest.fixture
-def world(settings: Any, tmp_path: Any) -> World:
-    local_packages_storage(settings, tmp_path)
+@pytest.fixture(autouse=True)
+def public_url(settings: Any) -> None:
     settings.PUBLIC_URL = "https://packages.example.com"
-    return build_world()
 
 
 def as_user(world: World, role: str) -> Client:
@@ -67,6 +63,21 @@ def test_it_yanks_with_a_reason_for_admins_and_refuses_members(world: World) -> 
     assert event.actor_label == "admin@acme.test"
     admin.post(f"{RELEASE}unyank/")
     assert not Release.objects.get(pk=world.file.release_id).yanked
+
+
+def test_it_finds_a_release_and_project_under_any_spelling_of_their_names(world: World) -> None:
+    # The release was uploaded as 1.0 of acme-lib; PEP 440 and PEP 503 say these are the same.
+    admin = as_user(world, "admin")
+    other_spelling = "/orgs/acme/repos/main/projects/Acme_Lib/versions/1.0.0/"
+    assert admin.get(f"{other_spelling}delete/").status_code == 200
+
+    response = admin.post(f"{other_spelling}yank/", {"reason": "typo"})
+
+    assert response.status_code == 302
+    release = Release.objects.get(pk=world.file.release_id)
+    assert (release.version, release.yanked) == ("1.0", True)
+    missing = admin.post("/orgs/acme/repos/main/projects/acme-lib/versions/1.0.1/yank/")
+    assert missing.status_code == 404
 
 
 def test_it_asks_before_deleting_a_file_and_then_retires_its_name(world: World) -> None:
