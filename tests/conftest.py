@@ -16,6 +16,8 @@ import pytest
 from psycopg import sql
 
 from config.celery import app as celery_app
+from tests.budgets import BudgetTenant
+from tests.budgets import build_budget_tenant
 from tests.services import EmbeddedStack
 from tests.services import LiveStack
 from tests.services import SeaweedFS
@@ -55,6 +57,13 @@ def world(db: None, packages_dir: Path) -> World:
 def tenant(db: None, packages_dir: Path) -> Tenant:
     """One organization, `acme/main`, with an upload key and its owner."""
     return build_tenant()
+
+
+@pytest.fixture(params=[2, 11], ids=lambda n: f"{n}-each")
+def budget_tenant(db: None, packages_dir: Path, request: pytest.FixtureRequest) -> BudgetTenant:
+    """One organization with n of everything, each with its own related rows: a query per
+    item shows as a count that differs between n=2 and n=11 (tests/budgets.py)."""
+    return build_budget_tenant(request.param)
 
 
 @pytest.fixture(scope="session")

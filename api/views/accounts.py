@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf
@@ -40,7 +41,7 @@ class CurrentUserView(ApiView):
         user = key.user if key is not None else request.user
         user = user if isinstance(user, User) else None
         organizations = [
-            {"slug": o.slug, "name": o.name, "role": role_of(user, o) if user else None}
+            {"slug": o.slug, "name": o.name, "role": _role(user, o) if user else None}
             for o in account_selectors.organizations_for(actor=actor)
         ]
         data = {
@@ -52,10 +53,17 @@ class CurrentUserView(ApiView):
         return self.one(data, s.CurrentUserSerializer)
 
 
+def _role(user: User | AnonymousUser, organization: Organization) -> str | None:
+    """The user's role: as organizations_for(actor=user) annotated it (no query per
+    organization), else role_of (one query per organization, remembered for the request)."""
+    role: str | None = getattr(organization, "viewer_role", None)
+    return role if role is not None else role_of(user, organization)
+
+
 def _roles(actor: Actor, organizations: Iterable[Organization]) -> dict[int, str | None]:
     if isinstance(actor, ApiKey):
         return {}
-    return {o.pk: role_of(actor, o) for o in organizations}
+    return {o.pk: _role(actor, o) for o in organizations}
 
 
 class OrganizationListView(ApiView):

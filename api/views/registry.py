@@ -132,7 +132,8 @@ class ReleaseView(ApiView):
 
     @extend_schema(summary="One release with its metadata and files")
     def get(self, request: Request, org: str, repo: str, project: str, version: str) -> Response:
-        return self.one(self.release, s.ReleaseDetailSerializer)
+        release = selectors.release_with_files(release=self.release)
+        return self.one(release, s.ReleaseDetailSerializer)
 
     @extend_schema(
         summary="Delete a release and its files, if the repository allows (owners, admins)",
