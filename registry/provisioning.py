@@ -28,12 +28,22 @@ def tenant_provision(
 ) -> dict[str, Any]:
     """Ensure the organization, repository and user exist, and mint a new API key.
 
-    Safe to run again: existing objects are reused, and each run returns a fresh key.
+    Safe to run again: existing objects are reused, and each run returns a fresh key. The
+    index URL printed with credentials in it carries a read-only key, never an upload key:
+    a URL gets pasted into browsers, and a browser keeps what it was given.
     """
     user = user_get_or_create(email=email)
     organization = organization_get_or_create(slug=org_slug, name=org_name or org_slug, owner=user)
     repository = repository_get_or_create(organization=organization, slug=repo_slug)
     new_key = api_key_create(organization=organization, name=key_name, scope=scope, created_by=user)
+    install_key = new_key
+    if new_key.api_key.can_upload:
+        install_key = api_key_create(
+            organization=organization,
+            name=f"{key_name} (install)",
+            scope=KeyScope.READ,
+            created_by=user,
+        )
     urls = repository_urls(repository, base_url=base_url)
     return {
         "organization": organization.slug,
@@ -46,5 +56,6 @@ def tenant_provision(
             "token": new_key.token,
         },
         **urls,
-        "pip_index_url": url_with_credentials(urls["index_url"], new_key.token),
+        "install_key": {"public_id": install_key.api_key.public_id, "token": install_key.token},
+        "pip_index_url": url_with_credentials(urls["index_url"], install_key.token),
     }

@@ -168,14 +168,30 @@ class Tenant:
     def upload_url(self) -> str:
         return f"/{self.repository.organization.slug}/{self.repository.slug}/legacy/"
 
-    def post(self, upload: Upload, *, url: str | None = None, accept: str = "") -> object:
-        body, content_type = multipart(upload.fields(), {"content": (upload.filename, upload.data)})
-        basic = base64.b64encode(f"__token__:{self.token}".encode()).decode()
-        headers = {"Authorization": f"Basic {basic}"}
+    def post(
+        self,
+        upload: Upload,
+        *,
+        url: str | None = None,
+        accept: str = "",
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+        extra_files: dict[str, tuple[str, bytes]] | None = None,
+        **meta: str,
+    ) -> Any:
+        """POST `upload` as twine does (with `extra_files` beside it), with the tenant's key
+        unless `token` is "" (no Authorization header at all)."""
+        files = {"content": (upload.filename, upload.data), **(extra_files or {})}
+        body, content_type = multipart(upload.fields(), files)
+        sent = dict(headers or {})
+        key = self.token if token is None else token
+        if key:
+            basic = base64.b64encode(f"__token__:{key}".encode()).decode()
+            sent["Authorization"] = f"Basic {basic}"
         if accept:
-            headers["Accept"] = accept
+            sent["Accept"] = accept
         return self.client.generic(
-            "POST", url or self.upload_url, body, content_type=content_type, headers=headers
+            "POST", url or self.upload_url, body, content_type=content_type, headers=sent, **meta
         )
 
 

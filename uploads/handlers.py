@@ -1,4 +1,4 @@
-"""Streams an upload's file parts to temporary files, hashing them and enforcing a size cap."""
+"""Streams an upload's file to a temporary file, hashing it and enforcing a size cap."""
 
 from __future__ import annotations
 
@@ -22,20 +22,29 @@ class _Hash(Protocol):
 class HashingUploadHandler(TemporaryFileUploadHandler):
     """Hashes each chunk as it arrives, so the file is read exactly once.
 
-    Digests of each completed file part are kept in `digests` by field name. Past `max_size`
-    the part is dropped and `exceeded` set; the rest of the body is drained so the client
-    still reads our answer instead of a reset connection.
+    Only the file part named `field` is kept: any other file part is skipped unread to disk.
+    Its digests are kept in `digests` by field name. Past `max_size` bytes, counted across
+    every file part of the request, the upload stops and `exceeded` is set; the rest of the
+    body is drained so the client still reads our answer instead of a reset connection.
     """
 
-    def __init__(self, *args: Any, max_size: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_size: int, field: str = "content", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_size = max_size
+        self.field = field
         self.exceeded = False
+        self.size = 0
+        self.skipping = False
         self.digests: dict[str, dict[str, str]] = {}
 
-    def new_file(self, *args: Any, **kwargs: Any) -> None:
-        super().new_file(*args, **kwargs)
-        self.size = 0
+    def new_file(self, field_name: str, *args: Any, **kwargs: Any) -> None:
+        # Parts nobody reads are not written anywhere; a second `content` neither. (Not
+        # SkipFile: Django then closes every file of the request, `content` included.)
+        self.skipping = field_name != self.field or field_name in self.digests
+        if self.skipping:
+            self.field_name = field_name
+            return
+        super().new_file(field_name, *args, **kwargs)
         self.hashes: dict[str, _Hash] = {
             "md5": hashlib.md5(usedforsecurity=False),
             "sha256": hashlib.sha256(),
@@ -43,6 +52,8 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         }
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        if self.skipping:
+            return None
         self.size += len(raw_data)
         if self.size > self.max_size:
             self.exceeded = True
@@ -53,6 +64,8 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         return super().receive_data_chunk(raw_data, start)
 
     def file_complete(self, file_size: int) -> UploadedFile | None:
+        if self.skipping:
+            return None
         self.digests[self.field_name] = {name: h.hexdigest() for name, h in self.hashes.items()}
         return super().file_complete(file_size)
 

@@ -16,10 +16,12 @@ from uploads import services
 from uploads.errors import UploadError
 from uploads.validation import parse_upload_form
 from uploads.web import received_upload
+from uploads.web import refuse_browsers
 from uploads.web import upload_status
 
 
 @csrf_exempt
+@refuse_browsers
 @require_repository_key(upload=True)
 def upload(request: RepositoryRequest) -> HttpResponse:
     if request.method != "POST":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf
@@ -23,6 +25,7 @@ from registry.models import FileStatus
 from uploads import services as upload_services
 from uploads.validation import form_fields_from_filename
 from uploads.validation import parse_upload_form
+from uploads.web import browser_refusal
 from uploads.web import received_upload
 
 NO_BODY = {204: None}
@@ -184,6 +187,17 @@ class FileListView(ApiView):
     serializer_class = s.FileSerializer
     # Documents the body; the view parses it itself, streaming and hashing (see post).
     parser_classes = (MultiPartParser,)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Refuse an upload before authentication can read its body: session authentication
+        checks CSRF, which parses (and spools) the whole multipart body first. Uploads take
+        an API key, and never come from a browser."""
+        if request.method == "POST":
+            if refusal := browser_refusal(request._request):
+                raise UploadRefused(403, refusal)
+            if not request.headers.get("Authorization"):
+                raise UploadRefused(403, "Uploads take an API key with the upload scope.")
+        super().initial(request, *args, **kwargs)
 
     @extend_schema(
         summary="Files, newest first, with processing status",

@@ -13,6 +13,7 @@ from django.http import HttpResponse
 from django.http import HttpResponseRedirect
 from django.http import StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.http import content_disposition_header
 
 from core.http import error_response
 from core.http import etag_matches
@@ -45,8 +46,9 @@ def stored_file_response(
         "ETag": etag,
         "Cache-Control": FILE_CACHE_CONTROL,
         "Accept-Ranges": "bytes",
-        # pip names the download after Content-Disposition when present: the exact filename.
-        "Content-Disposition": f'attachment; filename="{filename}"',
+        # pip names the download after Content-Disposition when present: the exact filename,
+        # quoted by Django (filename*= for anything outside plain ASCII).
+        "Content-Disposition": content_disposition_header(True, filename) or "attachment",
     }
     if etag_matches(request.headers.get("If-None-Match", ""), etag):
         return _with_headers(HttpResponse(status=304), headers)

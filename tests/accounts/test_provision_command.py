@@ -40,9 +40,11 @@ def test_it_prints_a_working_key_and_the_urls() -> None:
     assert api_key_authenticate(key["token"]).scope == "upload"
     assert result["index_url"] == "https://r.example/acme/main/simple/"
     assert result["upload_url"] == "https://r.example/acme/main/legacy/"
-    assert (
-        result["pip_index_url"] == f"https://__token__:{key['token']}@r.example/acme/main/simple/"
-    )
+    # The URL with credentials in it carries a read-only key: it ends up in browsers.
+    install = result["install_key"]["token"]
+    assert result["pip_index_url"] == f"https://__token__:{install}@r.example/acme/main/simple/"
+    assert api_key_authenticate(install).scope == "read"
+    assert key["token"] not in result["pip_index_url"]
     assert Membership.objects.get(organization__slug="acme").role == "owner"
 
 
@@ -51,8 +53,10 @@ def test_it_reuses_what_exists_and_mints_a_new_key_each_run() -> None:
     second = provision(*ARGS, "--scope", "read")
     assert first["api_key"]["token"] != second["api_key"]["token"]
     assert Repository.objects.filter(organization__slug="acme").count() == 1
-    assert ApiKey.objects.count() == 2
+    # The first run mints an upload key and a read key for installs; a read run, one key.
+    assert ApiKey.objects.count() == 3
     assert api_key_authenticate(second["api_key"]["token"]).scope == "read"
+    assert second["install_key"]["token"] == second["api_key"]["token"]
 
 
 def test_it_refuses_a_slug_that_shadows_a_route() -> None:
