@@ -20,11 +20,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def env_str(name: str, default: str = "") -> str:
-    """A variable, or the contents of the file named by ``<NAME>_FILE`` (Docker secrets)."""
+    """A variable, or the contents of the file named by ``<NAME>_FILE`` (Docker secrets).
+    Set but empty counts as unset (compose files often pass `VAR=` through)."""
     path = os.environ.get(f"{name}_FILE")
     if path:
         return Path(path).read_text().strip()
-    return os.environ.get(name, default)
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -161,7 +162,8 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 def _email_settings() -> dict[str, object]:
     """SMTP from EMAIL_URL (smtp[s]://user:password@host:port) or EMAIL_HOST & co; without
-    either, mail is printed to the console, which is enough for the embedded default."""
+    either, each message is a file in EMAIL_FILE_PATH (default DATA_DIR/mail). Never the
+    console: mails carry sign-up, reset and invitation links, which do not belong in logs."""
     url = env_str("EMAIL_URL")
     if url:
         parts = urlsplit(url)
@@ -184,13 +186,10 @@ def _email_settings() -> dict[str, object]:
             "EMAIL_USE_TLS": env_bool("EMAIL_USE_TLS", True),
             "EMAIL_USE_SSL": env_bool("EMAIL_USE_SSL"),
         }
-    if env_str("EMAIL_FILE_PATH"):
-        # Each message as a file in that folder: lets a test or a developer read the links.
-        return {
-            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-            "EMAIL_FILE_PATH": env_str("EMAIL_FILE_PATH"),
-        }
-    return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail")),
+    }
 
 
 globals().update(_email_settings())

@@ -126,8 +126,9 @@ _KEY = _org(public_id=_upload_key_id)
 # A key sees only itself among keys; the upload key finds itself, then may not change itself.
 _KEY_SELF = {"key_upload": 200}
 _KEY_SELF_WRITE = {"key_upload": 403}
-# Uploads through the API take a key, never a session.
-_SESSION_UPLOAD = {"owner": 403, "admin": 403, "member": 403}
+# Uploads take a key, never a session: a request with session cookies is a browser's, and
+# browsers are refused before anything else (security review H1).
+_SESSION_UPLOAD = dict.fromkeys(SESSION_ACTORS, 403)
 
 
 POLICY: dict[str, Row] = {
@@ -136,6 +137,9 @@ POLICY: dict[str, Row] = {
     "oidc-not-supported": Row("public", ok=404, kwargs=lambda w: {"rest": "audience"}),
     "home": Row("public", ok=302),
     "signup": Row("public"),
+    "signup-sent": Row("public"),
+    # A sign-up link that is not (or no longer) valid: gone, for everyone alike.
+    "signup-activate": Row("public", ok=410, kwargs=lambda w: {"uidb64": "MQ", "token": "x-y"}),
     "login": Row("public"),
     "logout": Row("public", method="POST", ok=302),
     "password_reset": Row("public"),
@@ -328,6 +332,8 @@ def expected_status(row: Row, actor: str) -> int:
     assert row.kind == "repo"
     if actor in KEY_REFUSED:
         return KEY_REFUSED[actor]
+    if actor in SESSION_ACTORS and row.method == "POST":
+        return 403  # a form post with cookies: a browser, which may never upload
     if actor not in KEY_ALLOWED:
         return 401  # anonymous, and sessions: index and upload URLs take keys only
     return row.ok if row.action in KEY_ALLOWED[actor] else 403
@@ -453,7 +459,9 @@ def test_it_lets_no_write_from_organization_b_change_organization_a(world: World
         url = reverse(name.split()[0], kwargs=row.kwargs(world))
         for actor in B_ACTORS:
             status = send(actors[actor], row, url).status_code
-            assert status in {302, 401, 404}, (name, actor)
+            # A browser (a session) is refused any upload before it is even looked at.
+            browser = actor in SESSION_ACTORS and row.action == "upload"
+            assert status in {302, 401, 404} or (browser and status == 403), (name, actor)
     assert _organization_a_state(world) == before
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from email.message import Message
 
+import nh3
 import readme_renderer.markdown
 import readme_renderer.rst
 import readme_renderer.txt
+from readme_renderer.clean import ALLOWED_ATTRIBUTES
+from readme_renderer.clean import ALLOWED_TAGS
 
 
 def readme_render(description: str | None, content_type: str | None) -> str:
@@ -25,7 +28,27 @@ def readme_render(description: str | None, content_type: str | None) -> str:
         html = readme_renderer.rst.render(description)
     if html is None:
         html = readme_renderer.txt.render(description)
-    return html or ""
+    return _without_remote_images(html or "")
+
+
+def _without_remote_images(html: str) -> str:
+    """Images lose their source and keep their alt text: a README must not make every
+    reader's browser report to a server of the author's choosing (tracking pixels), and
+    images are all remote here (readme-renderer already drops data: URLs)."""
+    if "<img" not in html:
+        return html
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        link_rel="nofollow",
+        url_schemes={"http", "https", "mailto"},
+        attribute_filter=_drop_image_source,
+    )
+
+
+def _drop_image_source(tag: str, attribute: str, value: str) -> str | None:
+    return None if tag == "img" and attribute == "src" else value
 
 
 def _parse_content_type(value: str) -> tuple[str, dict[str, str]]:

@@ -7,28 +7,21 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import BaseUserCreationForm
-from django.core.exceptions import ValidationError
 from django.db.models import Model
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import KeyScope
 from accounts.models import Role
-from accounts.models import User
 from accounts.validators import validate_networks
 
 
-class SignupForm(BaseUserCreationForm):
-    class Meta:
-        model = User
-        fields = ("email", "name")
+class SignupForm(forms.Form):
+    """Only who is signing up: the password is chosen from the emailed link, and nothing
+    here may say whether the address already has an account."""
 
-    def clean_email(self) -> str:
-        email = User.objects.normalize_email(self.cleaned_data["email"]).lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise ValidationError("An account with this email address already exists.")
-        return email
+    email = forms.EmailField(max_length=254)
+    name = forms.CharField(max_length=150, required=False)
 
 
 class OrganizationForm(forms.Form):

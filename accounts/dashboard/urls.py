@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.urls import reverse_lazy
+from django.views.generic import TemplateView
 
 from accounts.dashboard import keys as views_keys
 from accounts.dashboard import views
@@ -15,6 +16,19 @@ org = "orgs/<slug:org>"
 
 account_patterns = [
     path("accounts/signup/", views.signup, name="signup"),
+    path(
+        "accounts/signup/sent/",
+        TemplateView.as_view(
+            template_name=f"{T}message.html",
+            extra_context={
+                "title": "Check your email",
+                "text": "We sent a link to that address. Open it to choose your password and "
+                "finish signing up (or to log in, if the address already has an account).",
+            },
+        ),
+        name="signup-sent",
+    ),
+    path("accounts/signup/<uidb64>/<token>/", views.signup_activate, name="signup-activate"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

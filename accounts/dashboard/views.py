@@ -12,6 +12,7 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.forms import BaseForm
 from django.forms import Form
@@ -93,10 +94,13 @@ def _safe_next(request: HttpRequest) -> str:
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome to Wheelhouse: your account is ready.")
-        return redirect(_safe_next(request) or "org-list")
+        services.signup_request(
+            email=form.cleaned_data["email"],
+            name=form.cleaned_data["name"],
+            next_url=_safe_next(request),
+        )
+        # The same answer whether or not the address has an account (no existence oracle).
+        return redirect("signup-sent")
     return form_page(
         request,
         form,
@@ -105,6 +109,21 @@ def signup(request: HttpRequest) -> HttpResponse:
         next=_safe_next(request),
         intro="Host your team's private Python packages.",
     )
+
+
+def signup_activate(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The emailed sign-up link: choose a password, and the account is open."""
+    user = services.signup_user(uidb64=uidb64, token=token)
+    if user is None:
+        return render(request, "accounts/signup_activate.html", {"validlink": False}, status=410)
+    form = SetPasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.signup_complete(user=user, password=form.cleaned_data["new_password1"])
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome to Wheelhouse: your account is ready.")
+        return redirect(_safe_next(request) or "org-list")
+    context = {"validlink": True, "form": form, "email": user.email, "next": _safe_next(request)}
+    return render(request, "accounts/signup_activate.html", context)
 
 
 class LoginView(auth_views.LoginView):

@@ -31,6 +31,9 @@ from accounts.services.organizations import organization_create
 from accounts.services.organizations import organization_get_or_create
 from accounts.services.organizations import organization_update
 from accounts.services.organizations import user_get_or_create
+from accounts.services.signup import signup_complete
+from accounts.services.signup import signup_request
+from accounts.services.signup import signup_user
 
 __all__ = [
     "API_KEY_PREFIX", "LAST_USED_RESOLUTION", "PUBLIC_ID_LENGTH", "KeyCheck", "NewApiKey",
@@ -38,5 +41,6 @@ __all__ = [
     "api_key_revoke", "api_key_rotate", "audit_key_refusal", "audit_record", "hash_api_key_secret",
     "invitation_accept", "invitation_create", "invitation_find", "invitation_revoke",
     "membership_remove", "membership_set_role", "organization_create",
-    "organization_get_or_create", "organization_update", "user_get_or_create",
+    "organization_get_or_create", "organization_update", "signup_complete", "signup_request",
+    "signup_user", "user_get_or_create",
 ]  # fmt: skip

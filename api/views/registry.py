@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -196,7 +197,7 @@ class FileListView(ApiView):
             if refusal := browser_refusal(request._request):
                 raise UploadRefused(403, refusal)
             if not request.headers.get("Authorization"):
-                raise UploadRefused(403, "Uploads take an API key with the upload scope.")
+                raise NotAuthenticated("Uploads take an API key with the upload scope.")
         super().initial(request, *args, **kwargs)
 
     @extend_schema(

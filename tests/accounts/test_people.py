@@ -31,23 +31,63 @@ def person() -> User:
     return User.objects.create_user("ada@example.test", PASSWORD)
 
 
-def test_it_signs_up_a_person_and_logs_them_in() -> None:
+def mailed_link(mail: Any) -> str:
+    return re.findall(r"http://\S+", mail.body)[0]
+
+
+@pytest.mark.django_db(transaction=True)  # mail goes out on commit
+def test_it_signs_up_a_person_through_the_link_it_mails(mailoutbox: list[Any]) -> None:
     client = Client()
-    response = client.post(
-        reverse("signup"),
-        {"email": "Grace@Example.test", "password1": PASSWORD, "password2": PASSWORD},
-    )
-    assert response.status_code == 302
-    assert User.objects.filter(email="grace@example.test").exists()
+    response = client.post(reverse("signup"), {"email": "Grace@Example.test", "name": "Grace"})
+
+    assert response.headers["Location"] == reverse("signup-sent")
+    (mail,) = mailoutbox
+    assert mail.to == ["grace@example.test"]
+    # Nothing works before the password is chosen from the link.
+    assert not User.objects.get(email="grace@example.test").is_active
+    link = mailed_link(mail)
+    assert client.get(link).status_code == 200
+    done = client.post(link, {"new_password1": PASSWORD, "new_password2": PASSWORD})
+    assert done.headers["Location"] == reverse("org-list")
     assert client.get(reverse("org-list")).status_code == 200
+    # The link is spent with the password it set.
+    assert Client().get(link).status_code == 410
+    again = Client().post(link, {"new_password1": "another one 123", "new_password2": "x"})
+    assert again.status_code == 410
 
 
-def test_it_refuses_a_second_account_for_one_email(person: User) -> None:
-    response = Client().post(
-        reverse("signup"),
-        {"email": "ADA@example.test", "password1": PASSWORD, "password2": PASSWORD},
+@pytest.mark.django_db(transaction=True)  # mail goes out on commit
+def test_it_answers_a_sign_up_for_a_known_address_exactly_as_for_a_new_one(
+    person: User, mailoutbox: list[Any]
+) -> None:
+    known = Client().post(reverse("signup"), {"email": "ADA@example.test", "name": "Eve"})
+    new = Client().post(reverse("signup"), {"email": "bob@example.test", "name": "Bob"})
+
+    assert (known.status_code, known.headers["Location"]) == (
+        new.status_code,
+        new.headers["Location"],
     )
-    assert "already exists" in response.content.decode()
+    # The owner of the known address is told, and nobody can set their password.
+    to_ada = next(m for m in mailoutbox if m.to == ["ada@example.test"])
+    assert "already has an" in to_ada.body
+    assert "/accounts/signup/" not in to_ada.body
+    person.refresh_from_db()
+    assert person.check_password(PASSWORD)
+
+
+@pytest.mark.django_db(transaction=True)  # mail goes out on commit
+def test_it_never_lets_an_earlier_sign_up_choose_the_owners_password(
+    mailoutbox: list[Any],
+) -> None:
+    """Someone signs up with another's address; the owner then signs up too. Only links in
+    the owner's mailbox work, and each sets the password the clicker chooses."""
+    Client().post(reverse("signup"), {"email": "carol@example.test"})
+    Client().post(reverse("signup"), {"email": "carol@example.test"})
+    first, second = (mailed_link(m) for m in mailoutbox)
+    owner = Client()
+    owner.post(second, {"new_password1": PASSWORD, "new_password2": PASSWORD})
+    assert User.objects.get(email="carol@example.test").check_password(PASSWORD)
+    assert Client().get(first).status_code == 410
 
 
 def test_it_logs_in_and_out(person: User) -> None:

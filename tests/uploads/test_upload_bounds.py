@@ -111,12 +111,12 @@ BODY = b'--x\r\nContent-Disposition: form-data; name="content"; filename="a.whl"
 
 
 @pytest.mark.parametrize(
-    ("logged_in", "message"),
-    [(True, BROWSER), (False, "Uploads take an API key with the upload scope.")],
+    ("logged_in", "status", "message"),
+    [(True, 403, BROWSER), (False, 401, "Uploads take an API key with the upload scope.")],
     ids=["session-cookie", "anonymous"],
 )
 def test_the_rest_api_refuses_an_upload_without_a_key_before_reading_its_body(
-    tenant: Tenant, logged_in: bool, message: str
+    tenant: Tenant, logged_in: bool, status: int, message: str
 ) -> None:
     """A logged-in person (here: one who belongs to no organization) or nobody at all is
     refused before session authentication's CSRF check could parse, and spool, the body,
@@ -133,7 +133,7 @@ def test_the_rest_api_refuses_an_upload_without_a_key_before_reading_its_body(
         CONTENT_LENGTH=str(300 * 1024**2),
     )
 
-    assert response.status_code == 403
+    assert response.status_code == status
     assert json.loads(response.content)["error"]["message"].startswith(message)
 
 

@@ -68,6 +68,11 @@ class Command(BaseCommand):
                 f"  python manage.py provision --org demo --repo main --email {DEMO['email']}"
             )
         self.stdout.write(f"Registry at {base_url}/  (data in {settings.DATA_DIR})")
+        if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+            # Sign-up and reset links arrive by mail; without SMTP they are files, not logs.
+            self.stdout.write(
+                f"  mail:   written to files in {settings.EMAIL_FILE_PATH} (set EMAIL_URL to send)"
+            )
         self.stdout.write(f"  index:  {base_url}/demo/main/simple/")
         self.stdout.write(f"  upload: {base_url}/demo/main/legacy/")
         self.stdout.flush()
