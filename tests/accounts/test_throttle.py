@@ -1,8 +1,8 @@
 """Brute-force throttles: what they hold back, what they never hold back, where they count.
 
-Findings M1 (a valid key refused behind a busy address; per-process counters) and L3
-(anyone writing into an organization's audit log) of the security review, each reproduced
-as the attack.
+Findings M1 (a valid key refused behind a busy address; per-process counters), M2 (the admin
+log-in unthrottled) and L3 (anyone writing into an organization's audit log) of the security
+review, each reproduced as the attack.
 """
 
 from __future__ import annotations
@@ -164,6 +164,37 @@ def staff(fast_password_hashing: None) -> User:
 def login(url: str, email: str, password: str, ip: str = "") -> Any:
     client = Client(REMOTE_ADDR=ip or random_source_ip())
     return client.post(url, {"username": email, "password": password, "next": "/admin/"})
+
+
+ADMIN_LOGIN = "/admin/login/"
+
+
+def test_it_holds_back_the_admin_log_in_after_the_limit(staff: User, settings: Any) -> None:
+    limits(settings, login=(3, 300))
+    ip = random_source_ip()
+    wrong = [login(ADMIN_LOGIN, staff.email, "guess", ip).status_code for _ in range(3)]
+    assert wrong == [200] * 3
+    held = login(ADMIN_LOGIN, staff.email, PASSWORD, ip)
+    assert held.status_code == 429
+    assert 0 < int(held["Retry-After"]) <= 300
+    # Per account: a new address does not help either.
+    assert login(ADMIN_LOGIN, staff.email, PASSWORD).status_code == 429
+
+
+def test_it_counts_admin_and_dashboard_log_in_failures_together(staff: User, settings: Any) -> None:
+    limits(settings, login=(3, 300))
+    login(ADMIN_LOGIN, staff.email, "guess")
+    login(ADMIN_LOGIN, staff.email, "guess")
+    login(reverse("login"), staff.email, "guess")
+    assert login(reverse("login"), staff.email, PASSWORD).status_code == 429
+    assert login(ADMIN_LOGIN, staff.email, PASSWORD).status_code == 429
+
+
+def test_it_still_logs_staff_in_to_the_admin(staff: User) -> None:
+    client = Client(REMOTE_ADDR=random_source_ip())
+    response = client.post(ADMIN_LOGIN, {"username": staff.email, "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
 
 
 # L3: the audit log of refused keys ------------------------------------------------------------
