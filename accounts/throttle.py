@@ -1,11 +1,14 @@
-"""Failed logins and key checks counted per source address; too many in a window get 429.
+"""Failed logins and key checks counted per subject (a source address, an account, a key id);
+too many in a window get 429.
 
-The counter lives in the cache (Redis in production, local memory embedded), in fixed windows:
-cheap, shared by every web process that shares the cache, and forgotten on its own.
+The counters live in the "throttle" cache, in fixed windows: Redis in production, files under
+DATA_DIR embedded, so every web process of a host (every gunicorn worker) adds to one count.
+Cheap, and forgotten on their own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -13,10 +16,16 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import BaseCache
+from django.core.cache import caches
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+CACHE_ALIAS = "throttle"
+
+
+def _cache() -> BaseCache:
+    return caches[CACHE_ALIAS]
 
 
 def _fail_open(operation: Callable[[], T], fallback: T) -> T:
@@ -43,39 +52,56 @@ def _limit(scope: str) -> Limit:
     return Limit(failures=failures, window=window)
 
 
-def _key(scope: str, source: str, limit: Limit) -> tuple[str, int]:
+def _key(kind: str, scope: str, subject: str, limit: Limit) -> tuple[str, int]:
     now = int(time.time())
     bucket = now // limit.window
     retry_after = (bucket + 1) * limit.window - now
-    return f"auth-failures:{scope}:{source}:{bucket}", max(retry_after, 1)
+    # Subjects are client-chosen text (an email, a key id): hashed, they make keys of one
+    # length and charset for any backend, and the cache holds no addresses in clear.
+    digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{kind}:{scope}:{digest}:{bucket}", max(retry_after, 1)
 
 
-def throttle_retry_after(*, scope: str, source: str) -> int | None:
-    """Seconds until `source` may try again, or None if it is not being held back."""
+def throttle_retry_after(*, scope: str, subject: str) -> int | None:
+    """Seconds until `subject` may try again, or None if it is not being held back."""
     limit = _limit(scope)
-    key, retry_after = _key(scope, source, limit)
-    count = _fail_open(lambda: cache.get(key, 0), 0)
+    key, retry_after = _key("auth-failures", scope, subject, limit)
+    count = _fail_open(lambda: _cache().get(key, 0), 0)
     return retry_after if count >= limit.failures else None
 
 
-def throttle_failure(*, scope: str, source: str) -> None:
-    """Count one failed attempt from `source`."""
+def throttle_failure(*, scope: str, subject: str) -> None:
+    """Count one failed attempt by `subject`."""
     limit = _limit(scope)
-    key, _ = _key(scope, source, limit)
+    key, _ = _key("auth-failures", scope, subject, limit)
     _fail_open(lambda: _count(key, limit), None)
 
 
 def _count(key: str, limit: Limit) -> None:
-    # add() is a no-op when the counter exists; incr() is atomic on Redis.
+    cache = _cache()
+    # add() is a no-op when the counter exists; incr() is atomic on Redis. (The file cache
+    # reads and writes: two workers failing at the same instant may count once; near enough.)
     cache.add(key, 0, timeout=limit.window + 1)
     try:
         cache.incr(key)
     except ValueError:
         # The window ended between add() and incr(); start the next one.
         cache.set(key, 1, timeout=limit.window + 1)
+    else:
+        # Caches without their own incr() write the counter back with their default timeout,
+        # which may be shorter than the window.
+        cache.touch(key, timeout=limit.window + 1)
 
 
-def throttle_reset(*, scope: str, source: str) -> None:
-    """Forget the failures counted for `source` in the current window."""
-    key, _ = _key(scope, source, _limit(scope))
-    _fail_open(lambda: cache.delete(key), None)
+def throttle_reset(*, scope: str, subject: str) -> None:
+    """Forget the failures counted for `subject` in the current window."""
+    key, _ = _key("auth-failures", scope, subject, _limit(scope))
+    _fail_open(lambda: _cache().delete(key), None)
+
+
+def throttle_first(*, scope: str, subject: str) -> bool:
+    """Whether this is the first time `subject` comes up in the current window of `scope`
+    (to do something at most once a window). While the cache is out, every time is first."""
+    limit = _limit(scope)
+    key, retry_after = _key("auth-once", scope, subject, limit)
+    return _fail_open(lambda: _cache().add(key, 1, timeout=retry_after + 1), True)

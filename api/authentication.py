@@ -23,7 +23,7 @@ from accounts.network import client_ip
 
 
 class TooManyFailures(exceptions.Throttled):
-    default_detail = "Too many failed attempts from your address; try later."
+    default_detail = "Too many failed attempts; try later."
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -40,7 +40,6 @@ class ApiKeyAuthentication(BaseAuthentication):
         outcome = authenticate_key(
             authorization=header,
             source_ip=client_ip(request._request),
-            path=request.path,
             method=request.method or "",
         )
         if outcome.api_key is not None:

@@ -17,7 +17,7 @@ ERRORS = {
     "405": "This method is not allowed here.",
     "406": "The response cannot be given in the requested format.",
     "415": "The request body's content type is not supported.",
-    "429": "Too many failed key checks from your address; see Retry-After.",
+    "429": "Too many failed key checks from your address or for this key; see Retry-After.",
 }
 WRITE_ERRORS = {
     "409": "Conflicts with the current state (e.g. the repository keeps its files).",

@@ -66,7 +66,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 PUBLIC_URL = env_str("PUBLIC_URL", "http://localhost:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, on a site whose log-in is throttled.
+    "config.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -149,14 +150,25 @@ LOGIN_REDIRECT_URL = "org-list"
 LOGOUT_REDIRECT_URL = "login"
 # How long an emailed invitation link works.
 INVITATION_LIFETIME_SECONDS = env_int("INVITATION_LIFETIME_SECONDS", 7 * 24 * 3600)
-# Failed attempts one source address may make per window (seconds) before it gets 429.
+# Failed attempts per window (seconds) before more attempts get 429 (accounts.throttle). A key
+# or password that is right is never held back by the counts of others.
+_LOGIN_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 300)
+_KEY_WINDOW = env_int("KEY_FAILURE_WINDOW", 300)
 AUTH_FAILURE_LIMITS = {
-    "login": (env_int("LOGIN_FAILURE_LIMIT", 10), env_int("LOGIN_FAILURE_WINDOW", 300)),
-    # Keys are 256-bit random, so guessing is hopeless; this stops hammering and scanning.
-    "key": (env_int("KEY_FAILURE_LIMIT", 100), env_int("KEY_FAILURE_WINDOW", 300)),
+    # Wrong passwords for one account, from anywhere: guessing one password stays slow.
+    "login": (env_int("LOGIN_FAILURE_LIMIT", 10), _LOGIN_WINDOW),
+    # Failed log-ins from one address, across accounts; higher, as many people may share one.
+    "login-source": (env_int("LOGIN_SOURCE_FAILURE_LIMIT", 100), _LOGIN_WINDOW),
+    # Keys that do not verify, from one address. Keys are 256-bit random, so guessing is
+    # hopeless; this stops hammering and scanning.
+    "key": (env_int("KEY_FAILURE_LIMIT", 100), _KEY_WINDOW),
+    # Wrong secrets for one known key id, from anywhere; also bounds its refusals' audit.
+    "key-id": (env_int("KEY_ID_FAILURE_LIMIT", 20), _KEY_WINDOW),
 }
 # Number of reverse proxies in front of the app that append to X-Forwarded-For. Zero means
-# the header is ignored and REMOTE_ADDR is the client (anyone can write the header).
+# the header is ignored and REMOTE_ADDR is the client (anyone can write the header). Behind a
+# proxy, leaving it at zero makes every client the proxy: one throttle count and one address
+# for key network limits.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 
@@ -199,13 +211,25 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 # Cache ------------------------------------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL")
+_CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", "wheelhouse")
+_REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+_LOCMEM_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": (_REDIS_CACHE if REDIS_URL else _LOCMEM_CACHE) | {"KEY_PREFIX": _CACHE_KEY_PREFIX},
+    # Failure counters (accounts.throttle) must be one count for every web process, or the
+    # limit is multiplied by the number of workers. Embedded, local memory is per process, so
+    # they live in files under DATA_DIR, shared by the gunicorn workers of `manage.py serve`.
+    "throttle": (
+        _REDIS_CACHE
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "throttle"),
+            # One file per counter; past this many, a third are dropped at random.
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
     )
-    | {"KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "wheelhouse")}
+    | {"KEY_PREFIX": _CACHE_KEY_PREFIX},
 }
 
 # Storage ----------------------------------------------------------------------------------------

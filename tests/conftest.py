@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,16 @@ def in_process_tasks_run_eagerly() -> None:
     """Tasks sent by in-process tests run inline, never reaching a shared broker's queue.
     (Live stacks run their own worker, in their own processes, on their own queue.)"""
     celery_app.conf.update(task_always_eager=True, broker_url="memory://")
+
+
+@pytest.fixture(autouse=True)
+def own_throttle_counters(settings: Any) -> None:
+    """Each test counts failures from zero. Accounts and key ids repeat between tests (and
+    between runs, in a Redis that outlives them), unlike the random source addresses."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {**settings.CACHES["throttle"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"},
+    }
 
 
 @pytest.fixture

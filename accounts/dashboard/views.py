@@ -26,6 +26,9 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors
 from accounts import services
+from accounts.authentication import LOGIN_THROTTLED_MESSAGE
+from accounts.authentication import login_failure
+from accounts.authentication import login_retry_after
 from accounts.dashboard.forms import AuditFilterForm
 from accounts.dashboard.forms import InviteForm
 from accounts.dashboard.forms import OrganizationForm
@@ -40,13 +43,10 @@ from accounts.permissions import Action
 from accounts.permissions import Actor
 from accounts.permissions import can
 from accounts.permissions import require
-from accounts.throttle import throttle_failure
-from accounts.throttle import throttle_retry_after
 from core.http import error_response
 from core.http import too_many_attempts_response
 
 T = TypeVar("T")
-LOGIN_THROTTLE = "login"
 # The newest events the audit page shows; filters narrow down to older ones.
 AUDIT_PAGE_SIZE = 500
 
@@ -127,19 +127,21 @@ def signup_activate(request: HttpRequest, uidb64: str, token: str) -> HttpRespon
 
 
 class LoginView(auth_views.LoginView):
-    """Django's log-in, with failed attempts counted per source address."""
+    """Django's log-in, with failed attempts counted per account and per source address
+    (accounts.authentication; the admin site's log-in counts into the same counters)."""
 
     template_name = "accounts/login.html"
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        retry_after = throttle_retry_after(scope=LOGIN_THROTTLE, source=client_ip(request))
+        email = request.POST.get("username", "")
+        retry_after = login_retry_after(email=email, source_ip=client_ip(request))
         if retry_after is not None:
-            message = "Too many failed log-ins from your address; wait."
-            return too_many_attempts_response(message, retry_after)
+            return too_many_attempts_response(LOGIN_THROTTLED_MESSAGE, retry_after)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
-        throttle_failure(scope=LOGIN_THROTTLE, source=client_ip(self.request))
+        email = self.request.POST.get("username", "")
+        login_failure(email=email, source_ip=client_ip(self.request))
         return super().form_invalid(form)
 
 

@@ -8,7 +8,9 @@ from accounts.models import ApiKey
 from accounts.models import AuditEvent
 from accounts.models import Organization
 from accounts.models import User
+from accounts.permissions import Action
 from accounts.permissions import Actor
+from accounts.throttle import throttle_first
 
 
 def _actor_fields(actor: Actor | None) -> dict[str, Any]:
@@ -41,18 +43,38 @@ def audit_record(
     )
 
 
-def audit_key_refusal(
-    *, api_key: ApiKey | None, reason: str, source_ip: str, path: str, method: str
-) -> None:
+# Why a known key was refused: check failures (accounts.services.keys) and the index's refusals
+# of a verified key (registry.index.access). Anything else is recorded as "other".
+KEY_REFUSAL_REASONS = frozenset(
+    {"bad secret", "revoked", "expired", "user left", "network", "not visible"}
+    | {f"not allowed: {action.value}" for action in Action}
+)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Repeats of one refusal are recorded once per window of this scope (accounts.throttle).
+KEY_REFUSAL_SCOPE = "key"
+
+
+def audit_key_refusal(*, api_key: ApiKey | None, reason: str, source_ip: str, method: str) -> None:
     """Put a refused use of a known key in its organization's audit log (pip, twine and the
-    REST API alike). A token that names no key has no organization to tell."""
+    REST API alike). A token that names no key has no organization to tell.
+
+    Anyone can present a known key id with a wrong secret (ids show in dashboards and logs),
+    so nothing the request chose is written: the target is the key, the reason and method come
+    from fixed sets, and one (key, source, reason) is recorded at most once per window.
+    """
     if api_key is None:
+        return
+    reason = reason if reason in KEY_REFUSAL_REASONS else "other"
+    method = method.upper() if method.upper() in HTTP_METHODS else "other"
+    if not throttle_first(
+        scope=KEY_REFUSAL_SCOPE, subject=f"refused {api_key.public_id} {source_ip} {reason}"
+    ):
         return
     audit_record(
         organization=api_key.organization,
         action="api_key.refused",
         actor=api_key,
-        target=path[:255],
+        target=f"key {api_key.public_id}",
         source_ip=source_ip,
         details={"reason": reason, "method": method},
     )

@@ -1,7 +1,8 @@
 """Who may read or write a repository: API keys presented by pip, uv, twine and friends.
 
 Answers, in this order:
-- 429 with Retry-After: this source address failed too many key checks recently;
+- 429 with Retry-After: a key that does not verify, after too many failed key checks from
+  this source address or for this key id recently (a key that verifies is never held back);
 - 401 with a Basic challenge: no key, or a bad, expired or revoked one (pip and uv retry
   with their stored credentials only after a 401);
 - 403: a valid key used from outside its allowed networks;
@@ -56,7 +57,6 @@ def _authenticate(request: HttpRequest, realm: str, ip: str, session: bool) -> A
     outcome = authenticate_key(
         authorization=request.headers.get("Authorization", ""),
         source_ip=ip,
-        path=request.path,
         method=request.method or "",
     )
     if outcome.api_key is not None:
@@ -75,7 +75,6 @@ def _refuse(request: HttpRequest, actor: Actor, ip: str, reason: str) -> None:
         api_key=actor if isinstance(actor, ApiKey) else None,
         reason=reason,
         source_ip=ip,
-        path=request.path,
         method=request.method or "",
     )
 

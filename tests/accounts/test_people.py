@@ -126,16 +126,36 @@ def test_it_changes_a_password(person: User) -> None:
     assert person.check_password(new)
 
 
-def test_it_holds_back_an_address_after_repeated_failed_logins(person: User, settings: Any) -> None:
+def test_it_holds_back_an_account_after_repeated_failed_logins(person: User, settings: Any) -> None:
     settings.AUTH_FAILURE_LIMITS = {**settings.AUTH_FAILURE_LIMITS, "login": (3, 300)}
-    client = Client(REMOTE_ADDR=random_source_ip())
+    ip = random_source_ip()
     wrong = {"username": person.email, "password": "wrong"}
-    assert [client.post(reverse("login"), wrong).status_code for _ in range(3)] == [200] * 3
+    statuses = [Client(REMOTE_ADDR=ip).post(reverse("login"), wrong).status_code for _ in range(3)]
+    assert statuses == [200] * 3
     right = {"username": person.email, "password": PASSWORD}
-    held = client.post(reverse("login"), right)
+    held = Client(REMOTE_ADDR=ip).post(reverse("login"), right)
     assert held.status_code == 429
     assert 0 < int(held["Retry-After"]) <= 300
-    # Another address is not held back.
+    # The account is held back from anywhere: guessing its password from many addresses.
+    assert Client(REMOTE_ADDR=random_source_ip()).post(reverse("login"), right).status_code == 429
+    # Other people behind that address still log in.
+    User.objects.create_user("grace@example.test", PASSWORD)
+    other = {"username": "grace@example.test", "password": PASSWORD}
+    assert Client(REMOTE_ADDR=ip).post(reverse("login"), other).status_code == 302
+
+
+def test_it_holds_back_an_address_trying_many_accounts(person: User, settings: Any) -> None:
+    settings.AUTH_FAILURE_LIMITS = {**settings.AUTH_FAILURE_LIMITS, "login-source": (3, 300)}
+    ip = random_source_ip()
+    statuses = [
+        Client(REMOTE_ADDR=ip)
+        .post(reverse("login"), {"username": f"user{i}@example.test", "password": "guess"})
+        .status_code
+        for i in range(3)
+    ]
+    assert statuses == [200] * 3
+    right = {"username": person.email, "password": PASSWORD}
+    assert Client(REMOTE_ADDR=ip).post(reverse("login"), right).status_code == 429
     assert Client(REMOTE_ADDR=random_source_ip()).post(reverse("login"), right).status_code == 302
 
 
@@ -152,9 +172,11 @@ def test_it_holds_back_an_address_after_repeated_failed_key_checks(settings: Any
         for i in range(6)
     ]
     assert statuses == [401] * 5 + [429]
-    held = attacker.get(url, HTTP_AUTHORIZATION=f"Bearer {good}")
+    held = attacker.get(url, HTTP_AUTHORIZATION="Bearer whk_000000000099_guess")
     assert held.status_code == 429
     assert int(held["Retry-After"]) > 0
+    # A key that verifies is never held back, whoever else shares its address.
+    assert attacker.get(url, HTTP_AUTHORIZATION=f"Bearer {good}").status_code == 200
     # Requests without credentials are not failures: pip always asks without them first.
     other = Client(REMOTE_ADDR=random_source_ip())
     assert [other.get(url).status_code for _ in range(6)] == [401] * 6
