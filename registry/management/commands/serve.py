@@ -71,7 +71,8 @@ class Command(BaseCommand):
         if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
             # Sign-up and reset links arrive by mail; without SMTP they are files, not logs.
             self.stdout.write(
-                f"  mail:   written to files in {settings.EMAIL_FILE_PATH} (set EMAIL_URL to send)"
+                f"  mail:   written to files in {getattr(settings, 'EMAIL_FILE_PATH', '')} "
+                "(set EMAIL_URL to send)"
             )
         self.stdout.write(f"  index:  {base_url}/demo/main/simple/")
         self.stdout.write(f"  upload: {base_url}/demo/main/legacy/")
