@@ -48,7 +48,8 @@ def repositories_for(*, actor: Actor, organization: Organization) -> QuerySet[Re
     )
     if isinstance(actor, ApiKey):
         limited = key_repository_ids(actor)
-        if limited:
+        # None is every repository; an empty set is none (filtering on it runs no query).
+        if limited is not None:
             repositories = repositories.filter(pk__in=limited)
     return repositories.order_by("slug")
 

@@ -56,6 +56,7 @@ KEY_REFUSED = {
     "key_personal_left": 401,  # its user left the organization
     "key_network": 403,  # used from outside its allowed networks
     "key_limited": 404,  # limited to repository A/other
+    "key_no_repos": 404,  # limited to a repository since deleted: covers nothing, not all
     "key_b": 404,  # organization B's key
 }
 SESSION_ACTORS = ("owner", "admin", "member", "reader", "b_member")
@@ -128,6 +129,8 @@ _KEY_SELF = {"key_upload": 200}
 _KEY_SELF_WRITE = {"key_upload": 403}
 # Uploads through the API take a key, never a session.
 _SESSION_UPLOAD = {"owner": 403, "admin": 403, "member": 403}
+# Keys limited to some repositories.
+LIMITED_KEYS = ("key_limited", "key_no_repos")
 
 
 POLICY: dict[str, Row] = {
@@ -294,14 +297,14 @@ def expected_api_status(row: Row, actor: str) -> int:
         return row.overrides[actor]
     if actor == "anonymous":
         return 401
-    if actor in KEY_REFUSED and actor not in {"key_limited", "key_b"}:
+    if actor in KEY_REFUSED and actor not in {*LIMITED_KEYS, "key_b"}:
         return KEY_REFUSED[actor]
     is_key = actor in KEY_ACTORS
     if not row.org:
         return 403 if is_key and row.people_only else row.ok
     if actor in B_ACTORS:
         return 404
-    if actor == "key_limited":
+    if actor in LIMITED_KEYS:
         if row.repo:
             return 404
         actor = "key_upload"  # outside its repository it is an ordinary upload key

@@ -315,7 +315,8 @@ class ApiKeyListView(ApiView):
             name=data["name"],
             scope=data["scope"],
             personal=data["personal"],
-            repositories=list(found.values()),
+            # None: every repository; a list (refused by the service when empty): only those.
+            repositories=None if data["all_repositories"] else list(found.values()),
             expires_at=data["expires_at"],
             allowed_networks=data["allowed_networks"],
             source_ip=self.source_ip,
