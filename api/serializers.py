@@ -106,7 +106,9 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         default=list,
         help_text="Repository slugs the key is limited to, when `all_repositories` is false.",
     )
-    expires_at = serializers.DateTimeField(allow_null=True, default=None)
+    expires_at = serializers.DateTimeField(
+        allow_null=True, default=None, help_text="In the future; null: never expires."
+    )
     allowed_networks = serializers.ListField(
         child=serializers.CharField(max_length=64), default=list, help_text="CIDR networks."
     )

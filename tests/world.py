@@ -119,7 +119,7 @@ def build_world() -> World:
         "key_limited": key("limited", repositories=[repo_a2]),
         # Limited to a repository deleted below: refused everywhere, never widened (H2).
         "key_no_repos": key("no-repos", repositories=[gone]),
-        "key_expired": key("expired", expires_at=now - timedelta(seconds=1)),
+        "key_expired": key("expired", expires_at=now + timedelta(seconds=1)),
         "key_revoked": key("revoked"),
         "key_network": key("network", allowed_networks=[KEY_NETWORK]),
         "key_personal": key("personal", user=users["member"]),
@@ -129,6 +129,8 @@ def build_world() -> World:
     }
     ApiKey.objects.filter(name="revoked").update(revoked_at=now)
     gone.delete()
+    # A key is never created expired (the service refuses it): this one expired since.
+    ApiKey.objects.filter(name="expired").update(expires_at=now - timedelta(seconds=1))
     leaver.delete()
     demoted.role = Role.READER
     demoted.save()

@@ -83,6 +83,9 @@ def api_key_create(
         )
     if any(r.organization_id != organization.pk for r in limited_to):
         raise ValidationError("A key can only be limited to its own organization's repositories.")
+    if expires_at is not None and expires_at <= timezone.now():
+        # It would be refused from its first use: a mistake (a past date, a wrong time zone).
+        raise ValidationError("A key's expiry must be in the future.")
     with transaction.atomic():
         api_key = ApiKey(
             organization=organization,
@@ -200,6 +203,8 @@ def api_key_rotate(*, api_key: ApiKey, actor: User, source_ip: str | None = None
         old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
         if old.revoked_at is not None:
             raise ValidationError("This key is revoked; create a new one instead.")
+        if old.expires_at is not None and old.expires_at <= timezone.now():
+            raise ValidationError("This key has expired; create a new one instead.")
         remaining = None if old.all_repositories else list(old.repositories.all())
         if remaining == []:
             raise ValidationError(

@@ -1,10 +1,11 @@
 """A key's repository limit (security review H2): "all repositories" is stored explicitly, so
 a limited key whose every repository is deleted is refused everywhere, never widened to the
-whole organization; rotation keeps the limit."""
+whole organization; rotation keeps the limit; keys are never created already expired."""
 
 from __future__ import annotations
 
 import importlib
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts.dashboard.forms import ApiKeyForm
 from accounts.models import ApiKey
 from accounts.models import AuditEvent
 from accounts.models import KeyScope
@@ -191,3 +194,29 @@ def test_the_migration_keeps_meanings_and_closes_keys_already_widened(world: Wor
     assert flags["read"] is True
     assert flags["upload"] is True
     assert widened.api_key.repositories.count() == 0
+
+
+def test_it_refuses_a_key_that_would_be_expired_at_birth(world: World) -> None:
+    for when in (timezone.now() - timedelta(seconds=1), timezone.now()):
+        with pytest.raises(ValidationError, match="expir"):
+            api_key_create(organization=world.org_a, name="dead", expires_at=when)
+    past = (timezone.now() - timedelta(days=1)).isoformat()
+    response = as_actor(world, "owner").post(
+        "orgs/acme/keys/", {"name": "dead", "expires_at": past}
+    )
+    assert response.status_code == 400
+    assert "future" in error(response)["message"]
+    assert not ApiKey.objects.filter(name="dead").exists()
+
+
+def test_it_shows_an_expiry_the_service_refuses_as_a_form_error(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The form only offers whole days from now, so reach the service's rule directly.
+    monkeypatch.setattr(ApiKeyForm, "expires_at", lambda self: timezone.now() - timedelta(days=1))
+    response = _dashboard(world).post(
+        KEYS_URL, {"name": "dead", "scope": "read", "access": "all", "expires_in_days": "1"}
+    )
+    assert response.status_code == 200
+    assert "must be in the future" in response.content.decode()
+    assert not ApiKey.objects.filter(name="dead").exists()
