@@ -129,8 +129,9 @@ _KEY_SELF = {"key_upload": 200}
 _KEY_SELF_WRITE = {"key_upload": 403}
 # Uploads through the API take a key, never a session.
 _SESSION_UPLOAD = {"owner": 403, "admin": 403, "member": 403}
-# Keys limited to some repositories.
+# Keys limited to some repositories, which may not read who the members are.
 LIMITED_KEYS = ("key_limited", "key_no_repos")
+_LIMITED_NO_MEMBERS = dict.fromkeys(LIMITED_KEYS, 403)
 
 
 POLICY: dict[str, Row] = {
@@ -221,8 +222,8 @@ POLICY: dict[str, Row] = {
     ),
     "api-usage": Row("api", kwargs=_org()),
     "api-audit": Row("api", action="view_audit", kwargs=_org()),
-    "api-members": Row("api", kwargs=_org()),
-    "api-member": Row("api", kwargs=_EXTRA),
+    "api-members": Row("api", kwargs=_org(), overrides=_LIMITED_NO_MEMBERS),
+    "api-member": Row("api", kwargs=_EXTRA, overrides=_LIMITED_NO_MEMBERS),
     "api-member PATCH": Row(
         "api", "PATCH", "manage_members", people_only=True, kwargs=_EXTRA, data={"role": "reader"}
     ),

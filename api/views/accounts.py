@@ -148,7 +148,7 @@ class UsageView(ApiView):
         "download figures are reported.",
     )
     def get(self, request: Request, org: str) -> Response:
-        usage = selectors.organization_usage(organization=self.organization)
+        usage = selectors.usage_for(actor=self.actor, organization=self.organization)
         return self.one(usage, s.UsageSerializer)
 
 
@@ -192,7 +192,7 @@ class MemberListView(ApiView):
 
     @extend_schema(summary="Members and their roles", responses=s.MemberSerializer(many=True))
     def get(self, request: Request, org: str) -> Response:
-        members = account_selectors.members_of(organization=self.organization)
+        members = account_selectors.members_for(actor=self.actor, organization=self.organization)
         return self.paged(members.order_by("user__email", "pk"), s.MemberSerializer)
 
 
@@ -201,7 +201,7 @@ class MemberView(ApiView):
 
     def membership(self) -> Membership:
         return account_selectors.member_by_email(
-            organization=self.organization, email=self.kwargs["email"]
+            actor=self.actor, organization=self.organization, email=self.kwargs["email"]
         )
 
     @extend_schema(summary="One member")

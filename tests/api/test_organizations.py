@@ -151,3 +151,31 @@ def test_it_reports_usage_per_organization(world: World) -> None:
         "repository_count": 2,
     }
     assert as_actor(world, "key_b").get("orgs/acme/usage/").status_code == 404
+
+
+def test_it_reports_only_a_limited_keys_own_repositories_usage(world: World) -> None:
+    """Security review L5: a key limited to acme/other (empty) learns nothing of acme/main."""
+    usage = as_actor(world, "key_limited").get("orgs/acme/usage/").json()
+    assert usage == {
+        "storage_bytes": 0,
+        "file_count": 0,
+        "project_count": 0,
+        "release_count": 0,
+        "repository_count": 1,
+    }
+    everything = as_actor(world, "key_read").get("orgs/acme/usage/").json()
+    assert (everything["file_count"], everything["repository_count"]) == (1, 2)
+
+
+def test_it_shows_members_to_people_and_all_repository_keys_only(world: World) -> None:
+    """Security review L5: who belongs to the organization is not a limited key's business."""
+    email = world.extra_membership.user.email
+    for actor in ("reader", "key_read", "key_personal"):
+        assert as_actor(world, actor).get("orgs/acme/members/").status_code == 200, actor
+        assert as_actor(world, actor).get(f"orgs/acme/members/{email}/").status_code == 200
+    limited = as_actor(world, "key_limited")
+    for path in ("orgs/acme/members/", f"orgs/acme/members/{email}/"):
+        response = limited.get(path)
+        assert response.status_code == 403
+        assert "limited to some repositories" in error(response)["message"]
+        assert email not in response.content.decode()

@@ -73,7 +73,8 @@ BUDGETS = [
     Budget(f"{ORG_PATH}/keys/", 4, 6, lambda n, actor: 1 if actor == "key" else n + 1),
     # count, page of events
     Budget(f"{ORG_PATH}/audit/", None, 5, lambda n, actor: 2 * n + 3),
-    # stored bytes and files, projects, releases, repositories (4 aggregates)
+    # stored bytes and files, projects, releases, repositories (4 aggregates, each over the
+    # repositories the actor may read as a subquery)
     Budget(f"{ORG_PATH}/usage/", 5, 7, lambda n, actor: 5, lambda body: len(body)),
     # count, page of repositories with their organization
     Budget(f"{ORG_PATH}/repos/", 3, 5, lambda n, actor: n + 1),
