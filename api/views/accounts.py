@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
@@ -253,7 +254,9 @@ class InvitationListView(ApiView):
             email=body.validated_data["email"],
             role=body.validated_data["role"],
             actor=person,
-            base_url=request.build_absolute_uri("/"),
+            # PUBLIC_URL, as in the dashboard: the emailed link must not depend on which of
+            # ALLOWED_HOSTS the request named (an internal name, another front end's).
+            base_url=settings.PUBLIC_URL,
             source_ip=self.source_ip,
         )
         data = {**s.InvitationSerializer(new.invitation).data, "url": new.url}

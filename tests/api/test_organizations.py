@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -99,7 +100,7 @@ def test_it_invites_lists_and_revokes_invitations(world: World) -> None:
     admin = as_actor(world, "admin")
     created = admin.post("orgs/acme/invitations/", {"email": "New@Acme.test", "role": "reader"})
     assert created.status_code == 201
-    assert created.json()["url"].startswith("http://testserver/accounts/invitations/")
+    assert created.json()["url"].startswith("http://localhost:8000/accounts/invitations/")
     listed = admin.get("orgs/acme/invitations/").json()["results"]
     assert {i["email"] for i in listed} == {"new@acme.test", "invitee@acme.test"}
     assert as_actor(world, "member").get("orgs/acme/invitations/").status_code == 403
@@ -107,6 +108,23 @@ def test_it_invites_lists_and_revokes_invitations(world: World) -> None:
     listed = admin.get("orgs/acme/invitations/").json()["results"]
     assert [i["email"] for i in listed] == ["invitee@acme.test"]
     assert admin.delete("orgs/acme/invitations/new@acme.test/").status_code == 404
+
+
+def test_it_builds_invitation_links_from_public_url_whatever_the_host(
+    world: World, settings: Any
+) -> None:
+    """The link goes to the address the registry is published at, like the dashboard's, never
+    to whatever Host the request named (any of ALLOWED_HOSTS, e.g. an internal name)."""
+    settings.PUBLIC_URL = "https://packages.example.org"
+    settings.ALLOWED_HOSTS = ["testserver", "internal.example"]
+    admin = as_actor(world, "admin")
+    for host in ("testserver", "internal.example"):
+        invite = {"email": f"new-{len(host)}@acme.test"}
+        created = admin.send("POST", "orgs/acme/invitations/", invite, HTTP_HOST=host)
+        assert created.status_code == 201
+        assert created.json()["url"].startswith(
+            "https://packages.example.org/accounts/invitations/"
+        )
 
 
 def test_it_refuses_inviting_an_existing_member(world: World) -> None:
