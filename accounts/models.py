@@ -102,7 +102,12 @@ class ApiKey(models.Model):
     public_id = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
     scope = models.CharField(max_length=16, choices=KeyScope.choices, default=KeyScope.READ)
-    # Empty means every repository of the organization.
+    # Every repository of the organization, present and future. Stored, never inferred from an
+    # empty `repositories`: the link rows vanish with a deleted repository, and a limited key
+    # whose repositories are all gone must be refused everywhere, not widened (review H2).
+    # False by default, so a row made without saying so fails closed.
+    all_repositories = models.BooleanField(default=False)
+    # When not all_repositories: the only repositories the key covers (empty: none at all).
     repositories = models.ManyToManyField("registry.Repository", blank=True, related_name="+")
     expires_at = models.DateTimeField(null=True, blank=True)
     # Source networks (CIDR strings) the key may be used from; empty means anywhere.
@@ -129,6 +134,12 @@ class ApiKey(models.Model):
     @property
     def is_personal(self) -> bool:
         return self.user_id is not None
+
+    @property
+    def lost_its_repositories(self) -> bool:
+        """A limited key whose every repository was deleted: refused wherever it is used.
+        Reads `repositories.all()`, so prefetching them makes this free in lists."""
+        return not self.all_repositories and not self.repositories.all()
 
     def clean(self) -> None:
         validate_networks(self.allowed_networks)

@@ -120,22 +120,27 @@ def _key_can(
     return True
 
 
-def key_repository_ids(api_key: ApiKey) -> set[int]:
-    """The repositories a key is limited to (empty: all of its organization's), fetched once
-    per key object."""
-    limited: set[int] | None = api_key.__dict__.get("_limited_to")
+def key_repository_ids(api_key: ApiKey) -> frozenset[int] | None:
+    """The repositories a key is limited to, or None for every repository of its organization.
+
+    An empty set means none at all (a limited key whose repositories were deleted): it must
+    never read as "all". Fetched once per key object, and not at all for an all-repositories
+    key."""
+    if api_key.all_repositories:
+        return None
+    limited: frozenset[int] | None = api_key.__dict__.get("_limited_to")
     if limited is None:
-        limited = set(api_key.repositories.values_list("pk", flat=True))
+        limited = frozenset(api_key.repositories.values_list("pk", flat=True))
         api_key.__dict__["_limited_to"] = limited
     return limited
 
 
 def api_key_covers(api_key: ApiKey, repository: RepositoryRef) -> bool:
-    """Whether the key's repository limit (none means all) includes this repository."""
+    """Whether the key's repository limit includes this repository."""
     if repository.organization_id != api_key.organization_id:
         return False
     limited = key_repository_ids(api_key)
-    return not limited or repository.pk in limited
+    return limited is None or repository.pk in limited
 
 
 def can(

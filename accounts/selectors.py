@@ -89,8 +89,19 @@ def members_of(*, organization: Organization) -> QuerySet[Membership]:
     )
 
 
-def member_by_email(*, organization: Organization, email: str) -> Membership:
-    membership = members_of(organization=organization).filter(user__email__iexact=email).first()
+def members_for(*, actor: Actor, organization: Organization) -> QuerySet[Membership]:
+    """The members (with their emails) the actor may list: people see them, and so do keys
+    that cover every repository (they act for the whole organization). A key limited to some
+    repositories is there for those repositories' packages; who belongs to the organization is
+    none of its business (review L5)."""
+    if isinstance(actor, ApiKey) and not actor.all_repositories:
+        raise PermissionDenied("A key limited to some repositories cannot read the members.")
+    return members_of(organization=organization)
+
+
+def member_by_email(*, actor: Actor, organization: Organization, email: str) -> Membership:
+    members = members_for(actor=actor, organization=organization)
+    membership = members.filter(user__email__iexact=email).first()
     if membership is None:
         raise NotFound(f"No member '{email}' in this organization.")
     return membership

@@ -95,15 +95,33 @@ class ApiKeyCreateSerializer(serializers.Serializer):
     personal = serializers.BooleanField(
         default=False, help_text="Acts as you, bounded by your role; any member may make one."
     )
+    all_repositories = serializers.BooleanField(
+        required=False,
+        help_text="Every repository, present and future. Default: true when `repositories` "
+        "is empty, false when it names repositories (how callers from before this field "
+        "limited keys).",
+    )
     repositories = serializers.ListField(
         child=_slug(),
         default=list,
-        help_text="Repository slugs the key is limited to; empty means all.",
+        help_text="Repository slugs the key is limited to, when `all_repositories` is false.",
     )
-    expires_at = serializers.DateTimeField(allow_null=True, default=None)
+    expires_at = serializers.DateTimeField(
+        allow_null=True, default=None, help_text="In the future; null: never expires."
+    )
     allowed_networks = serializers.ListField(
         child=serializers.CharField(max_length=64), default=list, help_text="CIDR networks."
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Only the request's shape: that a limited key names a repository is the service's rule.
+        if "all_repositories" not in attrs:
+            attrs["all_repositories"] = not attrs["repositories"]
+        elif attrs["all_repositories"] and attrs["repositories"]:
+            raise serializers.ValidationError(
+                {"all_repositories": "Either all repositories, or a list of repositories."}
+            )
+        return attrs
 
 
 class ApiKeySerializer(serializers.Serializer):
@@ -112,7 +130,13 @@ class ApiKeySerializer(serializers.Serializer):
     scope = serializers.ChoiceField(choices=KeyScope.choices)
     personal = serializers.BooleanField(source="is_personal")
     user = serializers.EmailField(source="user.email", default=None, allow_null=True)
-    repositories = serializers.SerializerMethodField(help_text="Limited to these; empty: all.")
+    all_repositories = serializers.BooleanField(
+        help_text="Covers every repository; if false, only `repositories`."
+    )
+    repositories = serializers.SerializerMethodField(
+        help_text="When not all_repositories, the only repositories the key covers; empty "
+        "then means its repositories were deleted and the key is refused everywhere."
+    )
     expires_at = serializers.DateTimeField(allow_null=True)
     allowed_networks = serializers.ListField(child=serializers.CharField())
     created_at = serializers.DateTimeField()

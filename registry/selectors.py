@@ -48,7 +48,8 @@ def repositories_for(*, actor: Actor, organization: Organization) -> QuerySet[Re
     )
     if isinstance(actor, ApiKey):
         limited = key_repository_ids(actor)
-        if limited:
+        # None is every repository; an empty set is none (filtering on it runs no query).
+        if limited is not None:
             repositories = repositories.filter(pk__in=limited)
     return repositories.order_by("slug")
 
@@ -266,15 +267,25 @@ def organization_usage(*, organization: Organization) -> Usage:
     """What an organization occupies: stored bytes and counts of files, projects and releases.
 
     Pending and rejected files count too: their bytes are stored until processed or deleted."""
-    files = File.objects.filter(repository__organization=organization).aggregate(
+    return _usage(Repository.objects.filter(organization=organization))
+
+
+def usage_for(*, actor: Actor, organization: Organization) -> Usage:
+    """What the actor may see the organization occupy: the repositories it may read. People
+    and all-repository keys see the whole organization; a limited key only its repositories,
+    so it learns nothing of the others, not even how many there are (review L5)."""
+    return _usage(repositories_for(actor=actor, organization=organization))
+
+
+def _usage(repositories: QuerySet[Repository]) -> Usage:
+    # Each count filters on the repositories as a subquery: four queries, whatever the scope.
+    files = File.objects.filter(repository__in=repositories).aggregate(
         size=Sum("size"), count=Count("pk")
     )
     return Usage(
         storage_bytes=files["size"] or 0,
         file_count=files["count"],
-        project_count=Project.objects.filter(repository__organization=organization).count(),
-        release_count=Release.objects.filter(
-            project__repository__organization=organization
-        ).count(),
-        repository_count=Repository.objects.filter(organization=organization).count(),
+        project_count=Project.objects.filter(repository__in=repositories).count(),
+        release_count=Release.objects.filter(project__repository__in=repositories).count(),
+        repository_count=repositories.count(),
     )

@@ -56,6 +56,7 @@ KEY_REFUSED = {
     "key_personal_left": 401,  # its user left the organization
     "key_network": 403,  # used from outside its allowed networks
     "key_limited": 404,  # limited to repository A/other
+    "key_no_repos": 404,  # limited to a repository since deleted: covers nothing, not all
     "key_b": 404,  # organization B's key
 }
 SESSION_ACTORS = ("owner", "admin", "member", "reader", "b_member")
@@ -129,6 +130,9 @@ _KEY_SELF_WRITE = {"key_upload": 403}
 # Uploads take a key, never a session: a request with session cookies is a browser's, and
 # browsers are refused before anything else (security review H1).
 _SESSION_UPLOAD = dict.fromkeys(SESSION_ACTORS, 403)
+# Keys limited to some repositories, which may not read who the members are.
+LIMITED_KEYS = ("key_limited", "key_no_repos")
+_LIMITED_NO_MEMBERS = dict.fromkeys(LIMITED_KEYS, 403)
 
 
 POLICY: dict[str, Row] = {
@@ -222,8 +226,8 @@ POLICY: dict[str, Row] = {
     ),
     "api-usage": Row("api", kwargs=_org()),
     "api-audit": Row("api", action="view_audit", kwargs=_org()),
-    "api-members": Row("api", kwargs=_org()),
-    "api-member": Row("api", kwargs=_EXTRA),
+    "api-members": Row("api", kwargs=_org(), overrides=_LIMITED_NO_MEMBERS),
+    "api-member": Row("api", kwargs=_EXTRA, overrides=_LIMITED_NO_MEMBERS),
     "api-member PATCH": Row(
         "api", "PATCH", "manage_members", people_only=True, kwargs=_EXTRA, data={"role": "reader"}
     ),
@@ -298,14 +302,14 @@ def expected_api_status(row: Row, actor: str) -> int:
         return row.overrides[actor]
     if actor == "anonymous":
         return 401
-    if actor in KEY_REFUSED and actor not in {"key_limited", "key_b"}:
+    if actor in KEY_REFUSED and actor not in {*LIMITED_KEYS, "key_b"}:
         return KEY_REFUSED[actor]
     is_key = actor in KEY_ACTORS
     if not row.org:
         return 403 if is_key and row.people_only else row.ok
     if actor in B_ACTORS:
         return 404
-    if actor == "key_limited":
+    if actor in LIMITED_KEYS:
         if row.repo:
             return 404
         actor = "key_upload"  # outside its repository it is an ordinary upload key

@@ -106,6 +106,7 @@ def build_world() -> World:
     repo_a = repository_get_or_create(organization=org_a, slug="main")
     repo_a2 = repository_get_or_create(organization=org_a, slug="other")
     repo_b = repository_get_or_create(organization=org_b, slug="main")
+    gone = repository_get_or_create(organization=org_a, slug="gone")
     now = timezone.now()
 
     def key(name: str, org: Organization = org_a, **kw: object) -> str:
@@ -116,7 +117,9 @@ def build_world() -> World:
         "key_read": key("read", scope=KeyScope.READ),
         "key_upload": key("upload"),
         "key_limited": key("limited", repositories=[repo_a2]),
-        "key_expired": key("expired", expires_at=now - timedelta(seconds=1)),
+        # Limited to a repository deleted below: refused everywhere, never widened (H2).
+        "key_no_repos": key("no-repos", repositories=[gone]),
+        "key_expired": key("expired", expires_at=now + timedelta(seconds=1)),
         "key_revoked": key("revoked"),
         "key_network": key("network", allowed_networks=[KEY_NETWORK]),
         "key_personal": key("personal", user=users["member"]),
@@ -125,6 +128,9 @@ def build_world() -> World:
         "key_b": key("b", org=org_b),
     }
     ApiKey.objects.filter(name="revoked").update(revoked_at=now)
+    gone.delete()
+    # A key is never created expired (the service refuses it): this one expired since.
+    ApiKey.objects.filter(name="expired").update(expires_at=now - timedelta(seconds=1))
     leaver.delete()
     demoted.role = Role.READER
     demoted.save()

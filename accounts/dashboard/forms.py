@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import KeyScope
 from accounts.models import Role
+from accounts.permissions import RepositoryRef
 from accounts.validators import validate_networks
 
 
@@ -40,6 +41,10 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+ALL_REPOSITORIES = "all"
+ONLY_THESE = "only"
+
+
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100)
     scope = forms.ChoiceField(choices=KeyScope.choices, initial=KeyScope.READ)
@@ -47,11 +52,20 @@ class ApiKeyForm(forms.Form):
         required=False,
         help_text="Acts as you: stops working if you leave or your role no longer allows it.",
     )
+    # An explicit choice: "nothing ticked" no longer means every repository (review H2).
+    access = forms.ChoiceField(
+        label="Repositories",
+        choices=[(ALL_REPOSITORIES, "All repositories"), (ONLY_THESE, "Only these")],
+        initial=ALL_REPOSITORIES,
+        widget=forms.RadioSelect,
+        help_text="All covers repositories created later too.",
+    )
     repositories: forms.ModelMultipleChoiceField[Model] = forms.ModelMultipleChoiceField(
         queryset=None,
         required=False,
+        label="Only these repositories",
         widget=forms.CheckboxSelectMultiple,
-        help_text="None selected means every repository.",
+        help_text="With “Only these”: the key works in these and nowhere else.",
     )
     expires_in_days = forms.IntegerField(
         min_value=1, max_value=3650, required=False, help_text="Empty means it never expires."
@@ -67,6 +81,27 @@ class ApiKeyForm(forms.Form):
         field = self.fields["repositories"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
         field.queryset = repositories
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        chosen = data.get("repositories")
+        if data.get("access") == ONLY_THESE and not chosen:
+            self.add_error(
+                "repositories", "Choose at least one repository, or choose All repositories."
+            )
+        elif data.get("access") == ALL_REPOSITORIES and chosen:
+            # Ticked boxes under "All" are a half-made choice: never guess it means everything.
+            self.add_error(
+                "repositories",
+                "You chose All repositories: untick these, or choose “Only these”.",
+            )
+        return data
+
+    def limited_to(self) -> list[RepositoryRef] | None:
+        """The service's `repositories`: None for every repository, else the ones chosen."""
+        if self.cleaned_data["access"] == ALL_REPOSITORIES:
+            return None
+        return list(self.cleaned_data["repositories"])
 
     def clean_allowed_networks(self) -> list[str]:
         raw = self.cleaned_data["allowed_networks"].replace(",", "\n")

@@ -30,7 +30,11 @@ def _show_secret(
     context = {
         **org_context(request.user, organization),
         "new": new,
-        "repositories": new.api_key.repositories.all() or organization.repositories.all(),
+        "repositories": (
+            organization.repositories.order_by("slug")
+            if new.api_key.all_repositories
+            else new.api_key.repositories.order_by("slug")
+        ),
         "base_url": settings.PUBLIC_URL,
     }
     response = render(request, "accounts/key_created.html", context)
@@ -53,7 +57,7 @@ def keys(request: AuthenticatedRequest, org: str) -> HttpResponse:
                 name=data["name"],
                 scope=data["scope"],
                 personal=data["personal"],
-                repositories=data["repositories"],
+                repositories=form.limited_to(),
                 expires_at=form.expires_at(),
                 allowed_networks=data["allowed_networks"],
                 source_ip=client_ip(request),

@@ -60,7 +60,7 @@ def api_key_create(
     name: str,
     scope: str = KeyScope.READ,
     created_by: User | None = None,
-    repositories: Iterable[RepositoryRef] = (),
+    repositories: Iterable[RepositoryRef] | None = None,
     expires_at: datetime | None = None,
     allowed_networks: Iterable[str] = (),
     user: User | None = None,
@@ -68,12 +68,24 @@ def api_key_create(
 ) -> NewApiKey:
     """Create a key and return it with its secret, which exists only in the return value.
 
-    `user` makes it a personal key that acts as that user. No permission check: callers that
-    act for a person use `api_key_issue`."""
+    `repositories` None covers every repository of the organization, now and later; a
+    collection limits the key to those, and must name at least one (an empty limit would be
+    a key that works nowhere, or, as it once was, everywhere). `user` makes it a personal key
+    that acts as that user. No permission check: callers that act for a person use
+    `api_key_issue`."""
     secret = secrets.token_urlsafe(32)
-    repositories = list(repositories)
-    if any(r.organization_id != organization.pk for r in repositories):
+    all_repositories = repositories is None
+    limited_to = [] if repositories is None else list(repositories)
+    if not all_repositories and not limited_to:
+        raise ValidationError(
+            "A key limited to some repositories needs at least one repository; "
+            "or let it cover all repositories."
+        )
+    if any(r.organization_id != organization.pk for r in limited_to):
         raise ValidationError("A key can only be limited to its own organization's repositories.")
+    if expires_at is not None and expires_at <= timezone.now():
+        # It would be refused from its first use: a mistake (a past date, a wrong time zone).
+        raise ValidationError("A key's expiry must be in the future.")
     with transaction.atomic():
         api_key = ApiKey(
             organization=organization,
@@ -83,19 +95,20 @@ def api_key_create(
             scope=scope,
             created_by=created_by,
             user=user,
+            all_repositories=all_repositories,
             expires_at=expires_at,
             allowed_networks=[str(n).strip() for n in allowed_networks if str(n).strip()],
         )
         api_key.full_clean()
         api_key.save()
-        api_key.repositories.set([r.pk for r in repositories])
+        api_key.repositories.set([r.pk for r in limited_to])
         audit_record(
             organization=organization,
             action="api_key.create",
             actor=created_by,
             target=f"key {api_key.public_id}",
             source_ip=source_ip,
-            details=_key_details(api_key, repositories),
+            details=_key_details(api_key, limited_to),
         )
     return NewApiKey(api_key=api_key, token=f"{API_KEY_PREFIX}{api_key.public_id}_{secret}")
 
@@ -105,6 +118,7 @@ def _key_details(api_key: ApiKey, repositories: Iterable[RepositoryRef]) -> dict
         "name": api_key.name,
         "scope": api_key.scope,
         "personal": api_key.user_id is not None,
+        "all_repositories": api_key.all_repositories,
         "repositories": sorted(r.slug for r in repositories),
         "expires_at": api_key.expires_at.isoformat() if api_key.expires_at else None,
         "allowed_networks": api_key.allowed_networks,
@@ -118,13 +132,14 @@ def api_key_issue(
     name: str,
     scope: str,
     personal: bool,
-    repositories: Iterable[RepositoryRef] = (),
+    repositories: Iterable[RepositoryRef] | None = None,
     expires_at: datetime | None = None,
     allowed_networks: Iterable[str] = (),
     source_ip: str | None = None,
 ) -> NewApiKey:
     """A key made by a person: an organization key needs manage_keys; a personal key needs
-    only membership, and a scope the person's role could use."""
+    only membership, and a scope the person's role could use. `repositories` as in
+    `api_key_create`: None is every repository."""
     role = role_of(actor, organization)
     if role is None:
         raise PermissionDenied("You are not a member of this organization.")
@@ -174,7 +189,11 @@ def api_key_revoke(*, api_key: ApiKey, actor: User, source_ip: str | None = None
 
 
 def api_key_rotate(*, api_key: ApiKey, actor: User, source_ip: str | None = None) -> NewApiKey:
-    """A new secret with the same settings; the old key is revoked in the same transaction."""
+    """A new secret with the same settings; the old key is revoked in the same transaction.
+
+    A limited key keeps the repositories it still has. One that has none left (all deleted)
+    is refused rather than rotated: the new secret would work nowhere, and the error tells
+    its manager to revoke it and make a key for the repositories that exist now."""
     if not _may_manage_key(actor, api_key):
         raise PermissionDenied("You may not manage this key.")
     if api_key.user_id is not None and api_key.user_id != actor.pk:
@@ -184,13 +203,21 @@ def api_key_rotate(*, api_key: ApiKey, actor: User, source_ip: str | None = None
         old = ApiKey.objects.select_for_update().get(pk=api_key.pk)
         if old.revoked_at is not None:
             raise ValidationError("This key is revoked; create a new one instead.")
+        if old.expires_at is not None and old.expires_at <= timezone.now():
+            raise ValidationError("This key has expired; create a new one instead.")
+        remaining = None if old.all_repositories else list(old.repositories.all())
+        if remaining == []:
+            raise ValidationError(
+                "This key has no repositories left (they were deleted), so it is refused "
+                "everywhere; revoke it and create a new key instead."
+            )
         new = api_key_create(
             organization=old.organization,
             name=old.name,
             scope=old.scope,
             created_by=actor,
             user=old.user,
-            repositories=list(old.repositories.all()),
+            repositories=remaining,
             expires_at=old.expires_at,
             allowed_networks=old.allowed_networks,
             source_ip=source_ip,

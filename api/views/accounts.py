@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
@@ -148,7 +149,7 @@ class UsageView(ApiView):
         "download figures are reported.",
     )
     def get(self, request: Request, org: str) -> Response:
-        usage = selectors.organization_usage(organization=self.organization)
+        usage = selectors.usage_for(actor=self.actor, organization=self.organization)
         return self.one(usage, s.UsageSerializer)
 
 
@@ -192,7 +193,7 @@ class MemberListView(ApiView):
 
     @extend_schema(summary="Members and their roles", responses=s.MemberSerializer(many=True))
     def get(self, request: Request, org: str) -> Response:
-        members = account_selectors.members_of(organization=self.organization)
+        members = account_selectors.members_for(actor=self.actor, organization=self.organization)
         return self.paged(members.order_by("user__email", "pk"), s.MemberSerializer)
 
 
@@ -201,7 +202,7 @@ class MemberView(ApiView):
 
     def membership(self) -> Membership:
         return account_selectors.member_by_email(
-            organization=self.organization, email=self.kwargs["email"]
+            actor=self.actor, organization=self.organization, email=self.kwargs["email"]
         )
 
     @extend_schema(summary="One member")
@@ -253,7 +254,9 @@ class InvitationListView(ApiView):
             email=body.validated_data["email"],
             role=body.validated_data["role"],
             actor=person,
-            base_url=request.build_absolute_uri("/"),
+            # PUBLIC_URL, as in the dashboard: the emailed link must not depend on which of
+            # ALLOWED_HOSTS the request named (an internal name, another front end's).
+            base_url=settings.PUBLIC_URL,
             source_ip=self.source_ip,
         )
         data = {**s.InvitationSerializer(new.invitation).data, "url": new.url}
@@ -315,7 +318,8 @@ class ApiKeyListView(ApiView):
             name=data["name"],
             scope=data["scope"],
             personal=data["personal"],
-            repositories=list(found.values()),
+            # None: every repository; a list (refused by the service when empty): only those.
+            repositories=None if data["all_repositories"] else list(found.values()),
             expires_at=data["expires_at"],
             allowed_networks=data["allowed_networks"],
             source_ip=self.source_ip,

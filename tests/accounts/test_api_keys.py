@@ -63,7 +63,10 @@ def test_it_refuses_a_revoked_key(organization) -> None:
 
 def test_it_refuses_an_expired_key_and_accepts_one_not_yet_expired(organization) -> None:
     past = api_key_create(
-        organization=organization, name="old", expires_at=timezone.now() - timedelta(seconds=1)
+        organization=organization, name="old", expires_at=timezone.now() + timedelta(seconds=1)
+    )
+    ApiKey.objects.filter(pk=past.api_key.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
     )
     future = api_key_create(
         organization=organization, name="new", expires_at=timezone.now() + timedelta(days=1)

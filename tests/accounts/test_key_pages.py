@@ -34,7 +34,7 @@ def _token(response: Any) -> str:
 def test_it_shows_a_new_key_once_with_its_limits_applied(world: World) -> None:
     client = logged_in(world.users["admin"])
     response = client.post(KEYS_URL, {
-        "name": "deploy", "scope": "upload", "repositories": [world.repo_a2.pk],
+        "name": "deploy", "scope": "upload", "access": "only", "repositories": [world.repo_a2.pk],
         "expires_in_days": "30", "allowed_networks": "192.0.2.0/24, 2001:db8::/32",
     })  # fmt: skip
     assert response.status_code == 200
@@ -43,7 +43,7 @@ def test_it_shows_a_new_key_once_with_its_limits_applied(world: World) -> None:
     key = api_key_authenticate(token, source_ip="192.0.2.4")
     assert key is not None
     assert key.created_by == world.users["admin"]
-    assert list(key.repositories.all()) == [world.repo_a2]
+    assert (key.all_repositories, list(key.repositories.all())) == (False, [world.repo_a2])
     assert key.allowed_networks == ["192.0.2.0/24", "2001:db8::/32"]
     assert key.expires_at is not None
     listing = client.get(KEYS_URL).content.decode()
@@ -60,16 +60,15 @@ def test_it_refuses_a_malformed_network(world: World) -> None:
 
 def test_it_lets_members_make_personal_keys_only_within_their_role(world: World) -> None:
     member, reader = logged_in(world.users["member"]), logged_in(world.users["reader"])
-    personal = member.post(KEYS_URL, {"name": "mine", "scope": "upload", "personal": "on"})
+    mine = {"name": "mine", "scope": "upload", "personal": "on", "access": "all"}
+    personal = member.post(KEYS_URL, mine)
     assert personal.status_code == 200
     assert ApiKey.objects.get(name="mine").user == world.users["member"]
-    assert member.post(KEYS_URL, {"name": "org", "scope": "read"}).status_code == 403
-    assert (
-        reader.post(KEYS_URL, {"name": "r", "scope": "upload", "personal": "on"}).status_code == 403
-    )
-    assert (
-        reader.post(KEYS_URL, {"name": "r", "scope": "read", "personal": "on"}).status_code == 200
-    )
+    org_key = {"name": "org", "scope": "read", "access": "all"}
+    assert member.post(KEYS_URL, org_key).status_code == 403
+    too_much = {"name": "r", "scope": "upload", "personal": "on", "access": "all"}
+    assert reader.post(KEYS_URL, too_much).status_code == 403
+    assert reader.post(KEYS_URL, {**too_much, "scope": "read"}).status_code == 200
 
 
 def test_it_lists_only_their_own_personal_keys_to_members(world: World) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -99,7 +100,7 @@ def test_it_invites_lists_and_revokes_invitations(world: World) -> None:
     admin = as_actor(world, "admin")
     created = admin.post("orgs/acme/invitations/", {"email": "New@Acme.test", "role": "reader"})
     assert created.status_code == 201
-    assert created.json()["url"].startswith("http://testserver/accounts/invitations/")
+    assert created.json()["url"].startswith("http://localhost:8000/accounts/invitations/")
     listed = admin.get("orgs/acme/invitations/").json()["results"]
     assert {i["email"] for i in listed} == {"new@acme.test", "invitee@acme.test"}
     assert as_actor(world, "member").get("orgs/acme/invitations/").status_code == 403
@@ -107,6 +108,23 @@ def test_it_invites_lists_and_revokes_invitations(world: World) -> None:
     listed = admin.get("orgs/acme/invitations/").json()["results"]
     assert [i["email"] for i in listed] == ["invitee@acme.test"]
     assert admin.delete("orgs/acme/invitations/new@acme.test/").status_code == 404
+
+
+def test_it_builds_invitation_links_from_public_url_whatever_the_host(
+    world: World, settings: Any
+) -> None:
+    """The link goes to the address the registry is published at, like the dashboard's, never
+    to whatever Host the request named (any of ALLOWED_HOSTS, e.g. an internal name)."""
+    settings.PUBLIC_URL = "https://packages.example.org"
+    settings.ALLOWED_HOSTS = ["testserver", "internal.example"]
+    admin = as_actor(world, "admin")
+    for host in ("testserver", "internal.example"):
+        invite = {"email": f"new-{len(host)}@acme.test"}
+        created = admin.send("POST", "orgs/acme/invitations/", invite, HTTP_HOST=host)
+        assert created.status_code == 201
+        assert created.json()["url"].startswith(
+            "https://packages.example.org/accounts/invitations/"
+        )
 
 
 def test_it_refuses_inviting_an_existing_member(world: World) -> None:
@@ -151,3 +169,31 @@ def test_it_reports_usage_per_organization(world: World) -> None:
         "repository_count": 2,
     }
     assert as_actor(world, "key_b").get("orgs/acme/usage/").status_code == 404
+
+
+def test_it_reports_only_a_limited_keys_own_repositories_usage(world: World) -> None:
+    """Security review L5: a key limited to acme/other (empty) learns nothing of acme/main."""
+    usage = as_actor(world, "key_limited").get("orgs/acme/usage/").json()
+    assert usage == {
+        "storage_bytes": 0,
+        "file_count": 0,
+        "project_count": 0,
+        "release_count": 0,
+        "repository_count": 1,
+    }
+    everything = as_actor(world, "key_read").get("orgs/acme/usage/").json()
+    assert (everything["file_count"], everything["repository_count"]) == (1, 2)
+
+
+def test_it_shows_members_to_people_and_all_repository_keys_only(world: World) -> None:
+    """Security review L5: who belongs to the organization is not a limited key's business."""
+    email = world.extra_membership.user.email
+    for actor in ("reader", "key_read", "key_personal"):
+        assert as_actor(world, actor).get("orgs/acme/members/").status_code == 200, actor
+        assert as_actor(world, actor).get(f"orgs/acme/members/{email}/").status_code == 200
+    limited = as_actor(world, "key_limited")
+    for path in ("orgs/acme/members/", f"orgs/acme/members/{email}/"):
+        response = limited.get(path)
+        assert response.status_code == 403
+        assert "limited to some repositories" in error(response)["message"]
+        assert email not in response.content.decode()

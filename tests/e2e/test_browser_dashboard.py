@@ -214,6 +214,7 @@ def test_it_creates_an_upload_key_shown_once_with_a_copy_button(team: Team) -> N
     team.key_name = "ci-publish"
     page.get_by_label("Name").fill(team.key_name)
     page.get_by_label("Scope").select_option("upload")
+    page.get_by_label("Only these", exact=True).check()
     page.get_by_label(f"{team.org}/main").check()
     page.get_by_label("Expires in days").fill("30")
     page.get_by_label("Allowed networks").fill("127.0.0.0/8")
