@@ -19,6 +19,7 @@ from psycopg import sql
 from config.celery import app as celery_app
 from tests.budgets import BudgetTenant
 from tests.budgets import build_budget_tenant
+from tests.fixtures.real import fetch_real_distributions
 from tests.services import EmbeddedStack
 from tests.services import LiveStack
 from tests.services import SeaweedFS
@@ -75,6 +76,13 @@ def budget_tenant(db: None, packages_dir: Path, request: pytest.FixtureRequest) 
     """One organization with n of everything, each with its own related rows: a query per
     item shows as a count that differs between n=2 and n=11 (tests/budgets.py)."""
     return build_budget_tenant(request.param)
+
+
+@pytest.fixture(scope="session")
+def real_distributions() -> dict[str, bytes]:
+    """Distributions exactly as PyPI serves them (tests/fixtures/real.py), fetched at most
+    once per session and cached across runs."""
+    return fetch_real_distributions()
 
 
 @pytest.fixture(scope="session")
