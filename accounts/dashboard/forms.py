@@ -5,8 +5,11 @@ from datetime import date
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import PasswordResetForm
 from django.db.models import Model
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -23,6 +26,15 @@ class SignupForm(forms.Form):
 
     email = forms.EmailField(max_length=254)
     name = forms.CharField(max_length=150, required=False)
+
+
+class PublicPasswordResetForm(PasswordResetForm):
+    """Reset links name PUBLIC_URL's host, never the Host the request claimed."""
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        public = urlsplit(settings.PUBLIC_URL)
+        kwargs.update(domain_override=public.netloc, use_https=public.scheme == "https")
+        super().save(*args, **kwargs)
 
 
 class OrganizationForm(forms.Form):

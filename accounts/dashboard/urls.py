@@ -10,6 +10,7 @@ from django.views.generic import TemplateView
 
 from accounts.dashboard import keys as views_keys
 from accounts.dashboard import views
+from accounts.dashboard.forms import PublicPasswordResetForm
 
 T = "accounts/"
 org = "orgs/<slug:org>"
@@ -53,6 +54,7 @@ account_patterns = [
             template_name=f"{T}form.html",
             email_template_name=f"{T}email/password_reset.txt",
             subject_template_name=f"{T}email/password_reset_subject.txt",
+            form_class=PublicPasswordResetForm,
             extra_context={
                 "title": "Reset your password",
                 "submit": "Send reset link",

@@ -113,6 +113,18 @@ def test_it_resets_a_forgotten_password_by_email(person: User, mailoutbox: list[
     assert Client().login(username=person.email, password=new)
 
 
+def test_it_builds_reset_links_from_the_public_url_whatever_host_was_asked(
+    person: User, mailoutbox: list[Any], settings: Any
+) -> None:
+    settings.PUBLIC_URL = "https://packages.example.com"
+    settings.ALLOWED_HOSTS = ["packages.example.com", "elsewhere.example"]
+
+    Client().post(reverse("password_reset"), {"email": person.email}, HTTP_HOST="elsewhere.example")
+
+    (link,) = re.findall(r"\S+/accounts/password/reset/\S+", mailoutbox[-1].body)
+    assert link.startswith("https://packages.example.com/accounts/password/reset/")
+
+
 def test_it_changes_a_password(person: User) -> None:
     client = Client()
     client.force_login(person)
