@@ -15,6 +15,8 @@ from tests.artifacts import sdist_filename
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
 from tests.fixtures.hostile import PACKAGE
+from tests.fixtures.hostile import link
+from tests.fixtures.hostile import sdist_with
 from uploads.archives import InvalidDistribution
 from uploads.archives import sdist_contents
 from uploads.archives import wheel_contents
@@ -97,30 +99,6 @@ def test_it_answers_every_corrupted_archive_with_a_reason_never_a_crash(kind: st
                 mutated[position:position] = rng.randbytes(rng.randint(1, 20))
         with contextlib.suppress(InvalidDistribution):
             read_core_metadata(io.BytesIO(bytes(mutated)), filename, kind)
-
-
-def sdist_with(*extra: tarfile.TarInfo, data: dict[str, bytes] | None = None) -> bytes:
-    """The demo sdist with hand-made members appended: links, or a second copy of a name."""
-    buffer = io.BytesIO()
-    with (
-        tarfile.open(fileobj=io.BytesIO(sdist_bytes(PACKAGE)), mode="r:gz") as source,
-        tarfile.open(fileobj=buffer, mode="w:gz") as archive,
-    ):
-        for member in source:
-            archive.addfile(member, source.extractfile(member))
-        for member in extra:
-            content = (data or {}).get(member.name)
-            if content is not None:
-                member.size = len(content)
-            archive.addfile(member, io.BytesIO(content) if content is not None else None)
-    return buffer.getvalue()
-
-
-def link(name: str, kind: bytes, target: str) -> tarfile.TarInfo:
-    member = tarfile.TarInfo(name)
-    member.type = kind
-    member.linkname = target
-    return member
 
 
 def test_it_refuses_a_symlink_in_an_sdist() -> None:
