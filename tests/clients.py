@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.services import LiveStack
 from tests.services import client_env
 
 BIN = Path(sys.executable).parent
@@ -155,3 +156,19 @@ def post_upload(url: str, token: str | None, path: Path, name: str, version: str
         upload_fields(path, name, version), {"content": (path.name, path.read_bytes())}
     )
     return http("POST", url, token=token, data=body, headers={"Content-Type": content_type})
+
+
+def mailed_link(stack: LiveStack, email: str, path: str) -> str:
+    """The newest link under `path` in a mail to `email`, as the file backend wrote it into
+    the stack's data folder (mail never goes to the logs)."""
+    folder = stack.workdir / "data" / "mail"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        files = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
+        text = "".join(p.read_text(errors="replace") for p in files)
+        mails = [m for m in text.split("Subject:") if f"To: {email}" in m]
+        links = re.findall(rf"http://\S+{re.escape(path)}\S+/\S*", "".join(mails))
+        if links:
+            return links[-1]
+        time.sleep(0.25)
+    raise AssertionError(f"no mail to {email} with a {path} link in {folder}")

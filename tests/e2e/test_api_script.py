@@ -17,6 +17,7 @@ import requests
 from tests.artifacts import Package
 from tests.artifacts import write_distributions
 from tests.clients import fresh_venv
+from tests.clients import mailed_link
 from tests.clients import pip_install
 from tests.clients import run
 from tests.clients import twine_upload
@@ -34,17 +35,21 @@ class Script:
         self.session = requests.Session()
 
     def sign_up(self, email: str, password: str) -> None:
+        """Sign up, then choose the password from the mailed link, as a person does."""
         signup = self.stack.url("accounts/signup/")
         self.session.get(signup, timeout=30)
-        form = {
-            "csrfmiddlewaretoken": self.session.cookies["csrftoken"],
-            "email": email,
-            "name": "Script",
-            "password1": password,
-            "password2": password,
-        }
+        form = {"csrfmiddlewaretoken": self.session.cookies["csrftoken"], "email": email}
         response = self.session.post(signup, data=form, timeout=30, allow_redirects=False)
         assert response.status_code == 302, response.text
+        link = mailed_link(self.stack, email, "/accounts/signup/")
+        self.session.get(link, timeout=30)
+        choose = {
+            "csrfmiddlewaretoken": self.session.cookies["csrftoken"],
+            "new_password1": password,
+            "new_password2": password,
+        }
+        done = self.session.post(link, data=choose, timeout=30, allow_redirects=False)
+        assert done.status_code == 302, done.text
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"X-CSRFToken": self.session.cookies.get("csrftoken", "")}

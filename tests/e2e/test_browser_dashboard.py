@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
@@ -26,6 +25,7 @@ from tests.artifacts import Package
 from tests.artifacts import write_distributions
 from tests.clients import fresh_venv
 from tests.clients import http
+from tests.clients import mailed_link
 from tests.clients import pip_install
 from tests.clients import twine_upload
 from tests.clients import wait_until_listed
@@ -139,7 +139,7 @@ def sign_up(
     page.get_by_label("Name").fill(name)
     page.get_by_role("button", name="Sign up").click()
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
-    choose_password(page, _mailed_link(stack, email, "/accounts/signup/"))
+    choose_password(page, mailed_link(stack, email, "/accounts/signup/"))
     expect(page).to_have_url(re.compile(r"/orgs/$"))
 
 
@@ -310,22 +310,6 @@ def test_it_yanks_and_unyanks_a_release_with_a_reason(team: Team) -> None:
     assert "data-yanked" not in http("GET", f"{team.index_url}acme-rocket/", token=team.token).text
 
 
-def _mailed_link(stack: ServicesStack, email: str, path: str) -> str:
-    """The newest link under `path` in a mail to `email`, as the file backend wrote it into
-    the stack's data folder (mail never goes to the logs)."""
-    folder = stack.workdir / "data" / "mail"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        files = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
-        text = "".join(p.read_text(errors="replace") for p in files)
-        mails = [m for m in text.split("Subject:") if f"To: {email}" in m]
-        links = re.findall(rf"http://\S+{re.escape(path)}\S+/\S*", "".join(mails))
-        if links:
-            return links[-1]
-        time.sleep(0.25)
-    raise AssertionError(f"no mail to {email} with a {path} link in {folder}")
-
-
 def test_it_invites_a_reader_who_sees_packages_but_cannot_change_them(
     team: Team, browser: Browser, services_stack: ServicesStack
 ) -> None:
@@ -338,7 +322,7 @@ def test_it_invites_a_reader_who_sees_packages_but_cannot_change_them(
     expect(page.locator(".messages")).to_contain_text(f"Invitation sent to {reader}.")
     expect(page.locator("tr", has_text=reader)).to_contain_text("Reader")
     shoot(page, "08-members")
-    link = _mailed_link(services_stack, reader, "/accounts/invitations/")
+    link = mailed_link(services_stack, reader, "/accounts/invitations/")
 
     context, guest = new_page(browser, services_stack)
     try:
@@ -350,7 +334,7 @@ def test_it_invites_a_reader_who_sees_packages_but_cannot_change_them(
         guest.get_by_label("Name").fill("Rita Reader")
         guest.get_by_role("button", name="Sign up").click()
         expect(guest.get_by_role("heading", name="Check your email")).to_be_visible()
-        choose_password(guest, _mailed_link(services_stack, reader, "/accounts/signup/"))
+        choose_password(guest, mailed_link(services_stack, reader, "/accounts/signup/"))
         expect(guest.get_by_role("heading", name="Join Acme Rockets")).to_be_visible()
         guest.get_by_role("button", name="Accept and join").click()
         expect(guest.locator(".messages")).to_contain_text("Welcome to Acme Rockets.")
@@ -399,7 +383,7 @@ def test_it_resets_a_forgotten_password_by_email(
         page.get_by_label("Email").fill(email)
         page.get_by_role("button", name="Send reset link").click()
         expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
-        page.goto(_mailed_link(services_stack, email, "/accounts/password/reset/"))
+        page.goto(mailed_link(services_stack, email, "/accounts/password/reset/"))
         new_password = "a-brand-new-passphrase-77"
         page.get_by_label("New password", exact=True).fill(new_password)
         page.get_by_label("New password confirmation").fill(new_password)
