@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 
 from tests.clients import http
+from tests.services import EmbeddedStack
 from tests.services import LiveStack
 
 pytestmark = pytest.mark.e2e
@@ -30,3 +32,26 @@ def test_it_sends_people_who_are_not_logged_in_to_the_login_page(stack: LiveStac
     response = http("GET", stack.url("orgs/"))
     assert response.status == 302
     assert "/accounts/login/" in response.headers["Location"]
+
+
+def test_make_run_tells_a_newcomer_how_to_log_in_and_that_works(
+    embedded_stack: EmbeddedStack,
+) -> None:
+    """`make run` is `manage.py serve`: its first start prints a login that opens the demo."""
+    printed = (embedded_stack.workdir / "serve.log").read_text()
+    email = re.search(r"email:\s+(\S+)", printed)
+    password = re.search(r"password:\s+(\S+)", printed)
+    assert email is not None, printed
+    assert password is not None, printed
+    session = requests.Session()
+    login = embedded_stack.url("accounts/login/")
+    session.get(login, timeout=30)
+    form = {
+        "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        "username": email.group(1),
+        "password": password.group(1),
+    }
+    answer = session.post(login, data=form, timeout=30, allow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    home = session.get(embedded_stack.url("orgs/"), timeout=30)
+    assert 'href="/orgs/demo/"' in home.text

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from django.core.management.base import BaseCommand
 from django.core.management.base import CommandParser
 
 from accounts.models import Organization
+from accounts.services import user_get_or_create
 from registry.provisioning import tenant_provision
 
 DEMO = {"org_slug": "demo", "repo_slug": "main", "email": "demo@example.com"}
@@ -60,12 +62,21 @@ class Command(BaseCommand):
 
     def _greet(self, base_url: str) -> None:
         if not Organization.objects.exists():
+            # A password for the demo owner, so the dashboard can be seen at once; it is the
+            # operator's own machine, and it is shown once, like the key.
+            password = secrets.token_urlsafe(12)
+            user_get_or_create(email=DEMO["email"], password=password)
             demo = tenant_provision(base_url=base_url, key_name="demo", **DEMO)
             self.stdout.write("First start: created a demo organization and an upload key.")
             self.stdout.write(json.dumps(demo, indent=2))
             self.stdout.write(
                 "The key is shown only now. Mint another any time with:\n"
                 f"  python manage.py provision --org demo --repo main --email {DEMO['email']}"
+            )
+            self.stdout.write(
+                f"Log in to the dashboard at {base_url}/accounts/login/\n"
+                f"  email:    {DEMO['email']}\n"
+                f"  password: {password}   (shown only now; change it under Account)"
             )
         self.stdout.write(f"Registry at {base_url}/  (data in {settings.DATA_DIR})")
         if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
