@@ -14,6 +14,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from django.conf import settings as django_settings
+from django.test.utils import override_settings
 from psycopg import sql
 
 from config.celery import app as celery_app
@@ -24,6 +26,8 @@ from tests.services import EmbeddedStack
 from tests.services import LiveStack
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
+from tests.services import new_cache_prefix
+from tests.services import redis_keys_delete
 from tests.world import Tenant
 from tests.world import World
 from tests.world import build_tenant
@@ -41,13 +45,32 @@ def in_process_tasks_run_eagerly() -> None:
     celery_app.conf.update(task_always_eager=True, broker_url="memory://")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_prefix() -> Iterator[str]:
+    """The cache key prefix of this test session, and of no other.
+
+    Index pages are cached for a day under keys built from row ids and serials, and those
+    restart with every test database: on a shared prefix one run could be served a page an
+    earlier run left under the same ids. Each session gets a random prefix, and deletes what
+    it wrote when it ends (also under the prefixes `<prefix>.<anything>`)."""
+    prefix = new_cache_prefix()
+    default = {**django_settings.CACHES["default"], "KEY_PREFIX": prefix}
+    throttle = {**django_settings.CACHES["throttle"], "KEY_PREFIX": f"{prefix}.throttle"}
+    with override_settings(CACHES={"default": default, "throttle": throttle}):
+        yield prefix
+    if default["BACKEND"].endswith(".RedisCache"):
+        redis_keys_delete(default["LOCATION"], prefix)
+
+
 @pytest.fixture(autouse=True)
-def own_throttle_counters(settings: Any) -> None:
+def own_throttle_counters(settings: Any, session_cache_prefix: str) -> None:
     """Each test counts failures from zero. Accounts and key ids repeat between tests (and
-    between runs, in a Redis that outlives them), unlike the random source addresses."""
+    between runs, in a Redis that outlives them), unlike the random source addresses.
+    Under the session's prefix, so the session's end deletes them too."""
+    prefix = f"{session_cache_prefix}.throttle-{uuid.uuid4().hex}"
     settings.CACHES = {
         **settings.CACHES,
-        "throttle": {**settings.CACHES["throttle"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"},
+        "throttle": {**settings.CACHES["throttle"], "KEY_PREFIX": prefix},
     }
 
 
@@ -133,6 +156,7 @@ def services_stack(
         yield stack
     finally:
         stack.stop()
+        redis_keys_delete(stack.env["REDIS_URL"], stack.env["CACHE_KEY_PREFIX"])
 
 
 @pytest.fixture(scope="session")
