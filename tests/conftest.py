@@ -21,6 +21,10 @@ from psycopg import sql
 from config.celery import app as celery_app
 from tests.budgets import BudgetTenant
 from tests.budgets import build_budget_tenant
+from tests.fixtures.built import BACKENDS
+from tests.fixtures.built import build
+from tests.fixtures.real import PLATFORM_WHEEL
+from tests.fixtures.real import fetch_real_distribution
 from tests.fixtures.real import fetch_real_distributions
 from tests.services import EmbeddedStack
 from tests.services import LiveStack
@@ -106,6 +110,19 @@ def real_distributions() -> dict[str, bytes]:
     """Distributions exactly as PyPI serves them (tests/fixtures/real.py), fetched at most
     once per session and cached across runs."""
     return fetch_real_distributions()
+
+
+@pytest.fixture(scope="session")
+def platform_wheel() -> bytes:
+    """A compiled cp311 manylinux wheel as PyPI serves it (tests/fixtures/real.py)."""
+    return fetch_real_distribution(PLATFORM_WHEEL)
+
+
+@pytest.fixture(scope="session")
+def built_distributions() -> dict[str, list[Path]]:
+    """The sdist and wheel each real build backend makes of a small project, by backend
+    name (tests/fixtures/built.py): built once, then taken from a cache across runs."""
+    return {backend.name: build(backend) for backend in BACKENDS}
 
 
 @pytest.fixture(scope="session")
