@@ -14,16 +14,24 @@ from typing import Any
 
 import psycopg
 import pytest
+from django.conf import settings as django_settings
+from django.test.utils import override_settings
 from psycopg import sql
 
 from config.celery import app as celery_app
 from tests.budgets import BudgetTenant
 from tests.budgets import build_budget_tenant
+from tests.fixtures.built import BACKENDS
+from tests.fixtures.built import build
+from tests.fixtures.real import PLATFORM_WHEEL
+from tests.fixtures.real import fetch_real_distribution
 from tests.fixtures.real import fetch_real_distributions
 from tests.services import EmbeddedStack
 from tests.services import LiveStack
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
+from tests.services import new_cache_prefix
+from tests.services import redis_keys_delete
 from tests.world import Tenant
 from tests.world import World
 from tests.world import build_tenant
@@ -41,13 +49,32 @@ def in_process_tasks_run_eagerly() -> None:
     celery_app.conf.update(task_always_eager=True, broker_url="memory://")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_prefix() -> Iterator[str]:
+    """The cache key prefix of this test session, and of no other.
+
+    Index pages are cached for a day under keys built from row ids and serials, and those
+    restart with every test database: on a shared prefix one run could be served a page an
+    earlier run left under the same ids. Each session gets a random prefix, and deletes what
+    it wrote when it ends (also under the prefixes `<prefix>.<anything>`)."""
+    prefix = new_cache_prefix()
+    default = {**django_settings.CACHES["default"], "KEY_PREFIX": prefix}
+    throttle = {**django_settings.CACHES["throttle"], "KEY_PREFIX": f"{prefix}.throttle"}
+    with override_settings(CACHES={"default": default, "throttle": throttle}):
+        yield prefix
+    if default["BACKEND"].endswith(".RedisCache"):
+        redis_keys_delete(default["LOCATION"], prefix)
+
+
 @pytest.fixture(autouse=True)
-def own_throttle_counters(settings: Any) -> None:
+def own_throttle_counters(settings: Any, session_cache_prefix: str) -> None:
     """Each test counts failures from zero. Accounts and key ids repeat between tests (and
-    between runs, in a Redis that outlives them), unlike the random source addresses."""
+    between runs, in a Redis that outlives them), unlike the random source addresses.
+    Under the session's prefix, so the session's end deletes them too."""
+    prefix = f"{session_cache_prefix}.throttle-{uuid.uuid4().hex}"
     settings.CACHES = {
         **settings.CACHES,
-        "throttle": {**settings.CACHES["throttle"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"},
+        "throttle": {**settings.CACHES["throttle"], "KEY_PREFIX": prefix},
     }
 
 
@@ -83,6 +110,19 @@ def real_distributions() -> dict[str, bytes]:
     """Distributions exactly as PyPI serves them (tests/fixtures/real.py), fetched at most
     once per session and cached across runs."""
     return fetch_real_distributions()
+
+
+@pytest.fixture(scope="session")
+def platform_wheel() -> bytes:
+    """A compiled cp311 manylinux wheel as PyPI serves it (tests/fixtures/real.py)."""
+    return fetch_real_distribution(PLATFORM_WHEEL)
+
+
+@pytest.fixture(scope="session")
+def built_distributions() -> dict[str, list[Path]]:
+    """The sdist and wheel each real build backend makes of a small project, by backend
+    name (tests/fixtures/built.py): built once, then taken from a cache across runs."""
+    return {backend.name: build(backend) for backend in BACKENDS}
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +173,7 @@ def services_stack(
         yield stack
     finally:
         stack.stop()
+        redis_keys_delete(stack.env["REDIS_URL"], stack.env["CACHE_KEY_PREFIX"])
 
 
 @pytest.fixture(scope="session")

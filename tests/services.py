@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -16,10 +17,36 @@ from collections.abc import Callable
 from pathlib import Path
 
 import boto3
+import redis
 
 S3_ACCESS_KEY = "wheelhouse-test"
 S3_SECRET_KEY = "wheelhouse-test-secret"  # a throwaway credential of the session's own server
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def new_cache_prefix() -> str:
+    """A cache key prefix no other test session uses."""
+    return f"wheelhouse-test-{secrets.token_hex(8)}"
+
+
+def redis_keys_delete(url: str, prefix: str) -> int:
+    """Delete every key Django's caches wrote under KEY_PREFIX `prefix` or `<prefix>.<more>`
+    (a key is `<prefix>:<version>:<key>`) from the Redis at `url`; how many there were."""
+    client = redis.Redis.from_url(url)
+    deleted = 0
+    try:
+        for pattern in (f"{prefix}:*", f"{prefix}.*"):
+            batch: list[bytes] = []
+            for key in client.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) == 1000:
+                    deleted += client.delete(*batch)
+                    batch = []
+            if batch:
+                deleted += client.delete(*batch)
+    finally:
+        client.close()
+    return deleted
 
 
 def free_port() -> int:

@@ -36,8 +36,16 @@ from registry.models import Release
 from registry.models import Repository
 from registry.services import repository_get_or_create
 from registry.storage import packages_storage
+from tests.artifacts import Package
+from tests.artifacts import sdist_bytes
+from tests.artifacts import sdist_filename
+from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
 from tests.clients import multipart
 from tests.fixtures.hostile import Upload
+from uploads.processing import file_process
+from uploads.services import upload_receive
+from uploads.validation import parse_upload_form
 
 INVITATION_TOKEN = "matrix-invitation-token"
 
@@ -207,3 +215,34 @@ def build_tenant() -> Tenant:
     repository = repository_get_or_create(organization=organization, slug="main")
     key = api_key_create(organization=organization, name="ci", scope="upload")
     return Tenant(repository=repository, token=key.token, client=Client(), owner=owner)
+
+
+def publish(
+    repository: Repository, package: Package, *, sdist: bool = False, process: bool = True
+) -> File:
+    """Upload one distribution exactly as the endpoint does, and process it as the worker
+    does (unless `process` is False: the file stays pending, as before a worker gets to it)."""
+    data = sdist_bytes(package) if sdist else wheel_bytes(package)
+    filename = sdist_filename(package) if sdist else wheel_filename(package)
+    key = api_key_create(organization=repository.organization, name="up", scope="upload")
+    digests = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "blake2_256": hashlib.blake2b(data, digest_size=32).hexdigest(),
+        "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+    }
+    form = parse_upload_form({
+        ":action": "file_upload", "name": package.name, "version": package.version,
+        "filetype": "sdist" if sdist else "bdist_wheel", "pyversion": "source" if sdist else "py3",
+        "sha256_digest": digests["sha256"],
+    })  # fmt: skip
+    file = upload_receive(
+        repository=repository,
+        api_key=key.api_key,
+        form=form,
+        content=ContentFile(data, name=filename),
+        digests=digests,
+    ).file
+    if process:
+        file_process(file_id=file.pk)
+        file.refresh_from_db()
+    return file

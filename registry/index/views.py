@@ -98,6 +98,8 @@ def project_json(
         origin=f"{request.scheme}://{request.get_host()}",
     )
     if page is None:
+        if version is None:  # nothing ready yet, or quarantined: no release to describe
+            return error_response(404, f"Project '{found.name}' has no files to offer.")
         return error_response(404, f"Version '{version}' of '{found.name}' not found.")
     response = simple.page_response(request, page)
     response["Access-Control-Allow-Origin"] = "*"

@@ -106,6 +106,16 @@ def test_it_lets_a_key_in_only_from_its_allowed_networks(world: World) -> None:
     assert b"198.51.100.7" in outside.content
 
 
+def test_it_matches_an_ipv4_mapped_address_against_ipv4_networks(world: World) -> None:
+    # A dual-stack server socket reports IPv4 clients as ::ffff:a.b.c.d.
+    new = api_key_create(organization=world.org_a, name="net", allowed_networks=["10.1.0.0/16"])
+    auth = basic("__token__", new.token)
+    inside = get(index(world), auth, "::ffff:10.1.2.3")
+    outside = get(index(world), auth, "::ffff:10.9.9.9")
+    assert (inside.status_code, outside.status_code) == (200, 403)
+    assert b"10.9.9.9" in outside.content
+
+
 def test_it_believes_x_forwarded_for_only_behind_a_configured_proxy(
     world: World, settings: Any
 ) -> None:

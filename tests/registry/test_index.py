@@ -9,11 +9,9 @@ import re
 
 import pytest
 from django.core.cache import cache
-from django.core.files.base import ContentFile
 from django.test import Client
 
 from accounts.models import User
-from accounts.services import api_key_create
 from registry.index.negotiation import HTML
 from registry.index.negotiation import V1_HTML
 from registry.index.negotiation import V1_JSON
@@ -23,15 +21,10 @@ from registry.models import Repository
 from registry.services import project_status_set
 from registry.services import release_yank
 from tests.artifacts import Package
-from tests.artifacts import sdist_bytes
-from tests.artifacts import sdist_filename
 from tests.artifacts import wheel_bytes
-from tests.artifacts import wheel_filename
 from tests.world import Tenant
+from tests.world import publish
 from uploads.errors import UploadError
-from uploads.processing import file_process
-from uploads.services import upload_receive
-from uploads.validation import parse_upload_form
 from uploads.web import upload_status
 
 pytestmark = pytest.mark.django_db
@@ -63,33 +56,6 @@ def repository(tenant: Tenant) -> Repository:
 def client(tenant: Tenant) -> Client:
     basic = base64.b64encode(f"__token__:{tenant.token}".encode()).decode()
     return Client(HTTP_AUTHORIZATION=f"Basic {basic}")
-
-
-def publish(repository, package: Package, *, sdist: bool = False) -> File:
-    """Upload and process one distribution exactly as the endpoint and the worker do."""
-    data = sdist_bytes(package) if sdist else wheel_bytes(package)
-    filename = sdist_filename(package) if sdist else wheel_filename(package)
-    key = api_key_create(organization=repository.organization, name="up", scope="upload")
-    digests = {
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "blake2_256": hashlib.blake2b(data, digest_size=32).hexdigest(),
-        "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
-    }
-    form = parse_upload_form({
-        ":action": "file_upload", "name": package.name, "version": package.version,
-        "filetype": "sdist" if sdist else "bdist_wheel", "pyversion": "source" if sdist else "py3",
-        "sha256_digest": digests["sha256"],
-    })  # fmt: skip
-    file = upload_receive(
-        repository=repository,
-        api_key=key.api_key,
-        form=form,
-        content=ContentFile(data, name=filename),
-        digests=digests,
-    ).file
-    file_process(file_id=file.pk)
-    file.refresh_from_db()
-    return file
 
 
 URL = "/acme/main/simple/"
