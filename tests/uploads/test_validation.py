@@ -89,12 +89,12 @@ def test_it_accepts_an_equivalent_version_spelling() -> None:
     wheel = parse_upload_form(form())
     assert (wheel.name, wheel.version, wheel.filetype) == ("Demo.Pkg", "1.0", "bdist_wheel")
     check_filename("demo_pkg-1.0.0-py3-none-any.whl", wheel)
-    with pytest.raises(UploadError, match="Version in filename should be '1.0' not '1.0.1'"):
+    with pytest.raises(UploadError, match=r"should be '1\.0' not '1\.0\.1'"):
         check_filename("demo_pkg-1.0.1-py3-none-any.whl", wheel)
     sdist = parse_upload_form(form(filetype="sdist", pyversion="source", version="1.0.0"))
     assert (sdist.version, sdist.filetype, sdist.pyversion) == ("1.0.0", "sdist", "source")
     check_filename("demo_pkg-1.0.tar.gz", sdist)
-    with pytest.raises(UploadError, match="Version in filename should be '1.0.0' not '1.1'"):
+    with pytest.raises(UploadError, match=r"should be '1\.0\.0' not '1\.1'"):
         check_filename("demo_pkg-1.1.tar.gz", sdist)
 
 
