@@ -468,7 +468,9 @@ def _organization_a_state(world: World) -> list[Any]:
 
 def test_it_lets_no_write_from_organization_b_change_organization_a(world: World) -> None:
     before = _organization_a_state(world)
-    assert before[-2] and before[-1], "organization A has a release and a file to protect"
+    # Organization A has a release and a file to protect.
+    assert before[-2], "no release"
+    assert before[-1], "no file"
     actors = clients(world)
     login = reverse(settings.LOGIN_URL)
     for name, row in POLICY.items():

@@ -86,7 +86,7 @@ STILL_READABLE = {
         431, 473, 485, 495, 504, 525, 528, 558, 561, 577, 594,
     },
     "sdist": {292},
-}
+}  # fmt: skip
 
 
 def corruptions(data: bytes, count: int) -> list[bytes]:

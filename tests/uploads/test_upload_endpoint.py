@@ -134,9 +134,7 @@ def test_it_never_takes_a_deleted_filename_again(tenant: Tenant, packages_dir: P
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"])
-def test_it_reads_every_metadata_version(
-    tenant: Tenant, packages_dir: Path, version: str
-) -> None:
+def test_it_reads_every_metadata_version(tenant: Tenant, packages_dir: Path, version: str) -> None:
     metadata = (
         f"Metadata-Version: {version}\nName: Demo.Pkg\nVersion: 1.0\nSummary: s\n\nbody\n"
     ).encode()
