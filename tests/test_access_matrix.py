@@ -17,6 +17,7 @@ from dataclasses import field
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern
@@ -26,6 +27,9 @@ from django.urls import reverse
 from django.urls.exceptions import NoReverseMatch
 
 from accounts.models import ApiKey
+from registry.models import File
+from registry.models import Project
+from registry.models import Release
 from tests.world import INVITATION_TOKEN
 from tests.world import World
 from tests.world import random_source_ip
@@ -88,6 +92,8 @@ class Row:
     key_denied: int = 403
     # api rows: statuses that differ from the rules above, by actor, spelled out.
     overrides: dict[str, int] = field(default_factory=dict)
+    # Text the `ok` answer must carry: where `ok` is a refusal, it shows which check made it.
+    ok_says: str = ""
 
 
 def _org(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
@@ -100,10 +106,6 @@ def _repo(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
 
 def _project(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
     return _repo(project=lambda w: w.file.release.project.normalized_name, **extra)
-
-
-def _release(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
-    return _project(version=lambda w: w.file.release.version, **extra)
 
 
 def _upload_key_id(w: World) -> str:
@@ -133,6 +135,8 @@ _SESSION_UPLOAD = dict.fromkeys(SESSION_ACTORS, 403)
 # Keys limited to some repositories, which may not read who the members are.
 LIMITED_KEYS = ("key_limited", "key_no_repos")
 _LIMITED_NO_MEMBERS = dict.fromkeys(LIMITED_KEYS, 403)
+# The legacy upload's answer to a form without its fields, as twine shows it.
+_EMPTY_FORM = "Unknown or missing ':action': use 'file_upload'."
 
 
 POLICY: dict[str, Row] = {
@@ -205,9 +209,12 @@ POLICY: dict[str, Row] = {
         "repo", kwargs=_repo(project=lambda w: "acme-lib", version=lambda w: w.file.release.version)
     ),
     "upload-simple-project": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
-    # An allowed key gets as far as form validation: an empty upload is a 400.
-    "upload": Row("repo", "POST", "upload", ok=400, kwargs=_repo()),
-    "upload-noslash": Row("repo", "POST", "upload", ok=400, kwargs=_repo()),
+    # An allowed key gets past every access check to form validation: an empty upload is a
+    # 400 that names the missing form field (no access check answers 400).
+    "upload": Row("repo", "POST", "upload", ok=400, kwargs=_repo(), ok_says=_EMPTY_FORM),
+    "upload-noslash": Row(
+        "repo", "POST", "upload", ok=400, kwargs=_repo(), ok_says=_EMPTY_FORM
+    ),
     # The REST API: keys or sessions, JSON errors, 404 for anything outside what one may see.
     "api-schema": Row("public"),
     "api-docs": Row("public"),
@@ -286,9 +293,10 @@ POLICY: dict[str, Row] = {
     ),
     "api-release-unyank": Row("api", "POST", "yank_delete", repo=True, kwargs=_release()),
     "api-files": Row("api", repo=True, kwargs=_repo()),
-    # An allowed key gets as far as the form: a body without a file is a 400.
+    # An allowed key gets as far as the form: a body without a file is a 400 that says so.
     "api-files POST": Row(
-        "api", "POST", "upload", ok=400, repo=True, overrides=_SESSION_UPLOAD, kwargs=_repo()
+        "api", "POST", "upload", ok=400, repo=True, overrides=_SESSION_UPLOAD, kwargs=_repo(),
+        ok_says='"message":"Upload payload does not have a file."',
     ),
     "api-file": Row("api", repo=True, kwargs=_file),
     "api-file DELETE": Row("api", "DELETE", "yank_delete", ok=204, repo=True, kwargs=_file),
@@ -432,17 +440,23 @@ B_ACTORS = {"b_member", "key_b"}
 def test_it_answers_every_actor_as_the_policy_says(world: World, name: str) -> None:
     row = POLICY[name]
     url = reverse(name.split()[0], kwargs=row.kwargs(world))
-    got, leaked = {}, []
+    got, leaked, unsaid = {}, [], []
     for actor, client in clients(world).items():
         response = answer(client, row, url)
         got[actor] = response.status_code
-        if actor not in B_ACTORS and b"globex" in body(response).lower():
+        text = body(response)
+        if actor not in B_ACTORS and b"globex" in text.lower():
             leaked.append(actor)
+        if row.ok_says and response.status_code == row.ok and row.ok_says.encode() not in text:
+            unsaid.append((actor, text[:200]))
     assert got == {actor: expected_status(row, actor) for actor in ACTORS}
     assert not leaked, f"organization B's data shown to {leaked}"
+    assert not unsaid, f"answered {row.ok} without {row.ok_says!r}: {unsaid}"
 
 
 def _organization_a_state(world: World) -> list[Any]:
+    """Everything of organization A a write could change: the organization, its people and
+    keys, its repositories and every project, release (yanked or not) and file in them."""
     org = world.org_a
     return [
         list(org.__class__.objects.filter(pk=org.pk).values()),
@@ -450,22 +464,34 @@ def _organization_a_state(world: World) -> list[Any]:
         list(org.api_keys.order_by("pk").values()),
         list(org.invitations.order_by("pk").values()),
         list(org.repositories.order_by("pk").values()),
+        list(Project.objects.filter(repository__organization=org).order_by("pk").values()),
+        list(Release.objects.filter(project__repository__organization=org).order_by("pk").values()),
+        list(File.objects.filter(repository__organization=org).order_by("pk").values()),
     ]
 
 
 def test_it_lets_no_write_from_organization_b_change_organization_a(world: World) -> None:
     before = _organization_a_state(world)
+    # Organization A has a release and a file to protect.
+    assert before[-2], "no release"
+    assert before[-1], "no file"
     actors = clients(world)
+    login = reverse(settings.LOGIN_URL)
     for name, row in POLICY.items():
         tenant_row = row.kind in {"org", "repo"} or (row.kind == "api" and row.org)
         if row.method == "GET" or not tenant_row:
             continue
         url = reverse(name.split()[0], kwargs=row.kwargs(world))
         for actor in B_ACTORS:
-            status = send(actors[actor], row, url).status_code
+            response = send(actors[actor], row, url)
+            status = response.status_code
+            if status == 302:
+                # A dashboard write that worked redirects too: only the log-in page refuses.
+                assert response["Location"] == f"{login}?next={url}", (name, actor)
+                continue
             # A browser (a session) is refused any upload before it is even looked at.
             browser = actor in SESSION_ACTORS and row.action == "upload"
-            assert status in {302, 401, 404} or (browser and status == 403), (name, actor)
+            assert status in {401, 404} or (browser and status == 403), (name, actor, status)
     assert _organization_a_state(world) == before
 
 

@@ -1,22 +1,50 @@
 from __future__ import annotations
 
+import re
+
 import pytest
+from django.test import Client
 
 from accounts.models import User
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 
-MODELS = ["accounts/user", "accounts/organization", "accounts/apikey", "registry/repository",
-          "registry/project", "registry/release", "registry/file"]  # fmt: skip
+# What staff see on each list page for the world's two organizations (tests/world.py): the
+# count the paginator shows and the names linked from the first column.
+LISTED = {
+    "accounts/user": ("9 users", ["owner@acme.test", "owner@globex.test", "root@example.com"]),
+    "accounts/organization": ("2 organizations", ["acme", "globex"]),
+    "accounts/apikey": ("10 api keys", ["b", "read", "upload"]),
+    "registry/repository": ("3 repositories", ["main", "other"]),
+    "registry/project": ("2 projects", ["acme-lib", "globex-sentinel-lib"]),
+    "registry/release": ("2 releases", ["acme-lib", "globex-sentinel-lib"]),
+    "registry/file": (
+        "2 files",
+        ["acme_lib-1.0-py3-none-any.whl", "globex_sentinel_lib-1.0-py3-none-any.whl"],
+    ),
+}
 
 
-@pytest.mark.parametrize("model", MODELS)
-def test_it_lists_each_model_for_staff(client, model: str) -> None:
-    admin = User.objects.create_superuser("root@example.com", "pw")
-    client.force_login(admin)
-    assert client.get(f"/admin/{model}/").status_code == 200
+@pytest.mark.parametrize("model", list(LISTED))
+def test_it_lists_each_model_for_staff(world: World, model: str) -> None:
+    client = Client()
+    client.force_login(User.objects.create_superuser("root@example.com", "pw"))
+    response = client.get(f"/admin/{model}/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    count, names = LISTED[model]
+    assert re.search(rf'class="paginator">\s*{count}\s', page), page
+    linked = re.findall(r'<th class="field-[^"]+"><a [^>]*>([^<]*)</a>', page)
+    assert set(names) <= set(linked), linked
 
 
-def test_it_keeps_non_staff_out(client) -> None:
+def test_it_keeps_non_staff_out(client: Client) -> None:
     client.force_login(User.objects.create_user("someone@example.com", "pw"))
-    assert client.get("/admin/registry/file/").status_code == 302
+    response = client.get("/admin/registry/file/")
+    assert (response.status_code, response["Location"]) == (
+        302,
+        "/admin/login/?next=/admin/registry/file/",
+    )
+    login = client.get(response["Location"]).content.decode()
+    assert "You are authenticated as someone@example.com, but are not authorized" in login

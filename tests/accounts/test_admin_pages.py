@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
 from accounts.models import AuditEvent
 from accounts.models import User
 from accounts.services import organization_create
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +24,15 @@ def test_it_shows_staff_the_audit_log_and_lets_nobody_rewrite_it() -> None:
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
-def test_it_lists_invitations_for_staff() -> None:
+def test_it_lists_invitations_for_staff(world: World) -> None:
     client = Client()
     client.force_login(User.objects.create_superuser("root@example.test"))
-    assert client.get("/admin/accounts/invitation/").status_code == 200
+    response = client.get("/admin/accounts/invitation/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    # The world's one invitation, with its organization and role, and never its token.
+    row = re.search(r"<tr>(?:(?!</tr>).)*invitee@acme\.test.*?</tr>", page, re.DOTALL)
+    assert row is not None, page
+    assert '<td class="field-organization nowrap">acme</td>' in row.group(0)
+    assert '<td class="field-role">Member</td>' in row.group(0)
+    assert world.invitation.token_hash not in page

@@ -249,7 +249,20 @@ def test_it_records_changes_and_refused_key_uses_in_the_audit_log(world: World) 
 
 
 def test_it_shows_the_audit_log_to_owners_and_admins_only(world: World) -> None:
-    assert audit_events(organization=world.org_a, actor=world.users["admin"]) is not None
+    # The world's history of Acme: its creation, two repositories, nine keys; then one more.
+    membership_set_role(
+        membership=membership(world, "member"), role=Role.READER, actor=world.users["owner"]
+    )
+    for role in ("owner", "admin"):
+        events = list(audit_events(organization=world.org_a, actor=world.users[role]))
+        assert [(e.action, e.target) for e in events[:1] + events[-3:]] == [
+            ("membership.role_change", "user member@acme.test"),
+            ("repository.create", "repository acme/other"),
+            ("repository.create", "repository acme/main"),
+            ("organization.create", "organization acme"),
+        ], role
+        assert [e.action for e in events].count("api_key.create") == 9
+        assert len(events) == 13
     for role in ("member", "reader", "b_member"):
         with pytest.raises(PermissionDenied):
             audit_events(organization=world.org_a, actor=world.users[role])

@@ -1,8 +1,11 @@
-"""What a live services stack holds: its rows in PostgreSQL and its objects in S3."""
+"""What a live stack holds: its rows (PostgreSQL, or the embedded stack's SQLite) and its
+objects (S3, or files under the embedded stack's DATA_DIR)."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import boto3
 import psycopg
@@ -25,12 +28,28 @@ def post(url: str, token: str, upload: Upload, *, accept: str = "") -> Response:
     return http("POST", url, token=token, data=body, headers=headers)
 
 
-def query(stack: ServicesStack, sql: str, *params: object) -> list[tuple[object, ...]]:
-    with psycopg.connect(stack.database_url) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+# Runs in the embedded stack's own settings (its SQLite database): Django's cursor takes the
+# same %s placeholders as psycopg. Values print as JSON, datetimes as text.
+_EMBEDDED_QUERY = """
+import json
+from django.db import connection
+sql, params = json.loads({payload!r})
+with connection.cursor() as cursor:
+    cursor.execute(sql, params)
+    print(json.dumps(cursor.fetchall(), default=str))
+"""
 
 
-def repository_id(stack: ServicesStack, org: str, repo: str) -> int:
+def query(stack: LiveStack, sql: str, *params: object) -> list[tuple[object, ...]]:
+    if isinstance(stack, ServicesStack):
+        with psycopg.connect(stack.database_url) as conn:
+            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+    code = _EMBEDDED_QUERY.format(payload=json.dumps([sql, list(params)]))
+    output = stack.manage("shell", "-c", code)
+    return [tuple(row) for row in json.loads(output.strip().splitlines()[-1])]
+
+
+def repository_id(stack: LiveStack, org: str, repo: str) -> int:
     rows = query(
         stack,
         "SELECT r.id FROM registry_repository r JOIN accounts_organization o "
@@ -41,7 +60,7 @@ def repository_id(stack: ServicesStack, org: str, repo: str) -> int:
     return int(rows[0][0])  # type: ignore[call-overload]
 
 
-def file_rows(stack: ServicesStack, repo_id: int) -> list[tuple[object, ...]]:
+def file_rows(stack: LiveStack, repo_id: int) -> list[tuple[object, ...]]:
     return query(
         stack,
         "SELECT filename, sha256, blake2_256, status, storage_key, processed_at "
@@ -50,7 +69,13 @@ def file_rows(stack: ServicesStack, repo_id: int) -> list[tuple[object, ...]]:
     )
 
 
-def stored_objects(stack: ServicesStack, repo_id: int) -> dict[str, bytes]:
+def stored_objects(stack: LiveStack, repo_id: int) -> dict[str, bytes]:
+    """Every stored object of the repository, by storage key."""
+    if not isinstance(stack, ServicesStack):
+        root = Path(stack.env["DATA_DIR"]) / "files"
+        folder = root / "repositories" / str(repo_id)
+        paths = [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in paths}
     client = boto3.client(
         "s3",
         endpoint_url=stack.s3.endpoint,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,10 +88,29 @@ def test_it_challenges_uploads_without_a_valid_key(tenants: Tenants, token: str 
         _assert_unauthorized(post_upload(url, token, tenants.wheel, "acme-secret", "1.0"))
 
 
+def _download(file_url: str, token: str) -> bytes:
+    """The file's bytes, through the redirect to presigned S3 (which needs no key)."""
+    redirect = http("GET", file_url, token=token)
+    assert redirect.status == 302, redirect.text
+    download = http("GET", redirect.headers["Location"])
+    assert download.status == 200, download.text
+    return download.body
+
+
 def test_it_lets_the_owner_key_read_everything(tenants: Tenants) -> None:
-    statuses = [http("GET", url, token=tenants.owner_token).status for url in _read_urls(tenants)]
-    # The file answers with a redirect to presigned S3; a missing project is a plain 404.
-    assert statuses == [200, 200, 302, 404]
+    index, project, file, missing = (
+        http("GET", url, token=tenants.owner_token) for url in _read_urls(tenants)
+    )
+    assert index.status == 200
+    assert '<a href="acme-secret/">acme-secret</a>' in index.text
+    assert project.status == 200
+    assert f">{tenants.wheel.name}</a>" in project.text
+    # The file answers with a redirect to presigned S3, which serves exactly what was uploaded.
+    assert file.status == 302
+    assert _download(tenants.file_url, tenants.owner_token) == tenants.wheel.read_bytes()
+    # A missing project is a plain 404.
+    assert missing.status == 404
+    assert "acme-secret" not in missing.text
 
 
 def test_it_hides_a_repository_from_another_organizations_key(tenants: Tenants) -> None:
@@ -129,7 +149,18 @@ def test_it_refuses_an_upload_with_a_read_only_key(tenants: Tenants, tmp_path: P
 def test_it_accepts_the_upload_url_with_and_without_its_slash(
     tenants: Tenants, tmp_path: Path
 ) -> None:
+    wheels = []
     for version, url in (("8.0", tenants.upload_url), ("8.1", tenants.upload_url.rstrip("/"))):
         wheel, _ = write_distributions(Package("acme-secret", version), tmp_path)
         response = post_upload(url, tenants.owner_token, wheel, "acme-secret", version)
         assert response.status == 200, response.text
+        wheels.append(wheel)
+    # Both were stored and processed: listed, and served byte for byte.
+    page = wait_until_listed(
+        tenants.index_url, tenants.owner_token, "acme-secret", [w.name for w in wheels]
+    )
+    for wheel in wheels:
+        anchor = re.search(rf'<a href="([^"#]+)#[^>]*>{re.escape(wheel.name)}</a>', page)
+        assert anchor is not None, page
+        data = _download(tenants.stack.url(anchor.group(1)), tenants.owner_token)
+        assert data == wheel.read_bytes()

@@ -19,7 +19,6 @@ from tests.e2e.live_checks import repository_id
 from tests.e2e.live_checks import stored_objects
 from tests.fixtures.hostile import Upload
 from tests.services import LiveStack
-from tests.services import ServicesStack
 
 pytestmark = pytest.mark.e2e
 RACERS = 20
@@ -43,14 +42,13 @@ def test_it_makes_one_file_of_twenty_identical_concurrent_uploads(stack: LiveSta
     index_url = str(tenant["index_url"])
     wait_until_listed(index_url, token, package.name, [wheel_filename(package)])
     assert download_listed(stack, index_url, token, package.name) == {wheel_filename(package): data}
-    if not isinstance(stack, ServicesStack):
-        return
-    services_stack = stack
-    repo_id = repository_id(services_stack, "racing", "same")
-    rows = file_rows(services_stack, repo_id)
+    # One row, and exactly its bytes stored (with, once processed, its .metadata file).
+    repo_id = repository_id(stack, "racing", "same")
+    rows = file_rows(stack, repo_id)
     assert len(rows) == 1
     _filename, sha256, _blake2, _status, key, _processed = rows[0]
-    stored = stored_objects(services_stack, repo_id)
+    stored = stored_objects(stack, repo_id)
+    assert sorted(stored) == [str(key), f"{key}.metadata"]
     assert (
         hashlib.sha256(stored[str(key)]).hexdigest() == sha256 == hashlib.sha256(data).hexdigest()
     )
@@ -75,15 +73,11 @@ def test_it_keeps_one_winner_of_twenty_different_files_under_one_name(stack: Liv
     index_url = str(tenant["index_url"])
     wait_until_listed(index_url, token, "race-diff", [filename])
     assert download_listed(stack, index_url, token, "race-diff") == {filename: winner.data}
-    if not isinstance(stack, ServicesStack):
-        return
-    services_stack = stack
-    repo_id = repository_id(services_stack, "racing", "different")
-    rows = file_rows(services_stack, repo_id)
+    repo_id = repository_id(stack, "racing", "different")
+    rows = file_rows(stack, repo_id)
     assert [row[1] for row in rows] == [hashlib.sha256(winner.data).hexdigest()]
     # Only the winner's bytes are kept (and, once processed, its .metadata file).
     distributions = {
-        k: v for k, v in stored_objects(services_stack, repo_id).items()
-        if not k.endswith(".metadata")
-    }  # fmt: skip
+        k: v for k, v in stored_objects(stack, repo_id).items() if not k.endswith(".metadata")
+    }
     assert list(distributions.values()) == [winner.data]

@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -20,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from tests.artifacts import Package
 from tests.artifacts import write_distributions
@@ -77,6 +77,19 @@ def _upload(tree_stack: ServicesStack, tenant: dict[str, object], packages, dist
         wait_until_listed(index_url, token, package.name, listed)
 
 
+UPLOAD_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+PIP_WITH_METADATA_ONLY_DRY_RUN = "25.3"
+
+
+def _upload_times(index_url: str, token: str, project: str) -> dict[str, datetime]:
+    """Filename -> upload time, as the project's index page tells installers (uv reads it)."""
+    page = http("GET", f"{index_url}{project}/", token=token).text
+    return {
+        filename: datetime.strptime(value, UPLOAD_TIME).replace(tzinfo=UTC)
+        for value, filename in re.findall(r'data-upload-time="([^"]+)"[^>]*>([^<]+)</a>', page)
+    }
+
+
 @pytest.fixture(scope="module")
 def tree(services_stack: ServicesStack, tmp_path_factory: pytest.TempPathFactory) -> Tree:
     dist = tmp_path_factory.mktemp("tree-dist")
@@ -89,10 +102,16 @@ def tree(services_stack: ServicesStack, tmp_path_factory: pytest.TempPathFactory
         "owner = r.project.repository.organization.memberships.get().user; "
         "release_yank(release=r, actor=owner, reason='broken build')"
     ))  # fmt: skip
-    time.sleep(1.1)
-    cutoff = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    time.sleep(1.1)
     _upload(services_stack, tenant, [LATE], dist)
+    # The cutoff lies between the upload times the index shows (to the microsecond) for the
+    # tree and for LATE, uploaded after it: no clock to wait for.
+    times = {}
+    for project in sorted({p.name for p in TREE}):
+        times.update(_upload_times(str(tenant["index_url"]), _token(tenant), project))
+    late = times.pop(f"{LATE.dist_name}-{LATE.version}-py3-none-any.whl")
+    tree_done = max(times.values())
+    assert tree_done < late, times
+    cutoff = (tree_done + (late - tree_done) / 2).strftime(UPLOAD_TIME)
     return Tree(
         stack=services_stack,
         token=_token(tenant),
@@ -166,6 +185,12 @@ def test_it_installs_the_tree_with_pip_skipping_the_yanked_release(tree: Tree, t
 
 
 def test_it_resolves_from_metadata_files_without_fetching_wheels(tree: Tree, tmp_path) -> None:
+    # pip's `install --dry-run` fetches every wheel it resolved, metadata files or not, before
+    # 25.3 (pypa/pip#12603, fixed by #13482); the pip here is the venv's, which `make` upgrades.
+    pip_version = run([BIN / "pip", "--version"]).output.split()[1]
+    assert Version(pip_version) >= Version(PIP_WITH_METADATA_ONLY_DRY_RUN), (
+        f"this test needs pip >= {PIP_WITH_METADATA_ONLY_DRY_RUN}, found {pip_version}"
+    )
     requirements = tmp_path / "requirements.in"
     requirements.write_text("tree-app\ntree-lib<3\n")
     log = AccessLog(tree.stack)

@@ -7,10 +7,10 @@ shared one), database and bucket, with a sweep that runs every second.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from tests.artifacts import wheel_filename
 from tests.conftest import DEFAULT_DATABASE_URL
 from tests.e2e.live_checks import file_rows
 from tests.e2e.live_checks import post
+from tests.e2e.live_checks import query
 from tests.e2e.live_checks import repository_id
 from tests.e2e.live_checks import stored_objects
 from tests.fixtures.hostile import Upload
@@ -164,9 +165,29 @@ def assert_all_ready_once(stack: FaultStack, repo_id: int, uploads: list[Upload]
     objects = stored_objects(stack, repo_id)
     for _filename, _sha, _blake2, _status, key, _processed in rows:
         assert f"{key}.metadata" in objects
-    # Further sweeps and redelivered messages find nothing left to do.
-    time.sleep(3)
+    # Further sweeps and redelivered messages find nothing left to do: once two more sweeps
+    # have run and requeued nothing, no row has changed.
+    seen = empty_sweeps(stack)
+    wait_for(lambda: empty_sweeps(stack) >= seen + 2, timeout=30, what="two more empty sweeps")
     assert file_rows(stack, repo_id) == rows
+
+
+def empty_sweeps(stack: FaultStack) -> int:
+    """How many sweeps the worker has logged that found no pending file to send again."""
+    log = (stack.workdir / "worker.log").read_text(errors="replace")
+    return len(re.findall(r"requeue_pending_files_task\[[^\]]+\] succeeded in \S+: 0\s", log))
+
+
+def file_state(stack: FaultStack, repo_id: int, filename: str) -> tuple[str, bool]:
+    """The file's status, and whether a worker holds a claim on it."""
+    rows = query(
+        stack,
+        "SELECT status, claimed_until IS NOT NULL FROM registry_file "
+        "WHERE repository_id = %s AND filename = %s",
+        repo_id,
+        filename,
+    )
+    return str(rows[0][0]), bool(rows[0][1])
 
 
 def test_it_finishes_every_upload_when_workers_are_killed_mid_task(fault_stack) -> None:
@@ -174,14 +195,28 @@ def test_it_finishes_every_upload_when_workers_are_killed_mid_task(fault_stack) 
     stack.kill_worker()
     repo_id, uploads = upload_many(stack, "killed", FILES)
     assert statuses(stack, repo_id) == ["pending"] * FILES
-    stack.start_worker()
+    held = uploads[0].filename
 
-    # As soon as the worker is through part of the queue, kill its pool mid-stream, then the
-    # whole worker; the sweep and the restarted worker must pick up what they dropped.
-    wait_for(lambda: "ready" in statuses(stack, repo_id), timeout=60, what="a first ready file")
-    stack.kill_pool_children()
-    stack.kill_worker()
-    assert "pending" in statuses(stack, repo_id)
+    # The test holds one file's release row locked: the worker that takes that file claims it,
+    # checks it, then blocks writing its release, mid-task, until the kill. Its pool is
+    # killed, then the whole worker; the sweep and the restarted worker must finish it.
+    with psycopg.connect(stack.database_url) as lock:
+        lock.execute(
+            "SELECT r.id FROM registry_release r JOIN registry_file f ON f.release_id = r.id "
+            "WHERE f.repository_id = %s AND f.filename = %s FOR UPDATE OF r",
+            (repo_id, held),
+        )
+        stack.start_worker()
+        wait_for(
+            lambda: file_state(stack, repo_id, held) == ("pending", True),
+            timeout=60,
+            what="a worker mid-task on the held file",
+        )
+        stack.kill_pool_children()
+        stack.kill_worker()
+        lock.rollback()
+    # The killed task wrote nothing: its file is pending, under a claim left to expire.
+    assert file_state(stack, repo_id, held) == ("pending", True)
     stack.start_worker()
 
     assert_all_ready_once(stack, repo_id, uploads)

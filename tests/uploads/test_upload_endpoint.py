@@ -11,6 +11,7 @@ import pytest
 
 from registry.models import DeletedFilename
 from registry.models import File
+from registry.models import FileStatus
 from registry.models import Project
 from tests.artifacts import Package
 from tests.artifacts import sdist_bytes
@@ -133,7 +134,7 @@ def test_it_never_takes_a_deleted_filename_again(tenant: Tenant, packages_dir: P
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.1", "1.2", "2.1", "2.2", "2.3", "2.4", "2.5"])
-def test_it_reads_every_metadata_version(tenant: Tenant, version: str) -> None:
+def test_it_reads_every_metadata_version(tenant: Tenant, packages_dir: Path, version: str) -> None:
     metadata = (
         f"Metadata-Version: {version}\nName: Demo.Pkg\nVersion: 1.0\nSummary: s\n\nbody\n"
     ).encode()
@@ -142,6 +143,14 @@ def test_it_reads_every_metadata_version(tenant: Tenant, version: str) -> None:
     response = tenant.post(upload)
 
     assert response.status_code == 200, response.content
+    # Processing ran on commit (eagerly, in-process): the file is listed, its metadata read.
+    file = File.objects.select_related("release").get()
+    assert (file.status, file.rejection_reason) == (FileStatus.READY, "")
+    assert file.release.summary == "s"
+    assert file.release.metadata["metadata_version"] == version
+    assert file.release.metadata["description"] == "body\n"
+    served = packages_dir.rglob(f"{upload.filename}.metadata")
+    assert [p.read_bytes() for p in served] == [metadata]
 
 
 def _wheel_with_metadata(metadata: bytes) -> Upload:
@@ -172,3 +181,7 @@ def test_it_accepts_license_files_that_ship_in_the_wheel(tenant: Tenant) -> None
     response = tenant.post(Upload(upload.filename, buffer.getvalue()))
 
     assert response.status_code == 200, response.content
+    file = File.objects.select_related("release").get()
+    assert (file.status, file.rejection_reason) == (FileStatus.READY, "")
+    assert file.release.metadata["license_expression"] == "MIT"
+    assert file.release.metadata["license_files"] == ["LICENSE.txt"]

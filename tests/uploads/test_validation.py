@@ -84,10 +84,18 @@ def test_it_refuses_a_bad_wheel_filename(filename: str, message: str) -> None:
 
 
 def test_it_accepts_an_equivalent_version_spelling() -> None:
-    check_filename("demo_pkg-1.0.0-py3-none-any.whl", parse_upload_form(form()))
-    check_filename(
-        "demo_pkg-1.0.tar.gz", parse_upload_form(form(filetype="sdist", pyversion="source"))
-    )
+    """1.0.0 in the filename is the form's 1.0 (PEP 440), while 1.0.1 is another release:
+    the check compares versions, it does not let everything through."""
+    wheel = parse_upload_form(form())
+    assert (wheel.name, wheel.version, wheel.filetype) == ("Demo.Pkg", "1.0", "bdist_wheel")
+    check_filename("demo_pkg-1.0.0-py3-none-any.whl", wheel)
+    with pytest.raises(UploadError, match=r"should be '1\.0' not '1\.0\.1'"):
+        check_filename("demo_pkg-1.0.1-py3-none-any.whl", wheel)
+    sdist = parse_upload_form(form(filetype="sdist", pyversion="source", version="1.0.0"))
+    assert (sdist.version, sdist.filetype, sdist.pyversion) == ("1.0.0", "sdist", "source")
+    check_filename("demo_pkg-1.0.tar.gz", sdist)
+    with pytest.raises(UploadError, match=r"should be '1\.0\.0' not '1\.1'"):
+        check_filename("demo_pkg-1.1.tar.gz", sdist)
 
 
 CHARACTERS = "only ASCII letters, digits and '._-+!' may be used"
