@@ -114,6 +114,16 @@ def test_it_uploads_with_a_key_and_reports_processing(world: World) -> None:
     assert again.status_code == 200
 
 
+def test_it_records_every_python_tag_of_a_file_only_upload(world: World) -> None:
+    """Without form fields the Python version comes from the filename's tags, all of them,
+    as twine would have sent it (the JSON API shows it to installers)."""
+    package = Package("both-pythons", "1.0")
+    filename = f"{package.dist_name}-1.0-py2.py3-none-any.whl"
+    created = _upload(as_actor(world, "key_upload"), wheel_bytes(package), filename)
+    assert created.status_code == 201, created.content
+    assert created.json()["python_version"] == "py2.py3"
+
+
 def test_it_refuses_uploads_the_legacy_endpoint_would_refuse(world: World) -> None:
     package = Package("api-made", "2.0")
     api = as_actor(world, "key_upload")
