@@ -227,13 +227,17 @@ def test_it_lets_a_view_opt_in_to_session_reads_for_members_only(world: World) -
 def test_it_tells_the_organization_why_the_index_refused_a_known_key(world: World) -> None:
     """A key outside its repository limit, and a read-only key uploading, each leave an
     audit event naming the key and the reason (the owner sees who is knocking)."""
-    outside = get(index(world), basic("__token__", world.tokens["key_limited"]))
-    upload = Client(REMOTE_ADDR=random_source_ip()).post(
+    reader_ip, uploader_ip = random_source_ip(), random_source_ip()
+    outside = get(index(world), basic("__token__", world.tokens["key_limited"]), ip=reader_ip)
+    upload = Client(REMOTE_ADDR=uploader_ip).post(
         "/acme/main/legacy/", HTTP_AUTHORIZATION=basic("__token__", world.tokens["key_read"])
     )
     assert (outside.status_code, upload.status_code) == (404, 403)
     refused = AuditEvent.objects.filter(organization=world.org_a, action="api_key.refused")
-    assert {(e.actor_api_key.name, e.details["reason"]) for e in refused} == {
-        ("limited", "not visible"),
-        ("read", "not allowed: upload"),
+    assert {
+        (e.actor_api_key.name, e.details["reason"], e.details["method"], e.source_ip)
+        for e in refused
+    } == {
+        ("limited", "not visible", "GET", reader_ip),
+        ("read", "not allowed: upload", "POST", uploader_ip),
     }
