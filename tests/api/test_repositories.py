@@ -71,6 +71,11 @@ def test_it_lists_projects_releases_and_files_with_their_status(world: World) ->
 def test_it_yanks_and_unyanks_with_a_reason_for_admins_only(world: World) -> None:
     assert as_actor(world, "member").post(f"{RELEASE}yank/", {"reason": "x"}).status_code == 403
     assert as_actor(world, "key_upload").post(f"{RELEASE}yank/").status_code == 403
+    personal = as_actor(world, "key_personal").post(f"{RELEASE}yank/")
+    assert (personal.status_code, error(personal)["message"]) == (
+        403,
+        "This personal API key's user may not yank/delete here.",
+    )
     yanked = as_actor(world, "admin").post(f"{RELEASE}yank/", {"reason": "broken build"})
     assert yanked.json()["yanked"] is True
     assert Release.objects.get(project__repository=world.repo_a).yanked_reason == "broken build"
