@@ -233,6 +233,7 @@ def test_it_tells_the_organization_why_the_index_refused_a_known_key(world: Worl
         "/acme/main/legacy/", HTTP_AUTHORIZATION=basic("__token__", world.tokens["key_read"])
     )
     assert (outside.status_code, upload.status_code) == (404, 403)
+    assert "This API key is read-only; it cannot upload." in upload.content.decode()
     refused = AuditEvent.objects.filter(organization=world.org_a, action="api_key.refused")
     assert {
         (e.actor_api_key.name, e.details["reason"], e.details["method"], e.source_ip)

@@ -239,3 +239,6 @@ def test_the_rules_keep_a_limited_key_to_its_repositories(world: World) -> None:
         ("other", Action.READ): True,
         ("other", Action.UPLOAD): True,
     }
+    # Nor does any key act in another organization, whatever its scope.
+    foreign = ApiKey.objects.get(name="b")
+    assert not can(foreign, Action.READ, world.org_a)
