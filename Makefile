@@ -7,8 +7,11 @@ BIN := $(VENV)/bin
 # they start their own S3 server (SeaweedFS) and Celery worker.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# `make mutate` runs beside `make test`, on its own database and Redis database.
+MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse_mut
+MUTATE_REDIS_URL ?= redis://127.0.0.1:6379/12
 
-.PHONY: run test lint format clean bench chromium
+.PHONY: run test lint format clean bench chromium mutate
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py serve
@@ -23,6 +26,17 @@ bench: $(VENV)/.installed-test
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Mutation testing of the rules ([tool.mutmut] in pyproject.toml), on demand, never in CI.
+# One child: the mutants share one test database. Results stay in mutants/ (a second run
+# tests only what changed); `.venv/bin/mutmut show <name>` prints a survivor's diff.
+mutate: $(VENV)/.installed-test
+	DATABASE_URL="$${DATABASE_URL:-$(MUTATE_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(MUTATE_REDIS_URL)}" \
+	$(BIN)/mutmut run --max-children 1
+	$(BIN)/mutmut export-cicd-stats
+	@cat mutants/mutmut-cicd-stats.json
+	$(BIN)/mutmut results
 
 # The browser tests drive Debian's Chromium (Playwright never downloads its own browsers).
 chromium:
@@ -53,4 +67,4 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache mutants

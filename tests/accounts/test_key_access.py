@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiKey
+from accounts.models import AuditEvent
 from accounts.models import Membership
 from accounts.models import Role
 from accounts.services import api_key_authenticate
@@ -224,5 +225,30 @@ def test_it_lets_a_view_opt_in_to_session_reads_for_members_only(world: World) -
         request.user = world.users[who] if who else AnonymousUser()
         statuses[who] = view(request, org="acme", repo="main").status_code
     assert statuses == {"reader": 200, "b_member": 404, None: 401}
+    # A view that does not opt in takes no session, even a member's.
+    keys_only = require_repository_key()(lambda request: HttpResponse("ok"))
+    request = RequestFactory().get("/acme/main/anything", REMOTE_ADDR=random_source_ip())
+    request.user = world.users["reader"]
+    assert keys_only(request, org="acme", repo="main").status_code == 401
     with pytest.raises(ValueError, match="reads"):
         require_repository_key(upload=True, session=True)
+
+
+def test_it_tells_the_organization_why_the_index_refused_a_known_key(world: World) -> None:
+    """A key outside its repository limit, and a read-only key uploading, each leave an
+    audit event naming the key and the reason (the owner sees who is knocking)."""
+    reader_ip, uploader_ip = random_source_ip(), random_source_ip()
+    outside = get(index(world), basic("__token__", world.tokens["key_limited"]), ip=reader_ip)
+    upload = Client(REMOTE_ADDR=uploader_ip).post(
+        "/acme/main/legacy/", HTTP_AUTHORIZATION=basic("__token__", world.tokens["key_read"])
+    )
+    assert (outside.status_code, upload.status_code) == (404, 403)
+    assert "This API key is read-only; it cannot upload." in upload.content.decode()
+    refused = AuditEvent.objects.filter(organization=world.org_a, action="api_key.refused")
+    assert {
+        (e.actor_api_key.name, e.details["reason"], e.details["method"], e.source_ip)
+        for e in refused
+    } == {
+        ("limited", "not visible", "GET", reader_ip),
+        ("read", "not allowed: upload", "POST", uploader_ip),
+    }

@@ -19,6 +19,8 @@ from accounts.dashboard.forms import ApiKeyForm
 from accounts.models import ApiKey
 from accounts.models import AuditEvent
 from accounts.models import KeyScope
+from accounts.permissions import Action
+from accounts.permissions import can
 from accounts.services import api_key_create
 from accounts.services import api_key_rotate
 from registry.services import repository_delete
@@ -220,3 +222,23 @@ def test_it_shows_an_expiry_the_service_refuses_as_a_form_error(
     assert response.status_code == 200
     assert "must be in the future" in response.content.decode()
     assert not ApiKey.objects.filter(name="dead").exists()
+
+
+def test_the_rules_keep_a_limited_key_to_its_repositories(world: World) -> None:
+    """can() is the one table every service asks: it holds the limit even for a repository
+    the caller found some other way than through the key's own lookup."""
+    limited = ApiKey.objects.get(name="limited")
+    allowed = {
+        (repository.slug, action): can(limited, action, world.org_a, repository)
+        for repository in (world.repo_a, world.repo_a2)
+        for action in (Action.READ, Action.UPLOAD)
+    }
+    assert allowed == {
+        ("main", Action.READ): False,
+        ("main", Action.UPLOAD): False,
+        ("other", Action.READ): True,
+        ("other", Action.UPLOAD): True,
+    }
+    # Nor does any key act in another organization, whatever its scope.
+    foreign = ApiKey.objects.get(name="b")
+    assert not can(foreign, Action.READ, world.org_a)

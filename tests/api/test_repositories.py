@@ -71,6 +71,11 @@ def test_it_lists_projects_releases_and_files_with_their_status(world: World) ->
 def test_it_yanks_and_unyanks_with_a_reason_for_admins_only(world: World) -> None:
     assert as_actor(world, "member").post(f"{RELEASE}yank/", {"reason": "x"}).status_code == 403
     assert as_actor(world, "key_upload").post(f"{RELEASE}yank/").status_code == 403
+    personal = as_actor(world, "key_personal").post(f"{RELEASE}yank/")
+    assert (personal.status_code, error(personal)["message"]) == (
+        403,
+        "This personal API key's user may not yank/delete here.",
+    )
     yanked = as_actor(world, "admin").post(f"{RELEASE}yank/", {"reason": "broken build"})
     assert yanked.json()["yanked"] is True
     assert Release.objects.get(project__repository=world.repo_a).yanked_reason == "broken build"
@@ -112,6 +117,16 @@ def test_it_uploads_with_a_key_and_reports_processing(world: World) -> None:
     assert release["metadata"]["name"] == "api-made"
     again = _upload(api, data, wheel_filename(package))
     assert again.status_code == 200
+
+
+def test_it_records_every_python_tag_of_a_file_only_upload(world: World) -> None:
+    """Without form fields the Python version comes from the filename's tags, all of them,
+    as twine would have sent it (the JSON API shows it to installers)."""
+    package = Package("both-pythons", "1.0")
+    filename = f"{package.dist_name}-1.0-py2.py3-none-any.whl"
+    created = _upload(as_actor(world, "key_upload"), wheel_bytes(package), filename)
+    assert created.status_code == 201, created.content
+    assert created.json()["python_version"] == "py2.py3"
 
 
 def test_it_refuses_uploads_the_legacy_endpoint_would_refuse(world: World) -> None:

@@ -9,6 +9,11 @@ from uploads.validation import parse_upload_form
 from uploads.web import upload_status
 
 SHA = "a" * 64
+SLASHES = r"^Cannot upload a file with '/' or '\\' in the name\.$"
+NON_PRINTABLE = (
+    r"^Cannot upload a file with non-printable characters \(ordinals 0-31\) or the DEL "
+    r"character \(ordinal 127\) in the name\.$"
+)
 
 
 def form(**overrides: str) -> dict[str, str]:
@@ -50,7 +55,7 @@ def test_it_ignores_fields_it_does_not_know() -> None:
         ({"version": "one"}, 400, "invalid value for Version"),
         ({"filetype": "bdist_egg"}, 400, "known file type"),
         ({"pyversion": ""}, 400, "Python version is required"),
-        ({"sha256_digest": ""}, 400, "at least one message digest"),
+        ({"sha256_digest": ""}, 400, r"^Include at least one message digest\.$"),
         ({"sha256_digest": "xyz"}, 400, "hex digest"),
     ],
 )
@@ -58,6 +63,17 @@ def test_it_refuses_a_bad_form(overrides: dict[str, str], status: int, message: 
     with pytest.raises(UploadError, match=message) as caught:
         parse_upload_form(form(**overrides))
     assert upload_status(caught.value) == status
+
+
+def test_it_takes_whichever_digests_the_client_sends() -> None:
+    """twine sends md5 beside sha256; other clients send only blake2 or only md5."""
+    md5, blake = "b" * 32, "c" * 64
+    both = parse_upload_form(form(md5_digest=md5.upper()))
+    assert both.digests == {"sha256": SHA, "md5": md5}
+    assert parse_upload_form(form(sha256_digest="", blake2_256_digest=blake)).digests == {
+        "blake2_256": blake
+    }
+    assert parse_upload_form(form(sha256_digest="", md5_digest=md5)).digests == {"md5": md5}
 
 
 def test_it_refuses_a_digest_that_does_not_match() -> None:
@@ -68,13 +84,13 @@ def test_it_refuses_a_digest_that_does_not_match() -> None:
 @pytest.mark.parametrize(
     ("filename", "message"),
     [
-        ("demo_pkg-1.0-py3-none-any.whl\x00", "non-printable"),
-        ("demo_pkg-1.0-py3-none-any\x7f.whl", "non-printable"),
-        ("../demo_pkg-1.0-py3-none-any.whl", "'/'"),
-        ("dir\\demo_pkg-1.0-py3-none-any.whl", "'/'"),
+        ("demo_pkg-1.0-py3-none-any.whl\x00", NON_PRINTABLE),
+        ("demo_pkg-1.0-py3-none-any\x7f.whl", NON_PRINTABLE),
+        ("../demo_pkg-1.0-py3-none-any.whl", SLASHES),
+        ("dir\\demo_pkg-1.0-py3-none-any.whl", SLASHES),
         ("demo_pkg-1.0.tar.gz", "Invalid file extension"),
         ("other-1.0-py3-none-any.whl", "does not match the project name"),
-        ("demo_pkg-2.0-py3-none-any.whl", "Version in filename"),
+        ("demo_pkg-2.0-py3-none-any.whl", r"^Version in filename should be '1\.0' not '2\.0'\.$"),
         ("demo_pkg-py3-none-any.whl", "Invalid distribution filename"),
     ],
 )
