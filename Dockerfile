@@ -19,6 +19,7 @@ WORKDIR /app
 # holds a development database and secret_key. A new top-level package needs a line here.
 COPY pyproject.toml README.md manage.py ./
 COPY config ./config
+COPY core ./core
 COPY accounts ./accounts
 COPY registry ./registry
 COPY uploads ./uploads

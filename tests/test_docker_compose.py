@@ -146,6 +146,10 @@ def test_it_copies_every_package_into_the_image() -> None:
     packages = [
         p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     ]
+    # Every package the application is made of (the import contracts name them all) is
+    # installed and copied: `core` once was neither, and the image could not start.
+    application = set(pyproject["tool"]["importlinter"]["root_packages"])
+    assert application <= set(packages)
     copy_lines = re.findall(r"^COPY (.+)$", (ROOT / "Dockerfile").read_text(), re.M)
     copied = {source for line in copy_lines for source in line.split()[:-1]}
     assert {*packages, "templates", "manage.py"} <= copied
