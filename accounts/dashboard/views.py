@@ -107,7 +107,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         "Create an account",
         submit="Sign up",
         next=_safe_next(request),
-        intro="Host your team's private Python packages.",
+        intro="Host your team's private Python packages. We email you a link to choose "
+        "your password.",
     )
 
 
