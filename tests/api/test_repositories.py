@@ -174,3 +174,9 @@ def test_it_shows_a_rejected_files_reason(world: World) -> None:
     body = as_actor(world, "reader").get(f"orgs/acme/repos/main/files/{world.file.filename}")
     assert body.json()["status"] == "rejected"
     assert body.json()["rejection_reason"] == "METADATA is not valid."
+
+
+def test_it_names_a_missing_file_and_its_repository(world: World) -> None:
+    response = as_actor(world, "key_read").get("orgs/acme/repos/main/files/nope-1.0.tar.gz")
+    assert response.status_code == 404
+    assert error(response)["message"] == "File 'nope-1.0.tar.gz' not found in 'acme/main'."
