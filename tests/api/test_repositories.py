@@ -19,6 +19,7 @@ from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
 from tests.world import World
+from tests.world import _ready_file
 from uploads.processing import file_process
 
 pytestmark = pytest.mark.django_db
@@ -180,3 +181,18 @@ def test_it_names_a_missing_file_and_its_repository(world: World) -> None:
     response = as_actor(world, "key_read").get("orgs/acme/repos/main/files/nope-1.0.tar.gz")
     assert response.status_code == 404
     assert error(response)["message"] == "File 'nope-1.0.tar.gz' not found in 'acme/main'."
+
+
+def test_it_filters_files_by_status_project_and_version(world: World) -> None:
+    _ready_file(world.repo_a, "other-lib")
+    api = as_actor(world, "key_read")
+
+    def listed(**params: str) -> list[str]:
+        return [
+            f["filename"] for f in api.get("orgs/acme/repos/main/files/", params).json()["results"]
+        ]
+
+    assert listed(status="ready", project="ACME_Lib") == [world.file.filename]
+    assert listed(project="acme-lib", version="1.0.0") == [world.file.filename]
+    assert listed(status="pending") == []
+    assert listed(project="acme-lib", version="2.0") == []
