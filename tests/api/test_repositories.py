@@ -196,3 +196,21 @@ def test_it_filters_files_by_status_project_and_version(world: World) -> None:
     assert listed(project="acme-lib", version="1.0.0") == [world.file.filename]
     assert listed(status="pending") == []
     assert listed(project="acme-lib", version="2.0") == []
+
+
+def test_it_names_what_it_did_not_find(world: World) -> None:
+    api = as_actor(world, "key_read")
+    for path, message in (
+        ("orgs/acme/repos/nope/projects/", "Repository 'acme/nope' not found."),
+        ("orgs/acme/repos/main/projects/nope/", "Project 'nope' not found in 'acme/main'."),
+        (
+            "orgs/acme/repos/main/projects/acme-lib/releases/9.9/",
+            "Release 'acme-lib 9.9' not found.",
+        ),
+    ):
+        response = api.get(path)
+        assert response.status_code == 404, path
+        assert error(response)["message"] == message
+    # A repository outside a key's limits looks exactly like a missing one.
+    response = as_actor(world, "key_limited").get("orgs/acme/repos/main/projects/")
+    assert error(response)["message"] == "Repository 'acme/main' not found."
