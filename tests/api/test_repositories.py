@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -214,3 +215,12 @@ def test_it_names_what_it_did_not_find(world: World) -> None:
     # A repository outside a key's limits looks exactly like a missing one.
     response = as_actor(world, "key_limited").get("orgs/acme/repos/main/projects/")
     assert error(response)["message"] == "Repository 'acme/main' not found."
+
+
+def test_it_lists_files_newest_upload_first(world: World) -> None:
+    older = _ready_file(world.repo_a, "older-lib")  # created after world.file, uploaded before
+    File.objects.filter(pk=older.pk).update(uploaded_at=world.file.uploaded_at - timedelta(days=1))
+    tied = _ready_file(world.repo_a, "tied-lib")  # uploaded at the same instant: newest row first
+    File.objects.filter(pk=tied.pk).update(uploaded_at=world.file.uploaded_at)
+    files = as_actor(world, "key_read").get("orgs/acme/repos/main/files/").json()["results"]
+    assert [f["filename"] for f in files] == [tied.filename, world.file.filename, older.filename]
