@@ -224,3 +224,16 @@ def test_it_lists_files_newest_upload_first(world: World) -> None:
     File.objects.filter(pk=tied.pk).update(uploaded_at=world.file.uploaded_at)
     files = as_actor(world, "key_read").get("orgs/acme/repos/main/files/").json()["results"]
     assert [f["filename"] for f in files] == [tied.filename, world.file.filename, older.filename]
+
+
+def test_it_lists_releases_newest_first(world: World) -> None:
+    first = world.file.release
+    tied = Release.objects.create(project=first.project, version="0.9", canonical_version="0.9")
+    Release.objects.filter(pk=tied.pk).update(created_at=first.created_at)
+    newest = Release.objects.create(project=first.project, version="2.0", canonical_version="2")
+    oldest = Release.objects.create(project=first.project, version="0.8", canonical_version="0.8")
+    Release.objects.filter(pk=oldest.pk).update(created_at=first.created_at - timedelta(days=1))
+    api = as_actor(world, "key_read")
+    releases = api.get("orgs/acme/repos/main/projects/acme-lib/releases/").json()["results"]
+    # Newest first; of two created at the same instant, the later row first.
+    assert [r["version"] for r in releases] == [newest.version, "0.9", "1.0", "0.8"]
