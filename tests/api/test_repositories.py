@@ -237,3 +237,11 @@ def test_it_lists_releases_newest_first(world: World) -> None:
     releases = api.get("orgs/acme/repos/main/projects/acme-lib/releases/").json()["results"]
     # Newest first; of two created at the same instant, the later row first.
     assert [r["version"] for r in releases] == [newest.version, "0.9", "1.0", "0.8"]
+
+
+def test_it_finds_a_project_only_in_the_repository_asked_about(world: World) -> None:
+    api = as_actor(world, "key_read")
+    assert api.get("orgs/acme/repos/main/projects/acme-lib/").status_code == 200
+    assert api.get("orgs/acme/repos/other/projects/acme-lib/").status_code == 404
+    # Globex has a project of this name; Acme's repository does not.
+    assert api.get(f"orgs/acme/repos/main/projects/{world.sentinel_b}/").status_code == 404
