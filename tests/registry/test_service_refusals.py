@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.models import AuditEvent
 from registry.models import Project
 from registry.services import organization_delete
 from registry.services import project_status_set
@@ -25,7 +26,8 @@ def test_it_says_why_a_project_takes_no_uploads(world: World) -> None:
     assert project_upload_refusal(repository=world.repo_a, name="Acme_Lib") == (
         "Project 'acme-lib' is archived and accepts no uploads: moved to acme-core"
     )
-    # Another repository's project of the same name takes uploads as before.
+    # Another project, or another repository's project of the same name, takes uploads.
+    assert project_upload_refusal(repository=world.repo_a, name="acme-tools") is None
     assert project_upload_refusal(repository=world.repo_a2, name="acme-lib") is None
     project_status_set(project=project, status="quarantined")
     assert project_upload_refusal(repository=world.repo_a, name="acme-lib") == (
@@ -58,3 +60,10 @@ def test_it_keeps_a_repository_limit_within_the_servers(world: World, settings: 
         repository_update(repository=world.repo_a, actor=owner, max_file_size=size)
         world.repo_a.refresh_from_db()
         assert world.repo_a.max_file_size == size
+
+
+def test_it_records_who_deleted_an_organization(world: World) -> None:
+    owner = world.users["owner"]
+    organization_delete(organization=world.org_a, actor=owner, confirm_slug="acme")
+    event = AuditEvent.objects.get(action="organization.delete")
+    assert (event.actor_user, event.target) == (owner, "organization acme")
