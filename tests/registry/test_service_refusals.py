@@ -64,6 +64,12 @@ def test_it_keeps_a_repository_limit_within_the_servers(world: World, settings: 
 
 def test_it_records_who_deleted_an_organization(world: World) -> None:
     owner = world.users["owner"]
-    organization_delete(organization=world.org_a, actor=owner, confirm_slug="acme")
+    organization_delete(
+        organization=world.org_a, actor=owner, confirm_slug="acme", source_ip="10.1.2.3"
+    )
     event = AuditEvent.objects.get(action="organization.delete")
-    assert (event.actor_user, event.target) == (owner, "organization acme")
+    assert (event.actor_user, event.target, event.source_ip) == (
+        owner,
+        "organization acme",
+        "10.1.2.3",
+    )
