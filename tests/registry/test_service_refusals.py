@@ -8,12 +8,14 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.models import AuditEvent
+from registry.models import File
 from registry.models import Project
 from registry.services import organization_delete
 from registry.services import project_status_set
 from registry.services import project_upload_refusal
 from registry.services import repository_delete
 from registry.services import repository_update
+from registry.storage import stored_keys
 from tests.world import World
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +66,7 @@ def test_it_keeps_a_repository_limit_within_the_servers(world: World, settings: 
 
 def test_it_records_who_deleted_an_organization(world: World) -> None:
     owner = world.users["owner"]
+    stored = stored_keys(File.objects.filter(repository__organization=world.org_a))
     organization_delete(
         organization=world.org_a, actor=owner, confirm_slug="acme", source_ip="10.1.2.3"
     )
@@ -73,3 +76,5 @@ def test_it_records_who_deleted_an_organization(world: World) -> None:
         "organization acme",
         "10.1.2.3",
     )
+    # Its slug, as the organization is gone, and how many stored objects went with it.
+    assert event.details == {"organization": "acme", "stored_objects": len(stored)}
