@@ -111,15 +111,17 @@ def projects_of(*, repository: Repository, name: str = "") -> QuerySet[Project]:
 def repository_projects(*, repository: Repository, query: str = "") -> QuerySet[Project]:
     """Every project of the repository (pending ones too), searchable by name or summary,
     with how many releases each has and when it last had one."""
-    projects = Project.objects.filter(repository=repository)
+    # Counted before the search filters on releases, so a search by summary still counts
+    # every release of a project it finds, not only those whose summary matched.
+    projects = Project.objects.filter(repository=repository).annotate(
+        release_count=Count("releases", distinct=True), updated_at=Max("releases__created_at")
+    )
     if query:
         projects = projects.filter(
             Q(normalized_name__icontains=normalize_name(query))
             | Q(releases__summary__icontains=query)
         ).distinct()
-    return projects.annotate(
-        release_count=Count("releases", distinct=True), updated_at=Max("releases__created_at")
-    ).order_by("normalized_name")
+    return projects.order_by("normalized_name")
 
 
 def releases_of(*, project: Project) -> QuerySet[Release]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
 from tests.world import World
+from tests.world import _ready_file
 from uploads.processing import file_process
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +176,72 @@ def test_it_shows_a_rejected_files_reason(world: World) -> None:
     body = as_actor(world, "reader").get(f"orgs/acme/repos/main/files/{world.file.filename}")
     assert body.json()["status"] == "rejected"
     assert body.json()["rejection_reason"] == "METADATA is not valid."
+
+
+def test_it_names_a_missing_file_and_its_repository(world: World) -> None:
+    response = as_actor(world, "key_read").get("orgs/acme/repos/main/files/nope-1.0.tar.gz")
+    assert response.status_code == 404
+    assert error(response)["message"] == "File 'nope-1.0.tar.gz' not found in 'acme/main'."
+
+
+def test_it_filters_files_by_status_project_and_version(world: World) -> None:
+    _ready_file(world.repo_a, "other-lib")
+    api = as_actor(world, "key_read")
+
+    def listed(**params: str) -> list[str]:
+        return [
+            f["filename"] for f in api.get("orgs/acme/repos/main/files/", params).json()["results"]
+        ]
+
+    assert listed(status="ready", project="ACME_Lib") == [world.file.filename]
+    assert listed(project="acme-lib", version="1.0.0") == [world.file.filename]
+    assert listed(status="pending") == []
+    assert listed(project="acme-lib", version="2.0") == []
+
+
+def test_it_names_what_it_did_not_find(world: World) -> None:
+    api = as_actor(world, "key_read")
+    for path, message in (
+        ("orgs/acme/repos/nope/projects/", "Repository 'acme/nope' not found."),
+        ("orgs/acme/repos/main/projects/nope/", "Project 'nope' not found in 'acme/main'."),
+        (
+            "orgs/acme/repos/main/projects/acme-lib/releases/9.9/",
+            "Release 'acme-lib 9.9' not found.",
+        ),
+    ):
+        response = api.get(path)
+        assert response.status_code == 404, path
+        assert error(response)["message"] == message
+    # A repository outside a key's limits looks exactly like a missing one.
+    response = as_actor(world, "key_limited").get("orgs/acme/repos/main/projects/")
+    assert error(response)["message"] == "Repository 'acme/main' not found."
+
+
+def test_it_lists_files_newest_upload_first(world: World) -> None:
+    older = _ready_file(world.repo_a, "older-lib")  # created after world.file, uploaded before
+    File.objects.filter(pk=older.pk).update(uploaded_at=world.file.uploaded_at - timedelta(days=1))
+    tied = _ready_file(world.repo_a, "tied-lib")  # uploaded at the same instant: newest row first
+    File.objects.filter(pk=tied.pk).update(uploaded_at=world.file.uploaded_at)
+    files = as_actor(world, "key_read").get("orgs/acme/repos/main/files/").json()["results"]
+    assert [f["filename"] for f in files] == [tied.filename, world.file.filename, older.filename]
+
+
+def test_it_lists_releases_newest_first(world: World) -> None:
+    first = world.file.release
+    tied = Release.objects.create(project=first.project, version="0.9", canonical_version="0.9")
+    Release.objects.filter(pk=tied.pk).update(created_at=first.created_at)
+    newest = Release.objects.create(project=first.project, version="2.0", canonical_version="2")
+    oldest = Release.objects.create(project=first.project, version="0.8", canonical_version="0.8")
+    Release.objects.filter(pk=oldest.pk).update(created_at=first.created_at - timedelta(days=1))
+    api = as_actor(world, "key_read")
+    releases = api.get("orgs/acme/repos/main/projects/acme-lib/releases/").json()["results"]
+    # Newest first; of two created at the same instant, the later row first.
+    assert [r["version"] for r in releases] == [newest.version, "0.9", "1.0", "0.8"]
+
+
+def test_it_finds_a_project_only_in_the_repository_asked_about(world: World) -> None:
+    api = as_actor(world, "key_read")
+    assert api.get("orgs/acme/repos/main/projects/acme-lib/").status_code == 200
+    assert api.get("orgs/acme/repos/other/projects/acme-lib/").status_code == 404
+    # Globex has a project of this name; Acme's repository does not.
+    assert api.get(f"orgs/acme/repos/main/projects/{world.sentinel_b}/").status_code == 404

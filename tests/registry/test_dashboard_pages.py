@@ -17,6 +17,7 @@ from registry.models import File
 from registry.models import Release
 from registry.services import repository_update
 from tests.world import World
+from tests.world import _ready_file
 from tests.world import random_source_ip
 
 pytestmark = pytest.mark.django_db
@@ -228,3 +229,42 @@ def test_it_keeps_policies_a_caller_does_not_pass(world: World) -> None:
     )
     world.repo_a.refresh_from_db()
     assert (world.repo_a.max_file_size, world.repo_a.allow_file_deletion) == (1024, False)
+
+
+def _pending_copy(file: File, filename: str) -> File:
+    pending = File.objects.get(pk=file.pk)
+    pending.pk = None
+    pending.filename = filename
+    pending.sha256 = "1" * 64
+    pending.status = "pending"
+    pending.save()
+    return pending
+
+
+def test_it_counts_each_repositorys_projects_and_ready_files(world: World) -> None:
+    _ready_file(world.repo_a, "acme-tools")
+    _pending_copy(world.file, "acme_lib-1.0-py2-none-any.whl")
+    page = text(as_user(world, "reader").get("/orgs/acme/"))
+    rows = re.findall(
+        r'<strong>([\w-]+)</strong></a>.*?<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>',
+        page,
+        re.DOTALL,
+    )
+    # Two projects; two ready files (the pending one is not counted), however they join.
+    assert rows == [("main", "2", "2"), ("other", "0", "0")]
+
+
+def test_it_shows_each_projects_release_count_and_last_release(world: World) -> None:
+    first = Release.objects.get(pk=world.file.release_id)
+    later = Release.objects.create(
+        project=first.project, version="2.0", canonical_version="2", summary="Rocket fuel"
+    )
+    Release.objects.filter(pk=first.pk).update(created_at=later.created_at - timedelta(days=3))
+    client = as_user(world, "reader")
+    for query in ("", "acme", "fuel"):
+        page = text(client.get("/orgs/acme/repos/main/", {"q": query}))
+        row = re.search(r"<strong>acme-lib</strong></a></td>(.*?)</tr>", page, re.DOTALL)
+        assert row is not None, query
+        count, updated = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
+        assert count == "2", query
+        assert updated == timezone.localtime(later.created_at).strftime("%Y-%m-%d %H:%M"), query
