@@ -93,12 +93,6 @@ def _count(key: str, limit: Limit) -> None:
         cache.touch(key, timeout=limit.window + 1)
 
 
-def throttle_reset(*, scope: str, subject: str) -> None:
-    """Forget the failures counted for `subject` in the current window."""
-    key, _ = _key("auth-failures", scope, subject, _limit(scope))
-    _fail_open(lambda: _cache().delete(key), None)
-
-
 def throttle_first(*, scope: str, subject: str) -> bool:
     """Whether this is the first time `subject` comes up in the current window of `scope`
     (to do something at most once a window). While the cache is out, every time is first."""
