@@ -290,6 +290,15 @@ MAX_UPLOAD_SIZE = env_int("MAX_UPLOAD_SIZE", 100 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or None
 
+# Proxy repositories -----------------------------------------------------------------------------
+
+# Bounds on every upstream request (registry.upstream): a slow upstream answers our client 504
+# within about UPSTREAM_TIMEOUT, never hangs it.
+UPSTREAM_CONNECT_TIMEOUT = env_int("UPSTREAM_CONNECT_TIMEOUT", 5)
+UPSTREAM_TIMEOUT = env_int("UPSTREAM_TIMEOUT", 20)
+# After a failure, a cached page is served stale without asking the upstream for this long.
+UPSTREAM_RETRY_SECONDS = env_int("UPSTREAM_RETRY_SECONDS", 30)
+
 # REST API ---------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -10,6 +10,17 @@ from accounts.models import Organization
 from accounts.validators import validate_repository_slug
 
 
+class RepositoryKind(models.TextChoices):
+    """What a repository's index serves; every kind has the same URLs, keys and roles."""
+
+    HOSTED = "hosted", "Hosted (uploaded packages)"
+    PROXY = "proxy", "Proxy (a cache of an upstream index)"
+    VIRTUAL = "virtual", "Virtual (several repositories as one index)"
+
+
+DEFAULT_UPSTREAM_URL = "https://pypi.org/simple/"
+
+
 class Repository(models.Model):
     """A package index of one organization: `/<org>/<repo>/simple/`."""
 
@@ -28,6 +39,31 @@ class Repository(models.Model):
     # Bumped whenever any of its projects changes: the root page's cache tag.
     serial = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(
+        max_length=8, choices=RepositoryKind.choices, default=RepositoryKind.HOSTED
+    )
+
+    # Proxy repositories: the upstream simple index and how long a fetched page counts as
+    # fresh. The password is stored to talk to the upstream and never shown back.
+    upstream_url = models.URLField(max_length=500, blank=True)
+    upstream_username = models.CharField(max_length=200, blank=True)
+    upstream_password = models.CharField(max_length=500, blank=True)
+    cache_ttl = models.PositiveIntegerField(default=600)
+    # What a proxy lets through (registry.filters): files younger than the cooldown or newer
+    # than the snapshot are not listed; allow/deny hold one `name[specifier]` per line;
+    # exempt names skip the cooldown and the snapshot.
+    cooldown_days = models.PositiveIntegerField(null=True, blank=True)
+    snapshot_at = models.DateTimeField(null=True, blank=True)
+    allow_rules = models.TextField(blank=True)
+    deny_rules = models.TextField(blank=True)
+    exempt_names = models.TextField(blank=True)
+    # Virtual repositories: uploads to the virtual URL land in this hosted member.
+    upload_target = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Bumped whenever a setting that changes what the index lists changes (filters,
+    # members, overrides): proxy and virtual pages are cached under it.
+    config_serial = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "repositories"
@@ -180,3 +216,107 @@ class DeletedFilename(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class VirtualMember(models.Model):
+    """One repository of a virtual repository, at its place in the order pages are merged."""
+
+    virtual = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="memberships")
+    member = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering: ClassVar = ["position"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["virtual", "member"], name="member_once_per_virtual")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.virtual} #{self.position}: {self.member}"
+
+
+class UpstreamOverride(models.Model):
+    """A project name of a virtual repository whose upstream versions are listed beside the
+    hosted ones (a team patching a public package). Without one, private names always win."""
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="upstream_overrides"
+    )
+    normalized_name = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["repository", "normalized_name"], name="override_name_per_repo"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.normalized_name
+
+
+class CachedProject(models.Model):
+    """A proxy repository's copy of one upstream project page, as index entries."""
+
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="cached_projects"
+    )
+    normalized_name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    # False: the upstream answered 404 (cached like a page, for the same TTL).
+    found = models.BooleanField(default=True)
+    # registry.upstream.Entry dicts, upstream order.
+    files = models.JSONField(default=list)
+    etag = models.CharField(max_length=500, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    # The last time the upstream confirmed this copy (200 or 304); None: never fetched.
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    # Bumped when the entries change; the proxy's pages are cached under it.
+    serial = models.PositiveBigIntegerField(default=0)
+    # The last failure to reach the upstream, while it lasts: the copy is served stale, and
+    # the upstream is not asked again for UPSTREAM_RETRY_SECONDS.
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["repository", "normalized_name"], name="cached_project_per_repo"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.normalized_name
+
+
+class CachedFile(models.Model):
+    """An upstream file a proxy fetched, checked against the upstream sha256, and stored."""
+
+    project = models.ForeignKey(
+        CachedProject, on_delete=models.CASCADE, related_name="cached_files"
+    )
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    storage_key = models.CharField(max_length=512)
+    # Either part may be fetched first (installers read the metadata before the file): the
+    # distribution's size once it is stored, the PEP 658 metadata's sha256 once it is.
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    metadata_sha256 = models.CharField(max_length=64, blank=True)
+    fetched_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["repository", "filename"], name="cached_filename_per_repo"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def metadata_storage_key(self) -> str:
+        return f"{self.storage_key}.metadata"

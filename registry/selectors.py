@@ -33,6 +33,9 @@ from registry.models import FileStatus
 from registry.models import Project
 from registry.models import Release
 from registry.models import Repository
+from registry.models import RepositoryKind
+from registry.models import UpstreamOverride
+from registry.models import VirtualMember
 from registry.names import newest_first
 from registry.names import normalize_name
 from registry.names import normalize_version
@@ -66,6 +69,33 @@ def repository_for(
     if action != Action.READ:
         require(actor, action, organization, repository)
     return repository
+
+
+def virtual_members(*, repository: Repository) -> list[Repository]:
+    """A virtual repository's members in the order its pages merge them."""
+    return [
+        m.member
+        for m in VirtualMember.objects.filter(virtual=repository)
+        .select_related("member__organization")
+        .order_by("position")
+    ]
+
+
+def upstream_allowed(*, repository: Repository, normalized_name: str) -> bool:
+    """Whether a virtual repository lists upstream versions of a name its hosted members hold."""
+    return UpstreamOverride.objects.filter(
+        repository=repository, normalized_name=normalized_name
+    ).exists()
+
+
+def upload_repository(*, repository: Repository) -> Repository | None:
+    """Where an upload to `repository` lands: itself when hosted, a virtual repository's
+    upload target (None without one), never a proxy."""
+    if repository.kind == RepositoryKind.HOSTED:
+        return repository
+    if repository.kind == RepositoryKind.VIRTUAL and repository.upload_target_id:
+        return Repository.objects.select_related("organization").get(pk=repository.upload_target_id)
+    return None
 
 
 def repository_overviews(*, organization: Organization) -> QuerySet[Repository]:
@@ -195,9 +225,9 @@ class IndexFile(NamedTuple):
 
     filename: str
     sha256: str
-    size: int
+    size: int | None  # None: an upstream that gives no size
     requires_python: str
-    uploaded_at: datetime
+    uploaded_at: datetime | None  # None: an upstream that gives no upload time
     metadata_sha256: str
     version: str
     yanked: bool

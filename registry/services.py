@@ -4,6 +4,7 @@ with everything stored for it. Each service checks who may act and owns its tran
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,12 +18,19 @@ from accounts.permissions import forget_roles
 from accounts.permissions import require
 from accounts.services import audit_record
 from core.errors import Conflict
+from registry.filters import rules_parse
+from registry.models import DEFAULT_UPSTREAM_URL
+from registry.models import CachedFile
+from registry.models import CachedProject
 from registry.models import DeletedFilename
 from registry.models import File
 from registry.models import Project
 from registry.models import ProjectStatus
 from registry.models import Release
 from registry.models import Repository
+from registry.models import RepositoryKind
+from registry.models import UpstreamOverride
+from registry.models import VirtualMember
 from registry.names import normalize_name
 from registry.storage import stored_keys
 from registry.tasks import delete_stored_objects_on_commit
@@ -63,6 +71,29 @@ def _validate_unique_slug(repository: Repository) -> None:
         raise ValidationError({"slug": f"A repository named '{repository.slug}' already exists."})
 
 
+class _Keep:
+    """Marks an argument the caller did not pass: the current value stays."""
+
+
+KEEP: Any = _Keep()
+
+# The settings of each kind (beyond slug, description and policies), and which of them change
+# what the index lists (their change re-renders the repository's pages).
+PROXY_SETTINGS = (
+    "upstream_url",
+    "upstream_username",
+    "upstream_password",
+    "cache_ttl",
+    "cooldown_days",
+    "snapshot_at",
+    "allow_rules",
+    "deny_rules",
+    "exempt_names",
+)
+VIRTUAL_SETTINGS = ("members", "upload_target")
+MAX_CACHE_TTL = 7 * 24 * 3600
+
+
 @transaction.atomic
 def repository_create(
     *,
@@ -71,35 +102,152 @@ def repository_create(
     slug: str,
     description: str = "",
     allow_file_deletion: bool = True,
+    kind: str = RepositoryKind.HOSTED,
     source_ip: str | None = None,
+    **options: Any,
 ) -> Repository:
-    """A new, empty repository in the organization."""
+    """A new, empty repository in the organization. A proxy takes PROXY_SETTINGS (its
+    upstream defaults to PyPI), a virtual repository VIRTUAL_SETTINGS (member slugs in merge
+    order, and the slug of the hosted member uploads go to)."""
     require(actor, Action.MANAGE_REPOSITORIES, organization)
+    if kind not in RepositoryKind.values:
+        raise ValidationError(
+            {"kind": f"Unknown kind '{kind}'; use one of {', '.join(RepositoryKind.values)}."}
+        )
     repository = Repository(
         organization=organization,
         slug=slug,
         description=description,
         allow_file_deletion=allow_file_deletion,
+        kind=kind,
     )
+    if kind == RepositoryKind.PROXY:
+        repository.upstream_url = DEFAULT_UPSTREAM_URL
     repository.full_clean(validate_constraints=False)
     _validate_unique_slug(repository)
     repository.save()
+    changed = _settings_apply(repository, options)
     audit_record(
         organization=organization,
         action="repository.create",
         actor=actor,
         target=f"repository {organization.slug}/{slug}",
         source_ip=source_ip,
-        details={"allow_file_deletion": allow_file_deletion},
+        details={"kind": kind, "allow_file_deletion": allow_file_deletion, **changed},
     )
     return repository
 
 
-class _Keep:
-    """Marks an argument the caller did not pass: the current value stays."""
+def _settings_apply(repository: Repository, options: dict[str, Any]) -> dict[str, Any]:
+    """Check and save the kind-specific settings passed; what changed, for the audit log
+    (never a password: only whether one is set)."""
+    given = {name: value for name, value in options.items() if not isinstance(value, _Keep)}
+    allowed = {
+        RepositoryKind.PROXY: PROXY_SETTINGS,
+        RepositoryKind.VIRTUAL: VIRTUAL_SETTINGS,
+    }.get(RepositoryKind(repository.kind), ())
+    for name in given:
+        if name not in PROXY_SETTINGS + VIRTUAL_SETTINGS:
+            raise TypeError(f"Unknown repository setting {name!r}.")
+        if name not in allowed:
+            raise ValidationError(
+                {name: f"A {repository.kind} repository has no '{name}' setting."}
+            )
+    if not given:
+        return {}
+    if repository.kind == RepositoryKind.PROXY:
+        return _proxy_settings_apply(repository, given)
+    return _virtual_settings_apply(repository, given)
 
 
-KEEP: Any = _Keep()
+def _proxy_settings_apply(repository: Repository, given: dict[str, Any]) -> dict[str, Any]:
+    before = {name: getattr(repository, name) for name in given}
+    for name, value in given.items():
+        if value is None and name == "cache_ttl":
+            value = Repository._meta.get_field("cache_ttl").get_default()
+        elif value is None and name not in ("cooldown_days", "snapshot_at"):
+            value = ""  # a text setting cleared
+        elif name == "cooldown_days" and not value:
+            value = None  # no cooldown
+        setattr(repository, name, value)
+    if not repository.upstream_url:
+        repository.upstream_url = DEFAULT_UPSTREAM_URL
+    if urlsplit(repository.upstream_url).scheme not in ("http", "https"):
+        raise ValidationError({"upstream_url": "The upstream must be an http or https URL."})
+    if repository.cache_ttl > MAX_CACHE_TTL:
+        raise ValidationError(
+            {"cache_ttl": f"Keep pages at most {MAX_CACHE_TTL} seconds (a week)."}
+        )
+    rules_parse(repository.allow_rules, field="allow_rules")
+    rules_parse(repository.deny_rules, field="deny_rules")
+    rules_parse(repository.exempt_names, field="exempt_names", names_only=True)
+    repository.full_clean(validate_constraints=False)
+    changed = [name for name in given if getattr(repository, name) != before[name]]
+    if not changed:
+        return {}
+    repository.config_serial = F("config_serial") + 1
+    repository.save(update_fields=[*changed, "upstream_url", "config_serial"])
+    repository.refresh_from_db(fields=["config_serial"])
+    return {
+        "settings": {
+            name: ("set" if getattr(repository, name) else "cleared")
+            if name == "upstream_password"
+            else _jsonable(getattr(repository, name))
+            for name in changed
+        }
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _virtual_settings_apply(repository: Repository, given: dict[str, Any]) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if "members" in given:
+        slugs = list(given["members"])
+        if len(set(slugs)) != len(slugs):
+            raise ValidationError({"members": "A repository can be a member only once."})
+        found = {
+            r.slug: r
+            for r in Repository.objects.filter(organization=repository.organization, slug__in=slugs)
+        }
+        for slug in slugs:
+            member = found.get(slug)
+            if member is None:
+                raise ValidationError({"members": f"No repository '{slug}' in this organization."})
+            if member.kind == RepositoryKind.VIRTUAL:
+                raise ValidationError(
+                    {"members": f"'{slug}' is virtual; members are hosted or proxy repositories."}
+                )
+        VirtualMember.objects.filter(virtual=repository).delete()
+        VirtualMember.objects.bulk_create(
+            VirtualMember(virtual=repository, member=found[slug], position=position)
+            for position, slug in enumerate(slugs)
+        )
+        details["members"] = slugs
+    if "upload_target" in given:
+        target_slug = given["upload_target"] or None
+        details["upload_target"] = target_slug
+        repository.upload_target = None
+        if target_slug is not None:
+            repository.upload_target = Repository.objects.filter(
+                organization=repository.organization, slug=target_slug
+            ).first()
+    target = repository.upload_target
+    if (
+        target is not None
+        and not VirtualMember.objects.filter(
+            virtual=repository, member=target, member__kind=RepositoryKind.HOSTED
+        ).exists()
+    ):
+        raise ValidationError(
+            {"upload_target": f"The upload target must be a hosted member of '{repository.slug}'."}
+        )
+    repository.config_serial = F("config_serial") + 1
+    repository.save(update_fields=["upload_target", "config_serial"])
+    repository.refresh_from_db(fields=["config_serial"])
+    return details
 
 
 @transaction.atomic
@@ -112,10 +260,11 @@ def repository_update(
     allow_file_deletion: bool = KEEP,
     max_file_size: int | None = KEEP,
     source_ip: str | None = None,
+    **options: Any,
 ) -> Repository:
-    """Rename, describe or change the policies of a repository, in one audited change.
-    Renaming changes its index and upload URLs. What is not passed stays as it is; a
-    max_file_size of None means the server-wide limit."""
+    """Rename, describe or change the policies or kind-specific settings of a repository, in
+    one audited change. Renaming changes its index and upload URLs. What is not passed stays
+    as it is; a max_file_size of None means the server-wide limit. A kind never changes."""
     organization = repository.organization
     require(actor, Action.MANAGE_REPOSITORIES, organization)
     if not isinstance(max_file_size, _Keep | None) and not (
@@ -137,13 +286,18 @@ def repository_update(
     repository.full_clean(validate_constraints=False)
     _validate_unique_slug(repository)
     repository.save(update_fields=fields)
+    changed = _settings_apply(repository, options)
     audit_record(
         organization=organization,
         action="repository.update",
         actor=actor,
         target=f"repository {organization.slug}/{repository.slug}",
         source_ip=source_ip,
-        details={"before": before, "after": {name: getattr(repository, name) for name in fields}},
+        details={
+            "before": before,
+            "after": {name: getattr(repository, name) for name in fields},
+            **changed,
+        },
     )
     return repository
 
@@ -158,6 +312,7 @@ def repository_delete(
     if confirm_slug != repository.slug:
         raise ValidationError("Type the repository's name exactly to confirm deletion.")
     keys = stored_keys(File.objects.filter(repository=repository))
+    keys += stored_keys(CachedFile.objects.filter(repository=repository))
     audit_record(
         organization=organization,
         action="repository.delete",
@@ -185,6 +340,7 @@ def organization_delete(
     with transaction.atomic():
         files = File.objects.filter(repository__organization=organization)
         keys = stored_keys(files.only("storage_key", "metadata_sha256"))
+        keys += stored_keys(CachedFile.objects.filter(repository__organization=organization))
         audit_record(
             organization=None,
             action="organization.delete",
@@ -196,6 +352,77 @@ def organization_delete(
         organization.delete()
         delete_stored_objects_on_commit(keys)
     forget_roles(actor)
+
+
+# Proxy caches and upstream overrides ------------------------------------------------------------
+
+
+@transaction.atomic
+def proxy_purge(
+    *,
+    repository: Repository,
+    actor: Actor,
+    normalized_name: str | None = None,
+    source_ip: str | None = None,
+) -> int:
+    """Forget what a proxy cached, of one project or of all: the next request fetches it
+    again from the upstream. Returns how many projects were forgotten."""
+    require(actor, Action.MANAGE_REPOSITORIES, repository.organization)
+    if repository.kind != RepositoryKind.PROXY:
+        raise ValidationError(f"'{repository.slug}' is not a proxy repository; nothing is cached.")
+    projects = CachedProject.objects.filter(repository=repository)
+    if normalized_name is not None:
+        projects = projects.filter(normalized_name=normalize_name(normalized_name))
+    keys = stored_keys(CachedFile.objects.filter(project__in=projects))
+    count = projects.count()
+    audit_record(
+        organization=repository.organization,
+        action="repository.purge",
+        actor=actor,
+        target=f"repository {repository.organization.slug}/{repository.slug}",
+        source_ip=source_ip,
+        details={"project": normalized_name, "projects": count, "stored_objects": len(keys)},
+    )
+    projects.delete()
+    delete_stored_objects_on_commit(keys)
+    return count
+
+
+@transaction.atomic
+def upstream_override_set(
+    *,
+    repository: Repository,
+    actor: Actor,
+    name: str,
+    allowed: bool,
+    reason: str = "",
+    source_ip: str | None = None,
+) -> None:
+    """Let a virtual repository list upstream versions of a name its hosted members hold
+    (`allowed`), or go back to private names winning."""
+    require(actor, Action.MANAGE_REPOSITORIES, repository.organization)
+    if repository.kind != RepositoryKind.VIRTUAL:
+        raise ValidationError(
+            f"'{repository.slug}' is not virtual; only virtual repositories merge upstream names."
+        )
+    normalized = normalize_name(name)
+    if not normalized:
+        raise ValidationError({"name": "Name the project."})
+    if allowed:
+        UpstreamOverride.objects.update_or_create(
+            repository=repository, normalized_name=normalized, defaults={"reason": reason.strip()}
+        )
+    else:
+        UpstreamOverride.objects.filter(repository=repository, normalized_name=normalized).delete()
+    Repository.objects.filter(pk=repository.pk).update(config_serial=F("config_serial") + 1)
+    audit_record(
+        organization=repository.organization,
+        action="repository.upstream_allow" if allowed else "repository.upstream_deny",
+        actor=actor,
+        target=f"repository {repository.organization.slug}/{repository.slug}",
+        source_ip=source_ip,
+        details={"project": normalized, "reason": reason.strip()},
+    )
 
 
 # Releases and files -----------------------------------------------------------------------------

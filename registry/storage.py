@@ -9,6 +9,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from typing import Any
+from typing import Protocol
 
 from django.conf import settings
 from django.core.files import File as DjangoFile
@@ -59,7 +60,17 @@ def presigned_download_url(key: str) -> str | None:
     )
 
 
-def stored_keys(files: Iterable[File]) -> list[str]:
+class StoredObject(Protocol):
+    """A distribution kept in packages storage, with its `.metadata` beside it: an uploaded
+    File or a proxy's CachedFile."""
+
+    storage_key: str
+
+    @property
+    def metadata_storage_key(self) -> str: ...
+
+
+def stored_keys(files: Iterable[StoredObject]) -> list[str]:
     """The storage keys some files occupy: each distribution and the `.metadata` beside it
     (stored at upload for every file, whether or not the index offers it)."""
     keys: list[str] = []

@@ -12,6 +12,9 @@ from core.http import error_response
 from core.http import wants_json
 from registry.index.access import RepositoryRequest
 from registry.index.access import require_repository_key
+from registry.models import Repository
+from registry.models import RepositoryKind
+from registry.selectors import upload_repository
 from uploads import services
 from uploads.errors import UploadError
 from uploads.validation import parse_upload_form
@@ -30,7 +33,12 @@ def upload(request: RepositoryRequest) -> HttpResponse:
         )
         response["Allow"] = "POST"
         return response
-    repository = request.repository
+    # A virtual repository's uploads land in its upload target; a proxy takes none.
+    repository = upload_repository(repository=request.repository)
+    if repository is None:
+        return error_response(
+            400, _no_uploads_here(request.repository), as_json=wants_json(request)
+        )
     api_key = request.api_key
     assert api_key is not None  # uploads never take a session (require_repository_key)
     try:
@@ -48,6 +56,19 @@ def upload(request: RepositoryRequest) -> HttpResponse:
     except UploadError as exc:
         return error_response(upload_status(exc), exc.message, as_json=wants_json(request))
     return HttpResponse(status=200)
+
+
+def _no_uploads_here(repository: Repository) -> str:
+    name = f"{repository.organization.slug}/{repository.slug}"
+    if repository.kind == RepositoryKind.PROXY:
+        return (
+            f"'{name}' is a proxy of {repository.upstream_url} and takes no uploads; "
+            "upload to a hosted repository."
+        )
+    return (
+        f"'{name}' is a virtual repository without an upload target; upload to one of its "
+        "hosted members, or have an admin choose its upload target."
+    )
 
 
 def _with_query_action(fields: QueryDict, request: HttpRequest) -> QueryDict:

@@ -20,10 +20,8 @@ from django.http import HttpResponse
 from django.http import HttpResponseNotModified
 
 from core.http import etag_matches
-from registry import selectors
 from registry.index import negotiation
-from registry.models import Project
-from registry.models import ProjectStatus
+from registry.listings import Listing
 from registry.models import Repository
 from registry.selectors import IndexFile
 
@@ -45,18 +43,22 @@ def files_base(repository: Repository) -> str:
     return f"/{repository.organization.slug}/{repository.slug}/files/"
 
 
-def index_page(*, repository: Repository, media_type: str) -> Page:
-    tag = f"r{repository.pk}.{repository.serial}"
-    return _cached(tag, media_type, lambda: _render_index(repository, media_type))
+def index_page(*, names: list[tuple[str, str]], tag: str, media_type: str) -> Page:
+    return _cached(tag, media_type, lambda: _render_index(names, media_type))
 
 
-def project_page(*, repository: Repository, project: Project, media_type: str) -> Page:
-    tag = f"p{repository.pk}.{project.pk}.{project.serial}"
-    return _cached(tag, media_type, lambda: _render_project(repository, project, media_type))
+def project_page(*, repository: Repository, listing: Listing, media_type: str) -> Page:
+    return _cached(
+        listing.tag, media_type, lambda: _render_project(repository, listing, media_type)
+    )
 
 
-def page_response(request: HttpRequest, page: Page) -> HttpResponse:
-    """The page, or 304 when the client already holds this exact version."""
+STALE_HEADER = "X-Upstream-Stale"
+
+
+def page_response(request: HttpRequest, page: Page, *, stale: str = "") -> HttpResponse:
+    """The page, or 304 when the client already holds this exact version. `stale` says why
+    an upstream could not confirm what the page lists (served from the cache anyway)."""
     if etag_matches(request.headers.get("If-None-Match", ""), page.etag):
         response: HttpResponse = HttpResponseNotModified()
     else:
@@ -64,6 +66,8 @@ def page_response(request: HttpRequest, page: Page) -> HttpResponse:
     response["ETag"] = page.etag
     response["Cache-Control"] = PAGE_CACHE_CONTROL
     response["Vary"] = "Accept"
+    if stale:
+        response[STALE_HEADER] = stale.replace("\n", " ")[:500]
     return response
 
 
@@ -88,8 +92,7 @@ def upload_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _render_index(repository: Repository, media_type: str) -> bytes:
-    projects = selectors.index_project_list(repository=repository)
+def _render_index(projects: list[tuple[str, str]], media_type: str) -> bytes:
     if media_type == negotiation.V1_JSON:
         data = {
             "meta": {"api-version": API_VERSION},
@@ -107,32 +110,30 @@ def _render_index(repository: Repository, media_type: str) -> bytes:
     ).encode()
 
 
-def _project_files(project: Project) -> list[IndexFile]:
-    # PEP 792: a quarantined project offers no distributions at all.
-    if project.status == ProjectStatus.QUARANTINED:
-        return []
-    return selectors.index_project_files(project=project)
-
-
-def _render_project(repository: Repository, project: Project, media_type: str) -> bytes:
-    files = _project_files(project)
+def _render_project(repository: Repository, listing: Listing, media_type: str) -> bytes:
     base = files_base(repository)
     if media_type == negotiation.V1_JSON:
-        return _project_json(project, files, base)
-    return _project_html(project, files, base)
+        return _project_json(listing, base)
+    return _project_html(listing, base)
 
 
-def _project_json(project: Project, files: list[IndexFile], base: str) -> bytes:
-    status: dict[str, str] = {"status": project.status}
-    if project.status_reason:
-        status["reason"] = project.status_reason
-    data = {
-        "meta": {"api-version": API_VERSION},
-        "name": project.normalized_name,
+def _project_json(listing: Listing, base: str) -> bytes:
+    files = listing.files
+    status: dict[str, str] = {"status": listing.status}
+    if listing.status_reason:
+        status["reason"] = listing.status_reason
+    meta: dict[str, object] = {"api-version": API_VERSION}
+    if listing.tracks:
+        meta["tracks"] = list(listing.tracks)
+    data: dict[str, object] = {
+        "meta": meta,
+        "name": listing.normalized_name,
         "versions": list(dict.fromkeys(f.version for f in files)),
         "files": [_file_json(f, base) for f in files],
         "project-status": status,
     }
+    if listing.alternate_locations:
+        data["alternate-locations"] = list(listing.alternate_locations)
     return json.dumps(data, separators=(",", ":")).encode()
 
 
@@ -142,25 +143,33 @@ def _file_json(file: IndexFile, base: str) -> dict[str, object]:
         "url": f"{base}{file.sha256}/{file.filename}",
         "hashes": {"sha256": file.sha256},
         "requires-python": file.requires_python or None,
-        "size": file.size,
-        "upload-time": upload_time(file.uploaded_at),
         "yanked": (file.yanked_reason or True) if file.yanked else False,
         # PEP 714: never the old `dist-info-metadata` key, which older pips choke on.
         "core-metadata": {"sha256": file.metadata_sha256} if file.metadata_sha256 else False,
     }
+    # Only an upstream that does not say leaves these unknown; we never make them up.
+    if file.size is not None:
+        entry["size"] = file.size
+    if file.uploaded_at is not None:
+        entry["upload-time"] = upload_time(file.uploaded_at)
     return entry
 
 
-def _project_html(project: Project, files: list[IndexFile], base: str) -> bytes:
+def _project_html(listing: Listing, base: str) -> bytes:
     head = [
         f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
-        f'    <meta name="pypi:project-status" content="{escape(project.status)}">',
+        f'    <meta name="pypi:project-status" content="{escape(listing.status)}">',
     ]
-    if project.status_reason:
-        reason = escape(project.status_reason)
+    if listing.status_reason:
+        reason = escape(listing.status_reason)
         head.append(f'    <meta name="pypi:project-status-reason" content="{reason}">')
-    name = escape(project.name)
-    anchors = "".join(_file_anchor(f, base) for f in files)
+    head += [f'    <meta name="pypi:tracks" content="{escape(u)}">' for u in listing.tracks]
+    head += [
+        f'    <meta name="pypi:alternate-locations" content="{escape(u)}">'
+        for u in listing.alternate_locations
+    ]
+    name = escape(listing.name)
+    anchors = "".join(_file_anchor(f, base) for f in listing.files)
     return (
         "<!DOCTYPE html>\n<html>\n  <head>\n" + "\n".join(head) + "\n"
         f"    <title>Links for {name}</title>\n  </head>\n  <body>\n"
@@ -179,5 +188,8 @@ def _file_anchor(file: IndexFile, base: str) -> str:
         value = f"sha256={file.metadata_sha256}"
         attrs.append(f'data-core-metadata="{value}" data-dist-info-metadata="{value}"')
     # Not in PEP 700's HTML form, but uv reads them (and needs upload times for exclude-newer).
-    attrs.append(f'data-size="{file.size}" data-upload-time="{upload_time(file.uploaded_at)}"')
+    if file.size is not None:
+        attrs.append(f'data-size="{file.size}"')
+    if file.uploaded_at is not None:
+        attrs.append(f'data-upload-time="{upload_time(file.uploaded_at)}"')
     return f"    <a {' '.join(attrs)}>{escape(file.filename)}</a><br>\n"

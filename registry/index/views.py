@@ -9,6 +9,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 
 from core.http import error_response
+from registry import listings
 from registry import selectors
 from registry.index import negotiation
 from registry.index import simple
@@ -16,7 +17,10 @@ from registry.index.access import RepositoryRequest
 from registry.index.access import require_repository_key
 from registry.index.downloads import stored_file_response
 from registry.index.json_api import project_json_page
+from registry.models import Repository
+from registry.models import RepositoryKind
 from registry.names import normalize_name
+from registry.proxy import ProxyUnavailable
 
 METADATA_SUFFIX = ".metadata"
 
@@ -43,7 +47,8 @@ def simple_index(request: RepositoryRequest) -> HttpResponse:
         media_type = _media_type(request)
     except negotiation.NotAcceptable as exc:
         return error_response(406, str(exc))
-    page = simple.index_page(repository=request.repository, media_type=media_type)
+    names, tag = listings.index_names(repository=request.repository)
+    page = simple.index_page(names=names, tag=tag, media_type=media_type)
     return simple.page_response(request, page)
 
 
@@ -72,11 +77,18 @@ def _project_page(
             media_type = _media_type(request)
         except negotiation.NotAcceptable as exc:
             return error_response(406, str(exc))
-    found = selectors.project_find(repository=request.repository, normalized_name=normalized)
-    if found is None:
+    try:
+        listing = listings.project_listing(
+            repository=request.repository, normalized_name=normalized
+        )
+    except ProxyUnavailable as exc:
+        return error_response(exc.status, str(exc))
+    if listing is None:
         return error_response(404, f"Project '{project}' not found.")
-    page = simple.project_page(repository=request.repository, project=found, media_type=media_type)
-    return simple.page_response(request, page)
+    page = simple.project_page(
+        repository=request.repository, listing=listing, media_type=media_type
+    )
+    return simple.page_response(request, page, stale=listing.stale)
 
 
 @require_safe
@@ -84,11 +96,23 @@ def _project_page(
 def project_json(
     request: RepositoryRequest, project: str, version: str | None = None
 ) -> HttpResponse:
-    """Warehouse's `/pypi/<project>/json` and `/pypi/<project>/<version>/json`."""
+    """Warehouse's `/pypi/<project>/json` and `/pypi/<project>/<version>/json`: hosted
+    projects only (a virtual repository answers from its hosted members); upstream projects
+    are described by their own index."""
     normalized = normalize_name(project)
     if normalized != project:
         return _normalized_redirect(request, project, normalized)
-    found = selectors.project_find(repository=request.repository, normalized_name=normalized)
+    found = next(
+        (
+            p
+            for p in (
+                selectors.project_find(repository=r, normalized_name=normalized)
+                for r in _hosted_repositories(request)
+            )
+            if p is not None
+        ),
+        None,
+    )
     if found is None:
         return error_response(404, f"Project '{project}' not found.")
     page = project_json_page(
@@ -106,6 +130,17 @@ def project_json(
     return response
 
 
+def _hosted_repositories(request: RepositoryRequest) -> list[Repository]:
+    repository = request.repository
+    if repository.kind == RepositoryKind.VIRTUAL:
+        return [
+            m
+            for m in selectors.virtual_members(repository=repository)
+            if m.kind == RepositoryKind.HOSTED
+        ]
+    return [repository] if repository.kind == RepositoryKind.HOSTED else []
+
+
 @require_safe
 @require_repository_key()
 def file_download(request: RepositoryRequest, sha256: str, filename: str) -> HttpResponseBase:
@@ -113,23 +148,29 @@ def file_download(request: RepositoryRequest, sha256: str, filename: str) -> Htt
     wants_metadata = filename.endswith(METADATA_SUFFIX)
     if wants_metadata:
         filename = filename.removesuffix(METADATA_SUFFIX)
-    file = selectors.ready_file_get(repository=request.repository, sha256=sha256, filename=filename)
-    if file is None or (wants_metadata and not file.metadata_sha256):
-        return error_response(404, "File not found.")
+    try:
+        stored = listings.file_stored(
+            repository=request.repository,
+            sha256=sha256,
+            filename=filename,
+            metadata=wants_metadata,
+        )
+    except listings.Refused as exc:
+        return error_response(exc.status, str(exc))
     if wants_metadata:
         return stored_file_response(
             request,
-            key=file.metadata_storage_key,
+            key=stored.key,
             filename=f"{filename}{METADATA_SUFFIX}",
             size=None,
-            etag=f'"{file.metadata_sha256}"',
+            etag=f'"{stored.sha256}"',
             content_type="text/plain; charset=utf-8",
         )
     return stored_file_response(
         request,
-        key=file.storage_key,
+        key=stored.key,
         filename=filename,
-        size=file.size,
-        etag=f'"{file.sha256}"',
+        size=stored.size,
+        etag=f'"{stored.sha256}"',
         content_type="application/octet-stream",
     )
