@@ -36,7 +36,8 @@ class Package:
             f"Name: {self.name}",
             f"Version: {self.version}",
             f"Summary: {self.summary}",
-            f"Requires-Python: {self.requires_python}",
+            # An empty requires_python leaves the optional field out of the metadata.
+            *([f"Requires-Python: {self.requires_python}"] if self.requires_python else []),
             *(f"Requires-Dist: {req}" for req in self.requires),
         ]
         return "\n".join(lines) + "\n\nThis is the long description.\n"

@@ -24,6 +24,7 @@ from tests.budgets import build_budget_tenant
 from tests.fixtures.built import BACKENDS
 from tests.fixtures.built import build
 from tests.fixtures.real import PLATFORM_WHEEL
+from tests.fixtures.real import UPSTREAM_TREE
 from tests.fixtures.real import fetch_real_distribution
 from tests.fixtures.real import fetch_real_distributions
 from tests.services import EmbeddedStack
@@ -32,6 +33,7 @@ from tests.services import SeaweedFS
 from tests.services import ServicesStack
 from tests.services import new_cache_prefix
 from tests.services import redis_keys_delete
+from tests.upstream import Upstream
 from tests.world import Tenant
 from tests.world import World
 from tests.world import build_tenant
@@ -116,6 +118,23 @@ def real_distributions() -> dict[str, bytes]:
 def platform_wheel() -> bytes:
     """A compiled cp311 manylinux wheel as PyPI serves it (tests/fixtures/real.py)."""
     return fetch_real_distribution(PLATFORM_WHEEL)
+
+
+@pytest.fixture(scope="session")
+def upstream_tree() -> dict[str, bytes]:
+    """requests, its dependencies and packaging as PyPI serves them (tests/fixtures/real.py),
+    fetched at most once per session and cached across runs."""
+    return fetch_real_distributions(UPSTREAM_TREE)
+
+
+@pytest.fixture
+def upstream(upstream_tree: dict[str, bytes]) -> Iterator[Upstream]:
+    """A local simple index serving upstream_tree, for proxy repositories to cache
+    (tests/upstream.py); each test gets its own, so its switches and counts start afresh."""
+    with Upstream() as server:
+        for filename, data in upstream_tree.items():
+            server.add(filename, data)
+        yield server
 
 
 @pytest.fixture(scope="session")
