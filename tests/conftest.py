@@ -9,6 +9,8 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,13 +129,17 @@ def upstream_tree() -> dict[str, bytes]:
     return fetch_real_distributions(UPSTREAM_TREE)
 
 
+TREE_UPLOADED = datetime(2024, 10, 1, tzinfo=UTC)
+
+
 @pytest.fixture
 def upstream(upstream_tree: dict[str, bytes]) -> Iterator[Upstream]:
     """A local simple index serving upstream_tree, for proxy repositories to cache
     (tests/upstream.py); each test gets its own, so its switches and counts start afresh."""
     with Upstream() as server:
         for filename, data in upstream_tree.items():
-            server.add(filename, data)
+            # Published long ago, as they were on PyPI: only files a test adds are fresh.
+            server.add(filename, data, upload_time=TREE_UPLOADED)
         yield server
 
 
