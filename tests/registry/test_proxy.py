@@ -35,6 +35,7 @@ from tests.world import Tenant
 pytestmark = pytest.mark.django_db
 
 URL = "/acme/public/simple/"
+QUERIES_WARM_PROXY_PAGE = 3
 IDNA = "idna-3.10-py3-none-any.whl"
 
 
@@ -338,3 +339,13 @@ def test_a_bad_rule_is_refused_naming_its_line(proxy: Repository, tenant: Tenant
         repository_update(repository=proxy, actor=tenant.owner, deny_rules="ok\nnot a name!")
     proxy.refresh_from_db()
     assert proxy.deny_rules == ""
+
+
+def test_a_warm_proxy_page_costs_a_fixed_number_of_queries(
+    client: Client, proxy: Repository, django_assert_num_queries
+) -> None:
+    page(client, "requests")
+    page(client, "idna")
+    # The key, the repository, the cached page; never the upstream, never per file.
+    with django_assert_num_queries(QUERIES_WARM_PROXY_PAGE):
+        page(client, "requests")

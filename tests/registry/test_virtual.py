@@ -31,6 +31,7 @@ from tests.world import publish
 pytestmark = pytest.mark.django_db
 
 URL = "/acme/all/simple/"
+QUERIES_WARM_VIRTUAL_PAGE = 5
 
 
 @pytest.fixture(autouse=True)
@@ -185,3 +186,16 @@ def test_a_key_limited_to_the_virtual_repository_reads_its_members_through_it_on
     assert limited.get(f"{URL}acme-tools/", HTTP_ACCEPT=V1_JSON).status_code == 200
     assert limited.get("/acme/main/simple/acme-tools/").status_code == 404
     assert limited.get("/acme/public/simple/requests/").status_code == 404
+
+
+def test_a_warm_virtual_page_costs_a_fixed_number_of_queries(
+    client: Client, virtual: Repository, tenant: Tenant, django_assert_num_queries
+) -> None:
+    publish(tenant.repository, Package("acme-tools", "1.0"))
+    page(client, "acme-tools")
+    page(client, "requests")
+    # The key, the repository, its members, then per member one lookup of the name.
+    with django_assert_num_queries(QUERIES_WARM_VIRTUAL_PAGE):
+        page(client, "requests")
+    with django_assert_num_queries(QUERIES_WARM_VIRTUAL_PAGE):
+        page(client, "acme-tools")
