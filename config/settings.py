@@ -296,6 +296,9 @@ FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or None
 # within about UPSTREAM_TIMEOUT, never hangs it.
 UPSTREAM_CONNECT_TIMEOUT = env_int("UPSTREAM_CONNECT_TIMEOUT", 5)
 UPSTREAM_TIMEOUT = env_int("UPSTREAM_TIMEOUT", 20)
+# A whole file download from the upstream (the first download of a large wheel waits for it).
+UPSTREAM_FILE_TIMEOUT = env_int("UPSTREAM_FILE_TIMEOUT", 600)
+UPSTREAM_MAX_PAGE_SIZE = env_int("UPSTREAM_MAX_PAGE_SIZE", 64 * 1024 * 1024)
 # After a failure, a cached page is served stale without asking the upstream for this long.
 UPSTREAM_RETRY_SECONDS = env_int("UPSTREAM_RETRY_SECONDS", 30)
 

@@ -10,7 +10,10 @@ upstream and the cause in one line, with the status the index answers its client
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,8 +102,23 @@ class Upstream:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        with self._client() as client, self._errors(normalized_name):
-            response = client.get(url, headers=headers)
+        with (
+            self._client() as client,
+            self._errors(normalized_name),
+            client.stream("GET", url, headers=headers) as response,
+        ):
+            # Read within the page deadline and size bound: httpx's timeouts bound each read,
+            # not an upstream dripping a byte at a time, nor an endless body.
+            body = bytearray()
+            for chunk in self._within(
+                response, settings.UPSTREAM_TIMEOUT, what=f"'{normalized_name}'"
+            ):
+                body += chunk
+                if len(body) > settings.UPSTREAM_MAX_PAGE_SIZE:
+                    raise UpstreamError(
+                        f"Upstream {self.host} sent a page for '{normalized_name}' larger than "
+                        f"{settings.UPSTREAM_MAX_PAGE_SIZE} bytes."
+                    )
         validators = {
             "etag": response.headers.get("ETag", "")[:500],
             "last_modified": response.headers.get("Last-Modified", "")[:100],
@@ -113,21 +131,22 @@ class Upstream:
             raise UpstreamError(
                 f"Upstream {self.host} answered {response.status_code} for '{normalized_name}'."
             )
-        page = self._parse(normalized_name, response)
+        page = self._parse(normalized_name, response, bytes(body))
         entries = [e for e in (_entry(p) for p in page.packages) if e is not None]
         name = page.project or normalized_name
         return Fetched(found=True, name=name, entries=entries, **validators)
 
-    def _parse(self, normalized_name: str, response: httpx.Response) -> ProjectPage:
+    def _parse(self, normalized_name: str, response: httpx.Response, body: bytes) -> ProjectPage:
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         base = str(response.url)
         try:
             if content_type == "application/vnd.pypi.simple.v1+json":
-                return ProjectPage.from_json_data(response.json(), base_url=base)
+                return ProjectPage.from_json_data(json.loads(body), base_url=base)
             if content_type in ("text/html", "application/vnd.pypi.simple.v1+html"):
-                page = ProjectPage.from_html(normalized_name, response.content, base_url=base)
-                if not page.packages and b"<a" not in response.content.lower():
-                    raise ValueError("no links")
+                page = ProjectPage.from_html(normalized_name, body, base_url=base)
+                # An empty page is still a page; a body without any markup is not.
+                if not page.packages and not re.search(rb"<(a|html|body)[\s>]", body, re.I):
+                    raise ValueError("no links and no markup")
                 return page
         except UnsupportedRepoVersionError as exc:
             raise UpstreamError(
@@ -156,7 +175,7 @@ class Upstream:
                     raise UpstreamError(
                         f"Upstream {self.host} answered {response.status_code} for {what}."
                     )
-                for chunk in response.iter_bytes(CHUNK):
+                for chunk in self._within(response, settings.UPSTREAM_FILE_TIMEOUT, what=what):
                     digest.update(chunk)
                     spool.write(chunk)
             if digest.hexdigest() != sha256:
@@ -169,6 +188,17 @@ class Upstream:
             raise
         spool.seek(0)
         return spool
+
+    def _within(self, response: httpx.Response, seconds: int, *, what: str) -> Iterator[bytes]:
+        """The body's chunks, or a 504 UpstreamError once `seconds` have passed in all."""
+        deadline = time.monotonic() + seconds
+        for chunk in response.iter_bytes(CHUNK):
+            if time.monotonic() > deadline:
+                raise UpstreamError(
+                    f"Upstream {self.host} timed out for {what} (more than {seconds} s).",
+                    status=504,
+                )
+            yield chunk
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:

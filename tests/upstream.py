@@ -94,6 +94,8 @@ class Upstream:
         self.delay = 0.0
         self.fail_with: int | None = None
         self.garbage = False
+        # An index that speaks only PEP 503 HTML, as older mirrors and some products do.
+        self.html_only = False
         self.requests: list[tuple[str, str]] = []
         self.port = 0  # the first start() takes a free one, later ones reuse it
         self._files: dict[str, _File] = {}
@@ -281,7 +283,7 @@ class Upstream:
             files = [entry for entry in self._files.values() if entry.project == project]
         if not files:
             return _text(404, "no such project")
-        wants_json = _wants_json(headers.get("Accept"))
+        wants_json = _wants_json(headers.get("Accept")) and not self.html_only
         content_type = JSON_TYPE if wants_json else HTML_TYPE
         if self.garbage:
             return _Response(200, GARBAGE, {"Content-Type": content_type})

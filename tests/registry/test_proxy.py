@@ -103,6 +103,21 @@ def test_it_lists_an_upstream_project_with_every_field_under_its_own_urls(
     assert upstream.base not in json.dumps(data)
 
 
+def test_it_reads_an_upstream_that_speaks_only_html(
+    client: Client, proxy: Repository, upstream: Upstream, upstream_tree: dict[str, bytes]
+) -> None:
+    upstream.html_only = True
+    upstream.add_wheel("oldlib", "1.0", yanked="broken")
+    (entry,) = page(client, "idna")["files"]
+    assert entry["hashes"]["sha256"] == hashlib.sha256(upstream_tree[IDNA]).hexdigest()
+    assert entry["requires-python"] == ">=3.6"
+    assert entry["core-metadata"]["sha256"]
+    assert page(client, "oldlib")["files"][0]["yanked"] == "broken"
+    # Its relative hrefs were resolved against the page: the file and metadata download.
+    assert download(client, entry["url"]) == (200, upstream_tree[IDNA])
+    assert download(client, f"{entry['url']}.metadata")[0] == 200
+
+
 def test_it_keeps_upstream_yanks_with_their_reasons(
     client: Client, proxy: Repository, upstream: Upstream
 ) -> None:
