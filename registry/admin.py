@@ -10,8 +10,19 @@ from registry.models import Repository
 
 @admin.register(Repository)
 class RepositoryAdmin(admin.ModelAdmin):
-    list_display = ("slug", "organization", "max_file_size", "created_at")
+    list_display = ("slug", "organization", "kind", "max_file_size", "created_at")
+    list_filter = ("kind",)
     search_fields = ("slug", "organization__slug")
+    # An upstream's password is stored to talk to it and never shown back, here neither;
+    # settings change through the dashboard or the API, whose services audit them.
+    exclude = ("upstream_password",)
+    readonly_fields = (
+        "kind",
+        "upstream_url",
+        "upstream_username",
+        "upload_target",
+        "config_serial",
+    )
 
 
 @admin.register(Project)

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from registry.services import repository_create
 from tests.world import World
 
 pytestmark = pytest.mark.django_db
@@ -48,3 +49,20 @@ def test_it_keeps_non_staff_out(client: Client) -> None:
     )
     login = client.get(response["Location"]).content.decode()
     assert "You are authenticated as someone@example.com, but are not authorized" in login
+
+
+def test_a_proxy_repositorys_upstream_password_never_appears_in_the_admin(world: World) -> None:
+    proxy = repository_create(
+        organization=world.org_a,
+        actor=world.users["owner"],
+        slug="mirror",
+        kind="proxy",
+        upstream_url="https://mirror.example/simple/",
+        upstream_username="robot",
+        upstream_password="hunter2-upstream-secret",
+    )
+    client = Client()
+    client.force_login(User.objects.create_superuser("root@example.com", "pw"))
+    page = client.get(f"/admin/registry/repository/{proxy.pk}/change/").content.decode()
+    assert "https://mirror.example/simple/" in page
+    assert "hunter2-upstream-secret" not in page
