@@ -19,7 +19,10 @@ from accounts.models import Membership
 from accounts.models import Organization
 from accounts.models import Role
 from accounts.models import User
+from accounts.permissions import Action
+from accounts.permissions import can
 from accounts.selectors import audit_events
+from accounts.services import invitation_accept
 from accounts.services import invitation_create
 from accounts.services import membership_remove
 from accounts.services import membership_set_role
@@ -273,3 +276,66 @@ def test_it_keeps_each_organizations_audit_log_to_itself(world: World) -> None:
     organization_create(slug="initech", name="Initech", creator=world.users["b_member"])
     events = audit_events(organization=world.org_a, actor=world.users["owner"])
     assert not [e for e in events if "initech" in e.target]
+
+
+def _invitation(world: World, email: str, role: str = Role.READER) -> Invitation:
+    return invitation_create(
+        organization=world.org_a,
+        email=email,
+        role=role,
+        actor=world.users["owner"],
+        base_url="http://testserver",
+    ).invitation
+
+
+def test_accepting_an_invitation_spends_only_that_one_and_records_who(world: World) -> None:
+    """The service itself, not only the page: the REST API and scripts call it too."""
+    mine = _invitation(world, "new@acme.test")
+    other = _invitation(world, "other@acme.test")
+    newcomer = User.objects.create_user("New@Acme.test")
+    membership = invitation_accept(invitation=mine, user=newcomer, source_ip="192.0.2.7")
+    assert (membership.organization, membership.role) == (world.org_a, Role.READER)
+    mine.refresh_from_db()
+    other.refresh_from_db()
+    assert mine.accepted_by == newcomer
+    assert mine.accepted_at is not None
+    assert other.accepted_at is None  # another person's link still works
+    # Its role is known at once (no stale cached role): the newcomer can read the org.
+    assert can(newcomer, Action.READ, world.org_a)
+    event = AuditEvent.objects.get(action="membership.join")
+    assert (event.actor_user, event.target, event.source_ip) == (
+        newcomer,
+        "user new@acme.test",
+        "192.0.2.7",
+    )
+    assert event.details == {"role": Role.READER, "already_member": False}
+    with pytest.raises(ValidationError) as used:
+        invitation_accept(invitation=mine, user=newcomer)
+    assert used.value.messages == ["This invitation was already used."]
+    assert used.value.error_list[0].code == "used"
+
+
+def test_accepting_refuses_expired_links_and_other_people_saying_why(world: World) -> None:
+    invitation = _invitation(world, "new@acme.test")
+    with pytest.raises(PermissionDenied, match=r"^This invitation was sent to new@acme.test\.$"):
+        invitation_accept(invitation=invitation, user=world.users["b_member"])
+    invitation.expires_at = timezone.now() - timedelta(seconds=1)
+    with pytest.raises(ValidationError) as expired:
+        invitation_accept(invitation=invitation, user=User.objects.create_user("new@acme.test"))
+    assert expired.value.messages == ["This invitation has expired; ask for a new one."]
+    assert expired.value.error_list[0].code == "expired"
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is None
+
+
+def test_an_existing_member_accepting_keeps_their_role_and_it_is_audited_so(
+    world: World,
+) -> None:
+    invitation = _invitation(world, "late@acme.test", role=Role.READER)
+    # Made an admin by other means while the reader invitation was in their mailbox.
+    late = User.objects.create_user("late@acme.test")
+    Membership.objects.create(user=late, organization=world.org_a, role=Role.ADMIN)
+    membership = invitation_accept(invitation=invitation, user=late)
+    assert membership.role == Role.ADMIN
+    event = AuditEvent.objects.get(action="membership.join")
+    assert event.details == {"role": Role.ADMIN, "already_member": True}
