@@ -1,0 +1,149 @@
+"""Two uploads of one filename at once: the one that commits second learns the outcome from
+the row that won, and leaves nothing of its own behind.
+
+Deterministic, without sleeps: the first upload runs inside a transaction the test holds
+open, so its rows are written but not committed; the second upload (another thread, another
+database connection) passes every check, stores its bytes and then waits on the unique index
+for the first to commit. The test commits only once it sees that wait in pg_locks."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.db import connections
+from django.db import transaction
+
+from accounts.models import ApiKey
+from accounts.services import api_key_create
+from registry.models import File
+from registry.models import Repository
+from tests.artifacts import Package
+from tests.artifacts import sdist_bytes
+from tests.artifacts import sdist_filename
+from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
+from tests.services import wait_for
+from tests.world import Tenant
+from tests.world import stored_files
+from uploads.errors import FileExists
+from uploads.errors import UploadError
+from uploads.services import ONE_SDIST
+from uploads.services import UploadResult
+from uploads.services import upload_receive
+from uploads.validation import parse_upload_form
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _upload(repository: Repository, key: ApiKey, filename: str, data: bytes) -> UploadResult:
+    sdist = not filename.endswith(".whl")
+    name, version = ("race", "1.0")
+    form = parse_upload_form({
+        ":action": "file_upload", "name": name, "version": version,
+        "filetype": "sdist" if sdist else "bdist_wheel", "pyversion": "source" if sdist else "py3",
+        "sha256_digest": hashlib.sha256(data).hexdigest(),
+    })  # fmt: skip
+    digests = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "blake2_256": hashlib.blake2b(data, digest_size=32).hexdigest(),
+        "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+    }
+    return upload_receive(
+        repository=repository,
+        api_key=key,
+        form=form,
+        content=ContentFile(data, name=filename),
+        digests=digests,
+    )
+
+
+def _blocked_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        # Statistics views are snapshotted once per transaction; the test polls from inside one.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def _race(
+    tenant: Tenant, first: tuple[str, bytes], second: tuple[str, bytes]
+) -> tuple[UploadResult, Any]:
+    """Upload `first` in a transaction held open until `second`, uploading meanwhile in
+    another thread, waits for it; the first's result and the second's result or error."""
+    key = api_key_create(organization=tenant.repository.organization, name="up", scope="upload")
+    outcome: dict[str, Any] = {}
+
+    def upload_second() -> None:
+        try:
+            outcome["result"] = _upload(tenant.repository, key.api_key, *second)
+        except Exception as exc:
+            outcome["result"] = exc
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        won = _upload(tenant.repository, key.api_key, *first)
+        racer = threading.Thread(target=upload_second)
+        racer.start()
+        wait_for(
+            lambda: _blocked_on_a_lock() or not racer.is_alive(),
+            timeout=20,
+            what="the second upload to wait on the first",
+        )
+        assert racer.is_alive(), f"the second upload did not wait: {outcome['result']!r}"
+    racer.join(timeout=20)
+    return won, outcome["result"]
+
+
+def _wheel(version_tag: str = "") -> tuple[str, bytes]:
+    package = Package("race", "1.0", summary=f"build {version_tag}")
+    return wheel_filename(package), wheel_bytes(package)
+
+
+def test_the_same_bytes_uploaded_twice_at_once_are_one_file_and_a_success(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    won, lost = _race(tenant, _wheel(), _wheel())
+    assert isinstance(lost, UploadResult)
+    assert lost.duplicate
+    assert lost.file.pk == won.file.pk
+    assert File.objects.count() == 1
+    # Both wrote the same content-addressed object; it stays, it is the winner's.
+    stored = {p.name for p in stored_files(packages_dir)}
+    assert stored == {won.file.filename, f"{won.file.filename}.metadata"}
+
+
+def test_other_bytes_under_the_same_name_at_once_are_refused_and_leave_nothing(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    won, lost = _race(tenant, _wheel("one"), _wheel("two"))
+    assert isinstance(lost, FileExists)
+    assert "File already exists" in str(lost)
+    assert File.objects.get().sha256 == won.file.sha256
+    # The loser's object (another content address) was deleted, with its metadata.
+    assert len(stored_files(packages_dir)) == 2
+    assert (packages_dir / won.file.storage_key).is_file()
+
+
+def test_a_second_sdist_of_a_release_at_once_is_refused_and_leaves_nothing(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    package = Package("race", "1.0")
+    first = (sdist_filename(package), sdist_bytes(package))
+    # The same release under the spelling setuptools used before PEP 625, other bytes.
+    legacy = Package("Race", "1.0", summary="the legacy spelling")
+    second = ("Race-1.0.tar.gz", sdist_bytes(legacy))
+    won, lost = _race(tenant, first, second)
+    assert isinstance(lost, UploadError)
+    assert str(lost) == ONE_SDIST
+    assert [f.filename for f in File.objects.all()] == [won.file.filename]
+    assert len(stored_files(packages_dir)) == 2
