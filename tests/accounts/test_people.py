@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -69,8 +70,18 @@ def test_it_answers_a_sign_up_for_a_known_address_exactly_as_for_a_new_one(
     )
     # The owner of the known address is told, and nobody can set their password.
     to_ada = next(m for m in mailoutbox if m.to == ["ada@example.test"])
+    assert to_ada.subject == "You already have a Wheelhouse account"
+    assert to_ada.from_email == settings.DEFAULT_FROM_EMAIL
     assert "already has an" in to_ada.body
     assert "/accounts/signup/" not in to_ada.body
+    # Where to log in, and where to choose a new password if that is what they forgot.
+    assert f"Log in here:\n{settings.PUBLIC_URL}{reverse('login')}\n" in to_ada.body
+    assert f"Choose a new one here:\n{settings.PUBLIC_URL}{reverse('password_reset')}\n" in (
+        to_ada.body
+    )
+    to_bob = next(m for m in mailoutbox if m.to == ["bob@example.test"])
+    assert to_bob.subject == "Finish signing up to Wheelhouse"
+    assert to_bob.from_email == settings.DEFAULT_FROM_EMAIL
     person.refresh_from_db()
     assert person.check_password(PASSWORD)
 
