@@ -30,6 +30,7 @@ from accounts.models import ApiKey
 from registry.models import File
 from registry.models import Project
 from registry.models import Release
+from registry.services import repository_create
 from tests.world import INVITATION_TOKEN
 from tests.world import World
 from tests.world import random_source_ip
@@ -106,6 +107,28 @@ def _repo(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
 
 def _project(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
     return _repo(project=lambda w: w.file.release.project.normalized_name, **extra)
+
+
+# Organization A's proxy and virtual repositories (made by the `kinds` fixture below).
+PROXY, VIRTUAL = "mirror", "combined"
+
+
+def _proxy(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _org(repo=lambda w: PROXY, **extra)
+
+
+def _virtual(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _org(repo=lambda w: VIRTUAL, **extra)
+
+
+@pytest.fixture(autouse=True)
+def kinds(world: World) -> None:
+    owner = world.users["owner"]
+    repository_create(organization=world.org_a, actor=owner, slug=PROXY, kind="proxy")
+    repository_create(
+        organization=world.org_a, actor=owner, slug=VIRTUAL, kind="virtual",
+        members=[world.repo_a.slug, PROXY],
+    )  # fmt: skip
 
 
 def _upload_key_id(w: World) -> str:
@@ -280,6 +303,23 @@ POLICY: dict[str, Row] = {
     "api-repo DELETE": Row(
         "api", "DELETE", "manage_repositories", ok=204, repo=True, people_only=True,
         kwargs=_repo(),
+    ),
+    "api-cache": Row("api", repo=True, kwargs=_proxy()),
+    "api-cache DELETE": Row(
+        "api", "DELETE", "manage_repositories", repo=True, people_only=True, kwargs=_proxy()
+    ),
+    "api-cache-project DELETE": Row(
+        "api", "DELETE", "manage_repositories", repo=True, people_only=True,
+        kwargs=_proxy(project=lambda w: "requests"),
+    ),
+    "api-overrides": Row("api", repo=True, kwargs=_virtual()),
+    "api-override PUT": Row(
+        "api", "PUT", "manage_repositories", repo=True, people_only=True,
+        kwargs=_virtual(project=lambda w: "acme-lib"), data={"reason": "a patched fork"},
+    ),
+    "api-override DELETE": Row(
+        "api", "DELETE", "manage_repositories", ok=204, repo=True, people_only=True,
+        kwargs=_virtual(project=lambda w: "acme-lib"),
     ),
     "api-projects": Row("api", repo=True, kwargs=_repo()),
     "api-project": Row("api", repo=True, kwargs=_repo(project=lambda w: "Acme_Lib")),
