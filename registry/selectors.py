@@ -202,6 +202,15 @@ def proxy_cache_totals(*, repository: Repository) -> CacheTotals:
     )
 
 
+def repository_slugs(*, organization: Organization, kind: str) -> list[str]:
+    """The slugs of the organization's repositories of one kind, by name (for choices)."""
+    return list(
+        Repository.objects.filter(organization=organization, kind=kind)
+        .order_by("slug")
+        .values_list("slug", flat=True)
+    )
+
+
 def repository_overviews(*, organization: Organization) -> QuerySet[Repository]:
     """The organization's repositories with how many projects and ready files each holds."""
     ready = Q(files__status=FileStatus.READY)

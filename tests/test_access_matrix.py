@@ -73,7 +73,8 @@ ACTORS = ("anonymous", *SESSION_ACTORS, *KEY_ACTORS)
 class Row:
     """How one URL must answer. kind: public | login | org | repo | api.
 
-    POLICY keys are URL names, or "<name> <METHOD>" for more methods on one URL."""
+    POLICY keys are URL names, or "<name> <METHOD>" for more methods on one URL (or "<name>
+    <kind>" for the same URL on a proxy or virtual repository)."""
 
     kind: str
     method: str = "GET"
@@ -210,7 +211,24 @@ POLICY: dict[str, Row] = {
     "repo-create": Row("org", action="manage_repositories", kwargs=_org()),
     "repo-edit": Row("org", action="manage_repositories", kwargs=_repo()),
     "repo-delete": Row("org", action="manage_repositories", kwargs=_repo()),
+    "repo-purge": Row("org", "POST", "manage_repositories", ok=302, kwargs=_proxy()),
+    "repo-purge-project": Row(
+        "org", "POST", "manage_repositories", ok=302, kwargs=_proxy(project=lambda w: "requests")
+    ),
+    "repo-override-add": Row(
+        "org", "POST", "manage_repositories", ok=302, kwargs=_virtual(),
+        data={"name": "acme-lib", "reason": "a patched fork"},
+    ),
+    "repo-override-remove": Row(
+        "org", "POST", "manage_repositories", ok=302, kwargs=_virtual(project=lambda w: "acme-lib")
+    ),
     "repo-detail": Row("org", kwargs=_repo()),
+    "repo-detail proxy": Row("org", kwargs=_proxy()),
+    "repo-detail virtual": Row("org", kwargs=_virtual()),
+    "repo-connect proxy": Row("org", kwargs=_proxy()),
+    "repo-connect virtual": Row("org", kwargs=_virtual()),
+    "repo-edit proxy": Row("org", action="manage_repositories", kwargs=_proxy()),
+    "repo-edit virtual": Row("org", action="manage_repositories", kwargs=_virtual()),
     "repo-connect": Row("org", kwargs=_repo()),
     "project-detail": Row("org", kwargs=_project()),
     "release-yank": Row(
