@@ -23,6 +23,7 @@ from registry import selectors
 from registry import services
 from registry.models import File
 from registry.models import FileStatus
+from registry.models import Repository
 from registry.models import UpstreamOverride
 from uploads import services as upload_services
 from uploads.validation import form_fields_from_filename
@@ -67,7 +68,7 @@ class RepositoryListView(ApiView):
             source_ip=self.source_ip,
             **body.validated_data,
         )
-        return self.one(repository, s.RepositorySerializer, 201)
+        return _repository_answer(self, repository, 201)
 
 
 class RepositoryView(ApiView):
@@ -75,7 +76,7 @@ class RepositoryView(ApiView):
 
     @extend_schema(summary="One repository, with the URLs clients use and its settings")
     def get(self, request: Request, org: str, repo: str) -> Response:
-        return self.one(self.repository, s.RepositorySerializer)
+        return _repository_answer(self, self.repository)
 
     @extend_schema(
         summary="Rename, describe, set policies or the settings of its kind (owners, admins)",
@@ -95,7 +96,7 @@ class RepositoryView(ApiView):
             source_ip=self.source_ip,
             **body.validated_data,
         )
-        return self.one(repository, s.RepositorySerializer)
+        return _repository_answer(self, repository)
 
     @extend_schema(summary="Delete with all its files (owners, admins)", responses=NO_BODY)
     def delete(self, request: Request, org: str, repo: str) -> Response:
@@ -108,6 +109,12 @@ class RepositoryView(ApiView):
             source_ip=self.source_ip,
         )
         return Response(status=204)
+
+
+def _repository_answer(view: ApiView, repository: Repository, status: int = 200) -> Response:
+    # A virtual repository's members and upload target in two queries, not one per member.
+    selectors.virtual_members_load(repositories=[repository])
+    return view.one(repository, s.RepositorySerializer, status)
 
 
 class ProxyCacheView(ApiView):
