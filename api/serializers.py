@@ -15,6 +15,7 @@ from accounts.models import Role
 from accounts.validators import SLUG_RE
 from registry.links import RepositoryUrls
 from registry.links import repository_urls
+from registry.links import url_without_credentials
 from registry.models import DEFAULT_UPSTREAM_URL
 from registry.models import File
 from registry.models import FileStatus
@@ -281,7 +282,9 @@ class RepositorySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     index_url = serializers.SerializerMethodField()
     upload_url = serializers.SerializerMethodField()
-    upstream_url = serializers.CharField(allow_null=True, help_text="Proxy only.")
+    upstream_url = serializers.SerializerMethodField(
+        help_text="Proxy only; a user or password written into the URL is left out."
+    )
     upstream_username = serializers.CharField(allow_null=True, help_text="Proxy only.")
     upstream_password_set = serializers.SerializerMethodField(
         help_text="Proxy only: whether a password is stored (it is never shown)."
@@ -308,6 +311,10 @@ class RepositorySerializer(serializers.Serializer):
 
     def get_upload_url(self, repository: Repository) -> str:
         return self._urls(repository)["upload_url"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_upstream_url(self, repository: Repository) -> str:
+        return url_without_credentials(repository.upstream_url)
 
     @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_upstream_password_set(self, repository: Repository) -> bool:

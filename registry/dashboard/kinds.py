@@ -4,7 +4,6 @@ through, with purging; a virtual repository's members and upstream overrides."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,19 +19,12 @@ from registry import selectors
 from registry import services
 from registry.dashboard.forms import UpstreamOverrideForm
 from registry.filters import rules_parse
+from registry.links import url_without_credentials
 from registry.models import Repository
 from registry.models import RepositoryKind
 
 # The proxy page lists this many cached projects (by name), and says how many there are.
 CACHE_PAGE = 200
-
-
-def display_url(url: str) -> str:
-    """The URL without any user or password someone wrote into it."""
-    parts = urlsplit(url)
-    if not (parts.username or parts.password):
-        return url
-    return parts._replace(netloc=parts.hostname or "").geturl()
 
 
 def _names(text: str, field: str) -> str:
@@ -41,7 +33,7 @@ def _names(text: str, field: str) -> str:
 
 def proxy_rules_in_words(repository: Repository) -> list[str]:
     """What a proxy lets through from its upstream, one plain sentence per control."""
-    upstream = display_url(repository.upstream_url)
+    upstream = url_without_credentials(repository.upstream_url)
     words = [
         f"Project pages come from {upstream} and are served from the cache for "
         f"{repository.cache_ttl} seconds before the upstream is asked again; what was fetched "
@@ -78,7 +70,7 @@ def kind_context(repository: Repository) -> dict[str, Any]:
     if repository.kind == RepositoryKind.PROXY:
         projects = selectors.cached_projects(repository=repository)
         return {
-            "upstream": display_url(repository.upstream_url),
+            "upstream": url_without_credentials(repository.upstream_url),
             "cache": selectors.proxy_cache_totals(repository=repository),
             "cached": projects[:CACHE_PAGE],
             "cache_page": CACHE_PAGE,
@@ -87,7 +79,7 @@ def kind_context(repository: Repository) -> dict[str, Any]:
     if repository.kind == RepositoryKind.VIRTUAL:
         return {
             "members": [
-                {"repository": member, "upstream": display_url(member.upstream_url)}
+                {"repository": member, "upstream": url_without_credentials(member.upstream_url)}
                 for member in selectors.virtual_members(repository=repository)
             ],
             "upload_target": repository.upload_target,

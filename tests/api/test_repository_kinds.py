@@ -243,3 +243,11 @@ def test_it_keeps_a_snapshot_date_and_clears_it_with_null(world: World) -> None:
     assert set_.json()["snapshot_at"].startswith(when.strftime("%Y-%m-%dT%H:%M:%S"))
     cleared = admin.patch("orgs/acme/repos/mirror/", {"snapshot_at": None, "cooldown_days": None})
     assert (cleared.json()["snapshot_at"], cleared.json()["cooldown_days"]) == (None, None)
+
+
+def test_it_leaves_credentials_written_into_the_upstream_url_out(world: World) -> None:
+    _proxy(world, upstream_url="https://bot:url-secret@mirror.example:8443/simple/")
+    for actor in ("owner", "key_read"):
+        body = as_actor(world, actor).get("orgs/acme/repos/mirror/")
+        assert body.json()["upstream_url"] == "https://mirror.example:8443/simple/"
+        assert "url-secret" not in body.content.decode()

@@ -345,3 +345,14 @@ def test_it_costs_the_same_queries_however_much_is_cached_or_overridden(world: W
         counts.append(_queries(admin, "/orgs/acme/repos/combined/connect/"))
     assert few == many
     assert "project-10" in text(admin.get("/orgs/acme/repos/mirror/"))
+
+
+def test_it_shows_readers_the_upstream_without_credentials(world: World) -> None:
+    _proxy(world, upstream_url="https://bot:url-secret@mirror.example:8443/simple/")
+    _virtual(world)
+    reader = as_user(world, "reader")
+    for url in ("/orgs/acme/repos/mirror/", "/orgs/acme/repos/mirror/connect/",
+                "/orgs/acme/repos/combined/", "/orgs/acme/repos/combined/connect/"):  # fmt: skip
+        page = text(reader.get(url))
+        assert "https://mirror.example:8443/simple/" in page, url
+        assert "url-secret" not in page, url
