@@ -15,10 +15,19 @@ from accounts.models import Role
 from accounts.validators import SLUG_RE
 from registry.links import RepositoryUrls
 from registry.links import repository_urls
+from registry.links import url_without_credentials
+from registry.models import DEFAULT_UPSTREAM_URL
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import PackageType
 from registry.models import Repository
+from registry.models import RepositoryKind
+from registry.selectors import member_slugs
+
+RULES_HELP = (
+    "One project per line, optionally with a version specifier (`django>=4.2,<6`); "
+    "`#` starts a comment."
+)
 
 # Accounts ---------------------------------------------------------------------------------------
 
@@ -155,16 +164,143 @@ class NewApiKeySerializer(ApiKeySerializer):
 # Registry ---------------------------------------------------------------------------------------
 
 
-class RepositorySerializer(serializers.Serializer):
+class _RepositorySettings(serializers.Serializer):
+    """The kind-specific settings, as repository_create and repository_update take them."""
+
+    # Proxy repositories.
+    upstream_url = serializers.URLField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text=f"Proxy: the upstream simple index (default {DEFAULT_UPSTREAM_URL}).",
+    )
+    upstream_username = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, allow_null=True
+    )
+    upstream_password = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="Proxy: sent to the upstream, never shown back; empty or null clears it.",
+    )
+    cache_ttl = serializers.IntegerField(
+        min_value=0,
+        required=False,
+        allow_null=True,
+        help_text="Proxy: seconds a fetched page counts as fresh; null: the default.",
+    )
+    cooldown_days = serializers.IntegerField(
+        min_value=0,
+        required=False,
+        allow_null=True,
+        help_text="Proxy: files younger than this many days are not listed; null or 0: none.",
+    )
+    snapshot_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Proxy: nothing uploaded after this."
+    )
+    allow_rules = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text=f"Proxy: {RULES_HELP} When not empty, only these are listed.",
+    )
+    deny_rules = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text=f"Proxy: {RULES_HELP} These are never listed.",
+    )
+    exempt_names = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="Proxy: project names, one per line, that skip the cooldown and snapshot.",
+    )
+    # Virtual repositories.
+    members = serializers.ListField(
+        child=_slug(),
+        required=False,
+        help_text="Virtual: hosted and proxy repository slugs, in the order pages are merged.",
+    )
+    upload_target = _slug(
+        required=False,
+        allow_null=True,
+        help_text="Virtual: the hosted member uploads to this repository land in; null: none.",
+    )
+
+
+RULES_FIELDS = ("allow_rules", "deny_rules", "exempt_names")
+
+
+class RepositoryCreateSerializer(_RepositorySettings):
     slug = _slug()
     description = serializers.CharField(allow_blank=True, default="")
     allow_file_deletion = serializers.BooleanField(
         default=True, help_text="Whether files and releases may be deleted (else only yanked)."
     )
-    max_file_size = serializers.IntegerField(read_only=True, allow_null=True)
-    created_at = serializers.DateTimeField(read_only=True)
+    kind = serializers.ChoiceField(choices=RepositoryKind.choices, default=RepositoryKind.HOSTED)
+
+
+class RepositoryUpdateSerializer(_RepositorySettings):
+    slug = _slug(required=False)
+    description = serializers.CharField(allow_blank=True, required=False)
+    allow_file_deletion = serializers.BooleanField(required=False)
+    kind = serializers.ChoiceField(
+        choices=RepositoryKind.choices,
+        required=False,
+        help_text="Never changes; sending another kind is refused.",
+    )
+
+
+# The settings each kind shows; the others read null.
+_KIND_FIELDS = {
+    RepositoryKind.PROXY: (
+        "upstream_url",
+        "upstream_username",
+        "upstream_password_set",
+        "cache_ttl",
+        "cooldown_days",
+        "snapshot_at",
+        *RULES_FIELDS,
+    ),
+    RepositoryKind.VIRTUAL: ("members", "upload_target"),
+}
+
+
+class RepositorySerializer(serializers.Serializer):
+    slug = _slug()
+    description = serializers.CharField(allow_blank=True)
+    allow_file_deletion = serializers.BooleanField(
+        help_text="Whether files and releases may be deleted (else only yanked)."
+    )
+    kind = serializers.ChoiceField(choices=RepositoryKind.choices)
+    max_file_size = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
     index_url = serializers.SerializerMethodField()
     upload_url = serializers.SerializerMethodField()
+    upstream_url = serializers.SerializerMethodField(
+        help_text="Proxy only; a user or password written into the URL is left out."
+    )
+    upstream_username = serializers.CharField(allow_null=True, help_text="Proxy only.")
+    upstream_password_set = serializers.SerializerMethodField(
+        help_text="Proxy only: whether a password is stored (it is never shown)."
+    )
+    cache_ttl = serializers.IntegerField(allow_null=True, help_text="Proxy only.")
+    cooldown_days = serializers.IntegerField(allow_null=True, help_text="Proxy only.")
+    snapshot_at = serializers.DateTimeField(allow_null=True, help_text="Proxy only.")
+    allow_rules = serializers.CharField(allow_null=True, help_text="Proxy only.")
+    deny_rules = serializers.CharField(allow_null=True, help_text="Proxy only.")
+    exempt_names = serializers.CharField(allow_null=True, help_text="Proxy only.")
+    members = serializers.SerializerMethodField(
+        help_text="Virtual only: member slugs in merge order."
+    )
+    upload_target = serializers.SerializerMethodField(
+        help_text="Virtual only: the hosted member uploads land in, or null."
+    )
 
     def _urls(self, repository: Repository) -> RepositoryUrls:
         base = self.context["request"].build_absolute_uri("/")
@@ -176,11 +312,64 @@ class RepositorySerializer(serializers.Serializer):
     def get_upload_url(self, repository: Repository) -> str:
         return self._urls(repository)["upload_url"]
 
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_upstream_url(self, repository: Repository) -> str:
+        return url_without_credentials(repository.upstream_url)
 
-class RepositoryUpdateSerializer(serializers.Serializer):
-    slug = _slug(required=False)
-    description = serializers.CharField(allow_blank=True, required=False)
-    allow_file_deletion = serializers.BooleanField(required=False)
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_upstream_password_set(self, repository: Repository) -> bool:
+        return bool(repository.upstream_password)
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField(), allow_null=True))
+    def get_members(self, repository: Repository) -> list[str] | None:
+        if repository.kind != RepositoryKind.VIRTUAL:
+            return None
+        return member_slugs(repository=repository)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_upload_target(self, repository: Repository) -> str | None:
+        target = repository.upload_target if repository.upload_target_id else None
+        return target.slug if target is not None else None
+
+    def to_representation(self, instance: Repository) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        shown = _KIND_FIELDS.get(RepositoryKind(instance.kind), ())
+        for fields in _KIND_FIELDS.values():
+            for name in fields:
+                if name not in shown:
+                    data[name] = None
+        return dict(data)
+
+
+class CachedProjectSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    normalized_name = serializers.CharField()
+    found = serializers.BooleanField(help_text="False: the upstream has no such project.")
+    file_count = serializers.IntegerField(help_text="Files fetched and stored.")
+    stored_bytes = serializers.IntegerField()
+    fetched_at = serializers.DateTimeField(
+        allow_null=True, help_text="The last time the upstream confirmed the page."
+    )
+    last_error = serializers.CharField(
+        allow_blank=True, help_text="Why the upstream could not be reached lately, if it could not."
+    )
+    last_error_at = serializers.DateTimeField(allow_null=True)
+
+
+class PurgeSerializer(serializers.Serializer):
+    purged = serializers.IntegerField(help_text="How many cached projects were forgotten.")
+
+
+class UpstreamOverrideSerializer(serializers.Serializer):
+    name = serializers.CharField(source="normalized_name")
+    reason = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+
+
+class UpstreamOverrideSetSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        allow_blank=True, default="", max_length=1000, help_text="Why, for the audit log."
+    )
 
 
 class ProjectSerializer(serializers.Serializer):

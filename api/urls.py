@@ -34,6 +34,12 @@ urlpatterns = [
     ),
     path(f"{org}/repos/", r.RepositoryListView.as_view(), name="api-repos"),
     path(f"{repo}/", r.RepositoryView.as_view(), name="api-repo"),
+    path(f"{repo}/cache/", r.ProxyCacheView.as_view(), name="api-cache"),
+    path(
+        f"{repo}/cache/<str:project>/", r.ProxyCacheProjectView.as_view(), name="api-cache-project"
+    ),
+    path(f"{repo}/overrides/", r.UpstreamOverrideListView.as_view(), name="api-overrides"),
+    path(f"{repo}/overrides/<str:project>/", r.UpstreamOverrideView.as_view(), name="api-override"),
     path(f"{repo}/projects/", r.ProjectListView.as_view(), name="api-projects"),
     path(f"{repo}/projects/<str:project>/", r.ProjectView.as_view(), name="api-project"),
     path(

@@ -22,3 +22,12 @@ def url_with_credentials(url: str, token: str) -> str:
     """`https://__token__:<token>@host/...`: how pip and PDM take a key in an index URL."""
     parts = urlsplit(url)
     return parts._replace(netloc=f"__token__:{token}@{parts.netloc}").geturl()
+
+
+def url_without_credentials(url: str) -> str:
+    """The URL without any user or password written into it, to show it to readers."""
+    parts = urlsplit(url)
+    if not (parts.username or parts.password):
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=host).geturl()

@@ -8,6 +8,7 @@ compared normalized (registry.names) everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -18,7 +19,9 @@ from django.db.models import Prefetch
 from django.db.models import Q
 from django.db.models import QuerySet
 from django.db.models import Sum
+from django.db.models import Value
 from django.db.models import prefetch_related_objects
+from django.db.models.functions import Coalesce
 
 from accounts.models import ApiKey
 from accounts.models import Organization
@@ -28,6 +31,8 @@ from accounts.permissions import key_repository_ids
 from accounts.permissions import require
 from accounts.selectors import organization_for
 from core.errors import NotFound
+from registry.models import CachedFile
+from registry.models import CachedProject
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import Project
@@ -96,6 +101,114 @@ def upload_repository(*, repository: Repository) -> Repository | None:
     if repository.kind == RepositoryKind.VIRTUAL and repository.upload_target_id:
         return Repository.objects.select_related("organization").get(pk=repository.upload_target_id)
     return None
+
+
+def virtual_members_load(*, repositories: Iterable[Repository]) -> None:
+    """Load the members (in order) and upload targets of the virtual repositories among
+    `repositories` in two queries, whatever their number; none when none is virtual."""
+    virtual = [r for r in repositories if r.kind == RepositoryKind.VIRTUAL]
+    members = VirtualMember.objects.select_related("member").order_by("position")
+    prefetch_related_objects(virtual, Prefetch("memberships", queryset=members), "upload_target")
+
+
+def member_slugs(*, repository: Repository) -> list[str]:
+    """A virtual repository's member slugs in merge order (loaded ones if virtual_members_load
+    ran)."""
+    return [m.member.slug for m in repository.memberships.all()]
+
+
+def virtual_parents(*, repository: Repository) -> list[Repository]:
+    """The virtual repositories of its organization that list `repository` as a member."""
+    return list(
+        Repository.objects.filter(
+            organization_id=repository.organization_id,
+            kind=RepositoryKind.VIRTUAL,
+            memberships__member=repository,
+        )
+        .select_related("organization", "upload_target")
+        .order_by("slug")
+    )
+
+
+def upstream_overrides(*, repository: Repository) -> QuerySet[UpstreamOverride]:
+    """The names a virtual repository lists upstream versions of, by name; NotFound for any
+    other kind (only virtual repositories merge upstream names)."""
+    if repository.kind != RepositoryKind.VIRTUAL:
+        raise NotFound(
+            f"'{repository}' is a {repository.kind} repository; only virtual repositories "
+            "have upstream overrides."
+        )
+    return UpstreamOverride.objects.filter(repository=repository).order_by("normalized_name")
+
+
+def upstream_override_for(*, repository: Repository, name: str) -> UpstreamOverride:
+    override = (
+        upstream_overrides(repository=repository)
+        .filter(normalized_name=normalize_name(name))
+        .first()
+    )
+    if override is None:
+        raise NotFound(f"No upstream override for '{name}' in '{repository}'.")
+    return override
+
+
+# Proxy caches -----------------------------------------------------------------------------------
+
+
+def cached_projects(*, repository: Repository) -> QuerySet[CachedProject]:
+    """What a proxy holds, one row per project by name, with how many of its files were
+    fetched and the bytes they take; NotFound for any other kind (nothing is cached there)."""
+    if repository.kind != RepositoryKind.PROXY:
+        raise NotFound(
+            f"'{repository}' is a {repository.kind} repository; only proxy repositories have "
+            "a cache."
+        )
+    return (
+        CachedProject.objects.filter(repository=repository)
+        .annotate(
+            file_count=Count("cached_files"),
+            stored_bytes=Coalesce(Sum("cached_files__size"), Value(0)),
+        )
+        .order_by("normalized_name", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class CacheTotals:
+    project_count: int
+    file_count: int
+    stored_bytes: int
+    last_refresh: datetime | None
+    error_count: int
+
+
+def proxy_cache_totals(*, repository: Repository) -> CacheTotals:
+    """A proxy's whole cache in two queries: projects, files, bytes, the latest refresh and
+    how many projects the upstream failed to answer for lately."""
+    projects = CachedProject.objects.filter(repository=repository).aggregate(
+        count=Count("pk"),
+        last=Max("fetched_at"),
+        errors=Count("pk", filter=~Q(last_error="")),
+    )
+    files = CachedFile.objects.filter(repository=repository).aggregate(
+        count=Count("pk"), size=Sum("size")
+    )
+    return CacheTotals(
+        project_count=projects["count"],
+        file_count=files["count"],
+        stored_bytes=files["size"] or 0,
+        last_refresh=projects["last"],
+        error_count=projects["errors"],
+    )
+
+
+def repository_slugs(*, organization: Organization, kind: str) -> list[str]:
+    """The slugs of the organization's repositories of one kind, by name (for choices)."""
+    return list(
+        Repository.objects.filter(organization=organization, kind=kind)
+        .order_by("slug")
+        .values_list("slug", flat=True)
+    )
 
 
 def repository_overviews(*, organization: Organization) -> QuerySet[Repository]:

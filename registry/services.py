@@ -259,14 +259,23 @@ def repository_update(
     description: str = KEEP,
     allow_file_deletion: bool = KEEP,
     max_file_size: int | None = KEEP,
+    kind: str = KEEP,
     source_ip: str | None = None,
     **options: Any,
 ) -> Repository:
     """Rename, describe or change the policies or kind-specific settings of a repository, in
     one audited change. Renaming changes its index and upload URLs. What is not passed stays
-    as it is; a max_file_size of None means the server-wide limit. A kind never changes."""
+    as it is; a max_file_size of None means the server-wide limit. A kind never changes:
+    passing another one is refused (callers that echo the kind back may pass it)."""
     organization = repository.organization
     require(actor, Action.MANAGE_REPOSITORIES, organization)
+    if not isinstance(kind, _Keep) and kind != repository.kind:
+        raise ValidationError(
+            {
+                "kind": f"'{repository.slug}' is a {repository.kind} repository and stays one; "
+                "create a new repository of another kind instead."
+            }
+        )
     if not isinstance(max_file_size, _Keep | None) and not (
         0 < max_file_size <= settings.MAX_UPLOAD_SIZE
     ):

@@ -30,6 +30,7 @@ from accounts.models import ApiKey
 from registry.models import File
 from registry.models import Project
 from registry.models import Release
+from registry.services import repository_create
 from tests.world import INVITATION_TOKEN
 from tests.world import World
 from tests.world import random_source_ip
@@ -72,7 +73,8 @@ ACTORS = ("anonymous", *SESSION_ACTORS, *KEY_ACTORS)
 class Row:
     """How one URL must answer. kind: public | login | org | repo | api.
 
-    POLICY keys are URL names, or "<name> <METHOD>" for more methods on one URL."""
+    POLICY keys are URL names, or "<name> <METHOD>" for more methods on one URL (or "<name>
+    <kind>" for the same URL on a proxy or virtual repository)."""
 
     kind: str
     method: str = "GET"
@@ -106,6 +108,28 @@ def _repo(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
 
 def _project(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
     return _repo(project=lambda w: w.file.release.project.normalized_name, **extra)
+
+
+# Organization A's proxy and virtual repositories (made by the `kinds` fixture below).
+PROXY, VIRTUAL = "mirror", "combined"
+
+
+def _proxy(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _org(repo=lambda w: PROXY, **extra)
+
+
+def _virtual(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _org(repo=lambda w: VIRTUAL, **extra)
+
+
+@pytest.fixture(autouse=True)
+def kinds(world: World) -> None:
+    owner = world.users["owner"]
+    repository_create(organization=world.org_a, actor=owner, slug=PROXY, kind="proxy")
+    repository_create(
+        organization=world.org_a, actor=owner, slug=VIRTUAL, kind="virtual",
+        members=[world.repo_a.slug, PROXY],
+    )  # fmt: skip
 
 
 def _upload_key_id(w: World) -> str:
@@ -187,7 +211,24 @@ POLICY: dict[str, Row] = {
     "repo-create": Row("org", action="manage_repositories", kwargs=_org()),
     "repo-edit": Row("org", action="manage_repositories", kwargs=_repo()),
     "repo-delete": Row("org", action="manage_repositories", kwargs=_repo()),
+    "repo-purge": Row("org", "POST", "manage_repositories", ok=302, kwargs=_proxy()),
+    "repo-purge-project": Row(
+        "org", "POST", "manage_repositories", ok=302, kwargs=_proxy(project=lambda w: "requests")
+    ),
+    "repo-override-add": Row(
+        "org", "POST", "manage_repositories", ok=302, kwargs=_virtual(),
+        data={"name": "acme-lib", "reason": "a patched fork"},
+    ),
+    "repo-override-remove": Row(
+        "org", "POST", "manage_repositories", ok=302, kwargs=_virtual(project=lambda w: "acme-lib")
+    ),
     "repo-detail": Row("org", kwargs=_repo()),
+    "repo-detail proxy": Row("org", kwargs=_proxy()),
+    "repo-detail virtual": Row("org", kwargs=_virtual()),
+    "repo-connect proxy": Row("org", kwargs=_proxy()),
+    "repo-connect virtual": Row("org", kwargs=_virtual()),
+    "repo-edit proxy": Row("org", action="manage_repositories", kwargs=_proxy()),
+    "repo-edit virtual": Row("org", action="manage_repositories", kwargs=_virtual()),
     "repo-connect": Row("org", kwargs=_repo()),
     "project-detail": Row("org", kwargs=_project()),
     "release-yank": Row(
@@ -280,6 +321,23 @@ POLICY: dict[str, Row] = {
     "api-repo DELETE": Row(
         "api", "DELETE", "manage_repositories", ok=204, repo=True, people_only=True,
         kwargs=_repo(),
+    ),
+    "api-cache": Row("api", repo=True, kwargs=_proxy()),
+    "api-cache DELETE": Row(
+        "api", "DELETE", "manage_repositories", repo=True, people_only=True, kwargs=_proxy()
+    ),
+    "api-cache-project DELETE": Row(
+        "api", "DELETE", "manage_repositories", repo=True, people_only=True,
+        kwargs=_proxy(project=lambda w: "requests"),
+    ),
+    "api-overrides": Row("api", repo=True, kwargs=_virtual()),
+    "api-override PUT": Row(
+        "api", "PUT", "manage_repositories", repo=True, people_only=True,
+        kwargs=_virtual(project=lambda w: "acme-lib"), data={"reason": "a patched fork"},
+    ),
+    "api-override DELETE": Row(
+        "api", "DELETE", "manage_repositories", ok=204, repo=True, people_only=True,
+        kwargs=_virtual(project=lambda w: "acme-lib"),
     ),
     "api-projects": Row("api", repo=True, kwargs=_repo()),
     "api-project": Row("api", repo=True, kwargs=_repo(project=lambda w: "Acme_Lib")),

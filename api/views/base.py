@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -67,9 +68,16 @@ class ApiView(GenericAPIView):
         return selectors.release_for(project=self.project, version=self.kwargs["version"])
 
     def paged(
-        self, queryset: QuerySet[Any], serializer_class: type[BaseSerializer[Any]], **context: Any
+        self,
+        queryset: QuerySet[Any],
+        serializer_class: type[BaseSerializer[Any]],
+        prepare: Callable[[list[Any]], None] | None = None,
+        **context: Any,
     ) -> Response:
+        """One page of `queryset`; `prepare` loads what the page's items need in bulk."""
         page = self.paginate_queryset(queryset)
+        if prepare is not None and page is not None:
+            prepare(page)
         context = {"request": self.request, **context}
         return self.get_paginated_response(serializer_class(page, many=True, context=context).data)
 

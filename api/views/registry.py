@@ -23,6 +23,8 @@ from registry import selectors
 from registry import services
 from registry.models import File
 from registry.models import FileStatus
+from registry.models import Repository
+from registry.models import UpstreamOverride
 from uploads import services as upload_services
 from uploads.validation import form_fields_from_filename
 from uploads.validation import parse_upload_form
@@ -41,15 +43,24 @@ class RepositoryListView(ApiView):
     )
     def get(self, request: Request, org: str) -> Response:
         repositories = selectors.repositories_for(actor=self.actor, organization=self.organization)
-        return self.paged(repositories, s.RepositorySerializer)
+        return self.paged(
+            repositories,
+            s.RepositorySerializer,
+            prepare=lambda page: selectors.virtual_members_load(repositories=page),
+        )
 
     @extend_schema(
-        summary="Create a repository (owners, admins)", responses={201: s.RepositorySerializer}
+        summary="Create a hosted, proxy or virtual repository (owners, admins)",
+        description="A proxy takes the `upstream_*`, `cache_ttl`, `cooldown_days`, "
+        "`snapshot_at` and rule settings; a virtual repository `members` and "
+        "`upload_target`. A setting of another kind is refused.",
+        request=s.RepositoryCreateSerializer,
+        responses={201: s.RepositorySerializer},
     )
     def post(self, request: Request, org: str) -> Response:
         organization = self.organization
         require_person(self.actor, "create repositories")
-        body = s.RepositorySerializer(data=request.data)
+        body = s.RepositoryCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         repository = services.repository_create(
             organization=organization,
@@ -57,18 +68,20 @@ class RepositoryListView(ApiView):
             source_ip=self.source_ip,
             **body.validated_data,
         )
-        return self.one(repository, s.RepositorySerializer, 201)
+        return _repository_answer(self, repository, 201)
 
 
 class RepositoryView(ApiView):
     serializer_class = s.RepositorySerializer
 
-    @extend_schema(summary="One repository, with the URLs clients use")
+    @extend_schema(summary="One repository, with the URLs clients use and its settings")
     def get(self, request: Request, org: str, repo: str) -> Response:
-        return self.one(self.repository, s.RepositorySerializer)
+        return _repository_answer(self, self.repository)
 
     @extend_schema(
-        summary="Rename, describe, or set the deletion policy (owners, admins)",
+        summary="Rename, describe, set policies or the settings of its kind (owners, admins)",
+        description="Only the fields sent change. `members` replaces a virtual repository's "
+        "members, in the order given. The kind never changes.",
         request=s.RepositoryUpdateSerializer,
     )
     def patch(self, request: Request, org: str, repo: str) -> Response:
@@ -83,7 +96,7 @@ class RepositoryView(ApiView):
             source_ip=self.source_ip,
             **body.validated_data,
         )
-        return self.one(repository, s.RepositorySerializer)
+        return _repository_answer(self, repository)
 
     @extend_schema(summary="Delete with all its files (owners, admins)", responses=NO_BODY)
     def delete(self, request: Request, org: str, repo: str) -> Response:
@@ -96,6 +109,111 @@ class RepositoryView(ApiView):
             source_ip=self.source_ip,
         )
         return Response(status=204)
+
+
+def _repository_answer(view: ApiView, repository: Repository, status: int = 200) -> Response:
+    # A virtual repository's members and upload target in two queries, not one per member.
+    selectors.virtual_members_load(repositories=[repository])
+    return view.one(repository, s.RepositorySerializer, status)
+
+
+class ProxyCacheView(ApiView):
+    serializer_class = s.CachedProjectSerializer
+
+    @extend_schema(
+        summary="What a proxy has cached, per project",
+        responses=s.CachedProjectSerializer(many=True),
+    )
+    def get(self, request: Request, org: str, repo: str) -> Response:
+        return self.paged(
+            selectors.cached_projects(repository=self.repository), s.CachedProjectSerializer
+        )
+
+    @extend_schema(
+        summary="Forget everything a proxy cached (owners, admins)",
+        operation_id="orgs_repos_cache_purge",
+        description="The next request for each project fetches it from the upstream again.",
+        request=None,
+        responses={200: s.PurgeSerializer},
+    )
+    def delete(self, request: Request, org: str, repo: str) -> Response:
+        return _purge(self, None)
+
+
+class ProxyCacheProjectView(ApiView):
+    serializer_class = s.PurgeSerializer
+
+    @extend_schema(
+        summary="Forget what a proxy cached of one project (owners, admins)",
+        operation_id="orgs_repos_cache_project_purge",
+        request=None,
+        responses={200: s.PurgeSerializer},
+    )
+    def delete(self, request: Request, org: str, repo: str, project: str) -> Response:
+        return _purge(self, project)
+
+
+def _purge(view: ApiView, project: str | None) -> Response:
+    repository = view.repository
+    require_person(view.actor, "purge caches")
+    count = services.proxy_purge(
+        repository=repository, actor=view.actor, normalized_name=project, source_ip=view.source_ip
+    )
+    return Response(s.PurgeSerializer({"purged": count}).data)
+
+
+class UpstreamOverrideListView(ApiView):
+    serializer_class = s.UpstreamOverrideSerializer
+
+    @extend_schema(
+        summary="Names a virtual repository lists upstream versions of beside hosted ones",
+        responses=s.UpstreamOverrideSerializer(many=True),
+    )
+    def get(self, request: Request, org: str, repo: str) -> Response:
+        return self.paged(
+            selectors.upstream_overrides(repository=self.repository),
+            s.UpstreamOverrideSerializer,
+        )
+
+
+class UpstreamOverrideView(ApiView):
+    serializer_class = s.UpstreamOverrideSerializer
+
+    @extend_schema(
+        summary="Let upstream versions of a hosted name through (owners, admins)",
+        description="By default a name any hosted member holds is answered only from hosted "
+        "members (private names always win). This lists the upstream's versions too.",
+        request=s.UpstreamOverrideSetSerializer,
+    )
+    def put(self, request: Request, org: str, repo: str, project: str) -> Response:
+        body = s.UpstreamOverrideSetSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        override = self._set(project, allowed=True, reason=body.validated_data["reason"])
+        return self.one(override, s.UpstreamOverrideSerializer)
+
+    @extend_schema(
+        summary="Go back to private names winning for this name (owners, admins)",
+        request=None,
+        responses=NO_BODY,
+    )
+    def delete(self, request: Request, org: str, repo: str, project: str) -> Response:
+        self._set(project, allowed=False)
+        return Response(status=204)
+
+    def _set(self, project: str, *, allowed: bool, reason: str = "") -> UpstreamOverride | None:
+        repository = self.repository
+        require_person(self.actor, "change upstream overrides")
+        services.upstream_override_set(
+            repository=repository,
+            actor=self.actor,
+            name=project,
+            allowed=allowed,
+            reason=reason,
+            source_ip=self.source_ip,
+        )
+        if not allowed:
+            return None
+        return selectors.upstream_override_for(repository=repository, name=project)
 
 
 class ProjectListView(ApiView):

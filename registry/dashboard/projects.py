@@ -23,6 +23,7 @@ from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.dashboard.forms import ProjectSearchForm
 from registry.dashboard.forms import YankForm
+from registry.dashboard.kinds import kind_context
 from registry.dashboard.snippets import client_sections
 from registry.links import repository_urls
 from registry.models import Project
@@ -59,6 +60,7 @@ def repository_detail(request: AuthenticatedRequest, org: str, repo: str) -> Htt
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
     context = {
         **_repository_context(request, repository),
+        **kind_context(repository),
         "form": form,
         "query": query,
         "projects": registry_selectors.repository_projects(repository=repository, query=query),
@@ -69,7 +71,11 @@ def repository_detail(request: AuthenticatedRequest, org: str, repo: str) -> Htt
 @login_required
 def repository_connect(request: AuthenticatedRequest, org: str, repo: str) -> HttpResponse:
     repository = _repository(request, org, repo)
-    context = _repository_context(request, repository)
+    context = {**_repository_context(request, repository), **kind_context(repository)}
+    context["parent_urls"] = [
+        (parent, repository_urls(parent, base_url=settings.PUBLIC_URL)["index_url"])
+        for parent in context.get("virtual_parents", [])
+    ]
     context["sections"] = client_sections(
         index_url=context["urls"]["index_url"],
         upload_url=context["urls"]["upload_url"],

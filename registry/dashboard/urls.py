@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from registry.dashboard import kinds
 from registry.dashboard import projects
 from registry.dashboard import repositories
 
@@ -22,6 +23,16 @@ urlpatterns = [
     path(f"{repo}/connect/", projects.repository_connect, name="repo-connect"),
     path(f"{repo}/settings/", repositories.repository_edit, name="repo-edit"),
     path(f"{repo}/delete/", repositories.repository_delete, name="repo-delete"),
+    path(f"{repo}/cache/purge/", kinds.cache_purge, name="repo-purge"),
+    path(
+        f"{repo}/cache/<str:project>/purge/", kinds.cache_purge_project, name="repo-purge-project"
+    ),
+    path(f"{repo}/overrides/", kinds.override_add, name="repo-override-add"),
+    path(
+        f"{repo}/overrides/<str:project>/remove/",
+        kinds.override_remove,
+        name="repo-override-remove",
+    ),
     path(f"{project}/", projects.project_detail, name="project-detail"),
     path(f"{release}/yank/", projects.release_yank, name="release-yank"),
     path(f"{release}/unyank/", projects.release_unyank, name="release-unyank"),

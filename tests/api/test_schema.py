@@ -40,6 +40,7 @@ from accounts.models import Membership
 from registry.models import File
 from registry.models import Release
 from registry.models import Repository
+from registry.services import repository_create
 from tests.world import World
 from tests.world import random_source_ip
 
@@ -100,7 +101,7 @@ def _identifiers(world: World, org: str, path: str) -> dict[str, str]:
     if org == "a":
         return {
             "org": world.org_a.slug,
-            "repo": world.repo_a.slug,
+            "repo": _repository_of_kind(world, path),
             "project": "acme-lib",
             "version": "1.0",
             "filename": world.file.filename,
@@ -118,6 +119,27 @@ def _identifiers(world: World, org: str, path: str) -> dict[str, str]:
         "email": invitation_b.email if invitations else world.users["b_member"].email,
         "public_id": ApiKey.objects.get(organization=world.org_b).public_id,
     }
+
+
+# Organization A's repositories of the other kinds: a proxy's cache and a virtual
+# repository's overrides exist only on those.
+KIND_PATHS = {"/cache/": "mirror", "/overrides/": "combined"}
+
+
+def _repository_of_kind(world: World, path: str) -> str:
+    for part, slug in KIND_PATHS.items():
+        if part in path:
+            return slug
+    return world.repo_a.slug
+
+
+def _other_kinds(world: World) -> None:
+    owner = world.users["owner"]
+    repository_create(organization=world.org_a, actor=owner, slug="mirror", kind="proxy")
+    repository_create(
+        organization=world.org_a, actor=owner, slug="combined", kind="virtual",
+        members=[world.repo_a.slug, "mirror"],
+    )  # fmt: skip
 
 
 def _organization_b(world: World) -> list[Any]:
@@ -158,6 +180,7 @@ def test_it_keeps_to_its_schema_and_its_tenant_under_generated_requests(
     refused in the API's error shape. No request may change organization B."""
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", wsgi_in_test_transaction)
     session = _owner_session(world)
+    _other_kinds(world)
     Invitation.objects.create(
         organization=world.org_b, email="invitee@globex.test", role="member",
         token_hash="0" * 64, expires_at=world.invitation.expires_at,

@@ -38,8 +38,9 @@ PAGES = [
     # membership, usage (bytes and files, projects, releases, repositories), member count,
     # switcher, repositories with their project and file counts
     Page(f"{ORG_PATH}/", 10, lambda n: [f"repo-{i}" for i in range(n)]),
-    # membership, repository, switcher, projects with release counts and last release
-    Page(f"{R}/", 6, lambda n: [f"proj-{i}" for i in range(n)]),
+    # membership, repository, the virtual repositories it is a member of, switcher, projects
+    # with release counts and last release
+    Page(f"{R}/", 7, lambda n: [f"proj-{i}" for i in range(n)]),
     # membership, repository, project, releases, their files (with uploading key and its
     # user), switcher
     Page(
