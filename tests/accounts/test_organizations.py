@@ -339,3 +339,16 @@ def test_an_existing_member_accepting_keeps_their_role_and_it_is_audited_so(
     assert membership.role == Role.ADMIN
     event = AuditEvent.objects.get(action="membership.join")
     assert event.details == {"role": Role.ADMIN, "already_member": True}
+
+
+def test_an_owner_may_leave_while_another_owner_remains_but_not_the_last(world: World) -> None:
+    second = User.objects.create_user("second-owner@acme.test")
+    Membership.objects.create(user=second, organization=world.org_a, role=Role.OWNER)
+    # Another organization's owners do not count for this one.
+    assert Membership.objects.filter(role=Role.OWNER).exclude(organization=world.org_a).exists()
+    membership_remove(membership=Membership.objects.get(user=second), actor=second)
+    owner = world.users["owner"]
+    last = Membership.objects.get(user=owner, organization=world.org_a)
+    with pytest.raises(ValidationError, match="at least one owner"):
+        membership_remove(membership=last, actor=owner)
+    assert Membership.objects.filter(pk=last.pk).exists()

@@ -13,6 +13,7 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.services import api_key_create
 from accounts.services import organization_create
+from accounts.services import user_get_or_create
 from registry.services import repository_get_or_create
 from tests.world import random_source_ip
 
@@ -204,3 +205,12 @@ def test_it_holds_back_an_address_after_repeated_failed_key_checks(settings: Any
     other = Client(REMOTE_ADDR=random_source_ip())
     assert [other.get(url).status_code for _ in range(6)] == [401] * 6
     assert other.get(url, HTTP_AUTHORIZATION=f"Bearer {good}").status_code == 200
+
+
+def test_an_account_provisioned_with_a_password_logs_in_with_it() -> None:
+    user = user_get_or_create(email="ops@example.test", password=PASSWORD)
+    assert user.check_password(PASSWORD)
+    # Asked again, the same account; its password is not changed.
+    assert user_get_or_create(email="OPS@example.test", password="something else") == user
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)

@@ -13,6 +13,7 @@ from registry.models import DeletedFilename
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import Project
+from registry.services import repository_get_or_create
 from tests.artifacts import Package
 from tests.artifacts import sdist_bytes
 from tests.artifacts import wheel_bytes
@@ -101,6 +102,44 @@ def test_it_takes_an_identical_reupload_as_success_and_a_different_one_as_confli
     assert response.status_code == 409
     assert response.reason_phrase.startswith("File already exists ('demo_pkg-1.0-py3-none-any.whl'")
     assert File.objects.count() == 1
+
+
+def test_a_different_reupload_is_a_conflict_even_when_its_bytes_are_no_archive(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    """The name is taken: that is the answer, before anything about the new bytes."""
+    wheel = Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE))
+    assert tenant.post(wheel).status_code == 200
+    stored = sorted(stored_files(packages_dir))
+
+    response = tenant.post(Upload(wheel.filename, b"not a zip archive at all"))
+
+    assert response.status_code == 409
+    assert response.reason_phrase.startswith("File already exists")
+    assert sorted(stored_files(packages_dir)) == stored
+
+
+def test_a_release_takes_an_sdist_and_wheels_beside_it(tenant: Tenant) -> None:
+    assert tenant.post(Upload("demo_pkg-1.0.tar.gz", sdist_bytes(PACKAGE))).status_code == 200
+    assert tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE))).status_code == 200
+    assert File.objects.count() == 2
+
+
+def test_a_deleted_filename_blocks_only_that_name_in_that_repository(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    other = repository_get_or_create(organization=tenant.repository.organization, slug="other")
+    DeletedFilename.objects.create(
+        repository=other, filename=wheel_filename(PACKAGE), sha256="0" * 64
+    )
+    DeletedFilename.objects.create(
+        repository=tenant.repository, filename="demo_pkg-0.9-py3-none-any.whl", sha256="0" * 64
+    )
+
+    response = tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE)))
+
+    assert response.status_code == 200
+    assert File.objects.get().repository == tenant.repository
 
 
 def test_it_allows_one_sdist_per_release(tenant: Tenant, packages_dir: Path) -> None:
