@@ -436,6 +436,14 @@ def test_a_corrupted_upstream_file_is_refused_and_never_stored(
     )
     assert rows in ([], [(None,)])
 
+    # A page that is neither JSON nor links is refused the same way, and not cached.
+    upstream.garbage = True
+    garbled = tenant.page("mirror", "certifi")
+    assert (garbled.status, garbled.text) == (
+        502,
+        f"Upstream 127.0.0.1:{upstream.port} sent an unreadable page for 'certifi'.\n",
+    )
+
 
 def test_concurrent_requests_for_an_uncached_project_fetch_it_once(
     stack: LiveStack, upstream: Upstream
