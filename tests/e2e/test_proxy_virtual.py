@@ -464,6 +464,18 @@ def test_concurrent_requests_for_an_uncached_project_fetch_it_once(
     assert len(listed) == 1, listed
     assert upstream.count("/simple/certifi/") == 1
 
+    # And one upstream download for 20 first downloads of its wheel (and of its metadata).
+    [(filename, sha256)] = next(iter(listed))
+    urls = [
+        stack.url(f"/{tenant.org}/{repo}/files/{sha256}/{filename}{suffix}")
+        for repo in ("mirror", "all")
+        for suffix in ("", ".metadata")
+    ]
+    with ThreadPoolExecutor(20) as pool:
+        downloads = list(pool.map(lambda url: http("GET", url, token=tenant.token), urls * 5))
+    assert {r.status for r in downloads} <= {200, 302}, [r.status for r in downloads]
+    assert upstream.count(f"/files/{sha256}/{filename}") == 2  # the wheel and its .metadata
+
 
 def test_a_proxy_signs_in_to_an_upstream_that_wants_credentials(
     services_stack: ServicesStack, upstream: Upstream, tmp_path: Path
