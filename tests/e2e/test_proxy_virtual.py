@@ -361,11 +361,13 @@ def test_cooldown_and_snapshot_hide_recent_upstream_files_from_pip_and_uv(
     by_uv = uv_install(tmp_path, uv_python, snap_index, "pv-snap")
     assert by_uv.returncode == 0, by_uv.output
     assert installed(uv_python)["pv-snap"] == "1.0"
-    # The requests tree was uploaded (to this upstream) today: after the snapshot, all of it.
-    page = http("GET", f"{snap['index_url']}requests/", token=token, headers={"Accept": JSON})
-    assert json_page(page)["files"] == []
-    hidden = pip_install(python, snap_index, "requests")
-    assert hidden.returncode != 0, hidden.output
+    after = pip_install(python, snap_index, "pv-snap==2.0")
+    assert after.returncode != 0, after.output
+    assert "No matching distribution found for pv-snap==2.0" in after.output
+    page = http("GET", f"{snap['index_url']}pv-snap/", token=token, headers={"Accept": JSON})
+    assert [f["filename"] for f in json_page(page)["files"]] == [  # type: ignore[attr-defined]
+        "pv_snap-1.0-py3-none-any.whl"
+    ]
 
 
 def _reported(report_output: str) -> dict[str, str]:
