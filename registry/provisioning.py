@@ -18,6 +18,7 @@ from accounts.services import user_get_or_create
 from registry import selectors
 from registry.links import repository_urls
 from registry.links import url_with_credentials
+from registry.links import url_without_credentials
 from registry.models import Repository
 from registry.models import RepositoryKind
 from registry.models import UpstreamOverride
@@ -167,7 +168,7 @@ def _kind_summary(repository: Repository) -> dict[str, Any]:
     if repository.kind == RepositoryKind.PROXY:
         snapshot: datetime | None = repository.snapshot_at
         summary["proxy"] = {
-            "upstream_url": repository.upstream_url,
+            "upstream_url": url_without_credentials(repository.upstream_url),
             "upstream_username": repository.upstream_username,
             "cache_ttl": repository.cache_ttl,
             "cooldown_days": repository.cooldown_days,

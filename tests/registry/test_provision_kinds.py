@@ -128,6 +128,14 @@ def test_it_refuses_settings_that_do_not_fit(args: tuple[str, ...], message: str
     assert not Repository.objects.filter(slug__in=["p", "v"]).exists()
 
 
+def test_it_never_prints_credentials_written_into_the_upstream_url() -> None:
+    result = provision(
+        "--repo", "p", "--kind", "proxy", "--upstream", "https://bot:url-s3cret@up.test/simple/"
+    )  # fmt: skip
+    assert result["proxy"]["upstream_url"] == "https://up.test/simple/"  # type: ignore[index]
+    assert "url-s3cret" not in json.dumps(result)
+
+
 def test_it_never_changes_a_repository_kind() -> None:
     provision("--repo", "libs")
     with pytest.raises(CommandError, match="exists and is hosted, not proxy"):
