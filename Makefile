@@ -11,7 +11,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse_mut
 MUTATE_REDIS_URL ?= redis://127.0.0.1:6379/12
 
-.PHONY: run test lint format clean bench chromium mutate
+.PHONY: run test lint format clean bench bench-proxy chromium mutate
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py serve
@@ -26,6 +26,13 @@ bench: $(VENV)/.installed-test
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Proxy and virtual pages (warm) against a hosted page, and cold fetches against the
+# upstream's own latency; needs wrk.
+bench-proxy: $(VENV)/.installed-test
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+	$(BIN)/python bench/proxy.py $(BENCH_ARGS)
 
 # Mutation testing of the rules ([tool.mutmut] in pyproject.toml), on demand, never in CI.
 # One child: the mutants share one test database. Results stay in mutants/ (a second run

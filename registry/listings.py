@@ -25,6 +25,7 @@ from django.utils import timezone
 from registry import proxy
 from registry import selectors
 from registry.filters import Rules
+from registry.links import url_without_credentials
 from registry.models import ProjectStatus
 from registry.models import Repository
 from registry.models import RepositoryKind
@@ -169,7 +170,9 @@ def _virtual_listing(repository: Repository, normalized_name: str) -> Listing | 
                 continue
             if listing is not None:
                 found.append(listing)
-                upstream_urls.append(proxy.upstream_of(member).project_url(normalized_name))
+                # Readers see these (PEP 708): never a user or password written into the URL.
+                tracked = proxy.upstream_of(member).project_url(normalized_name)
+                upstream_urls.append(url_without_credentials(tracked))
     if not found:
         if errors:  # an upstream might have it: say why we cannot tell
             raise errors[0]

@@ -221,10 +221,13 @@ class LiveStack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout
 
-    def provision(self, org: str, repo: str, *, scope: str = "upload") -> dict[str, object]:
+    def provision(
+        self, org: str, repo: str, *options: str, scope: str = "upload"
+    ) -> dict[str, object]:
+        """`manage.py provision`; `options` as its command line takes them (`--kind`, ...)."""
         out = self.manage(
             "provision", "--org", org, "--repo", repo, "--email", f"owner@{org}.test",
-            "--scope", scope, "--base-url", self.base_url,
+            "--scope", scope, "--base-url", self.base_url, *options,
         )  # fmt: skip
         return json.loads(out)
 

@@ -12,6 +12,7 @@ from core.http import error_response
 from core.http import wants_json
 from registry.index.access import RepositoryRequest
 from registry.index.access import require_repository_key
+from registry.links import url_without_credentials
 from registry.models import Repository
 from registry.models import RepositoryKind
 from registry.selectors import upload_repository
@@ -61,8 +62,9 @@ def upload(request: RepositoryRequest) -> HttpResponse:
 def _no_uploads_here(repository: Repository) -> str:
     name = f"{repository.organization.slug}/{repository.slug}"
     if repository.kind == RepositoryKind.PROXY:
+        upstream = url_without_credentials(repository.upstream_url)
         return (
-            f"'{name}' is a proxy of {repository.upstream_url} and takes no uploads; "
+            f"'{name}' is a proxy of {upstream} and takes no uploads; "
             "upload to a hosted repository."
         )
     return (

@@ -66,7 +66,13 @@ class Command(BaseCommand):
             # operator's own machine, and it is shown once, like the key.
             password = secrets.token_urlsafe(12)
             user_get_or_create(email=DEMO["email"], password=password)
-            demo = tenant_provision(base_url=base_url, key_name="demo", **DEMO)
+            demo = tenant_provision(
+                org_slug=DEMO["org_slug"],
+                repo_slug=DEMO["repo_slug"],
+                email=DEMO["email"],
+                base_url=base_url,
+                key_name="demo",
+            )
             self.stdout.write("First start: created a demo organization and an upload key.")
             self.stdout.write(json.dumps(demo, indent=2))
             self.stdout.write(
