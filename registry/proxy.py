@@ -7,9 +7,9 @@ upstream's page listed, stored content-addressed beside uploads, and served from
 then on.
 
 One fetch per project however many clients ask at once: requests for one project queue on a
-lock (a process-wide stripe, and the CachedProject row's lock across processes), and those
-that queued find the page fresh when they get it. The lock is held for the fetch, which the
-upstream timeouts bound.
+lock (one per project in a process, and the CachedProject row's lock across processes), and
+those that queued take the answer fetched after they asked. The lock is held for the fetch,
+which the upstream timeouts bound.
 
 Faults: when the upstream cannot be reached, a page fetched before is served as it is (stale,
 with the reason) and the upstream is not asked again for UPSTREAM_RETRY_SECONDS; a page never
@@ -19,10 +19,10 @@ fetched answers 502/504 with the reason (ProxyUnavailable).
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +38,31 @@ from registry.storage import packages_storage
 from registry.upstream import Upstream
 from registry.upstream import UpstreamError
 
-_STRIPES = [threading.Lock() for _ in range(64)]
+
+class _KeyedLocks:
+    """One lock per key while anyone holds or waits for it: a long first download of one
+    file never holds up another file or a page."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                users[0] -= 1
+                if not users[0]:
+                    del self._locks[key]
+
+
+_LOCKS = _KeyedLocks()
 
 
 class ProxyUnavailable(Exception):
@@ -69,12 +93,15 @@ def upstream_of(repository: Repository) -> Upstream:
 
 def proxy_page(*, repository: Repository, normalized_name: str) -> ProxyPage | None:
     """The upstream's page for the project (None when the upstream has no such project)."""
+    asked_at = timezone.now()
     cached = CachedProject.objects.filter(
         repository=repository, normalized_name=normalized_name
     ).first()
     if cached is None or not _settled(cached, repository):
-        with _stripe(f"p{repository.pk}:{normalized_name}"):
-            cached = _refresh(repository, normalized_name)
+        # Threads of one process queue here, so they do not each hold a database connection
+        # while they wait for the row lock.
+        with _LOCKS.hold(f"p{repository.pk}:{normalized_name}"):
+            cached = _refresh(repository, normalized_name, asked_at)
     return _page(cached)
 
 
@@ -103,15 +130,7 @@ def _page(cached: CachedProject) -> ProxyPage | None:
     )
 
 
-@contextmanager
-def _stripe(key: str) -> Iterator[None]:
-    # Threads of one process queue here, so they do not each hold a database connection
-    # while they wait for the row lock.
-    with _STRIPES[zlib.crc32(key.encode()) % len(_STRIPES)]:
-        yield
-
-
-def _refresh(repository: Repository, normalized_name: str) -> CachedProject:
+def _refresh(repository: Repository, normalized_name: str, asked_at: datetime) -> CachedProject:
     with transaction.atomic():
         CachedProject.objects.get_or_create(
             repository=repository,
@@ -121,7 +140,10 @@ def _refresh(repository: Repository, normalized_name: str) -> CachedProject:
         cached = CachedProject.objects.select_for_update().get(
             repository=repository, normalized_name=normalized_name
         )
-        if _settled(cached, repository):  # fetched by whoever held the lock before us
+        # Whoever held the lock before us asked the upstream after we asked for the page: their
+        # answer is as fresh as ours would be (this holds even with a TTL of 0).
+        answered_at = max(filter(None, (cached.fetched_at, cached.last_error_at)), default=None)
+        if _settled(cached, repository) or (answered_at and answered_at >= asked_at):
             return cached
         try:
             fetched = upstream_of(repository).project_fetch(
@@ -157,7 +179,7 @@ def proxy_file(
     cached = CachedFile.objects.filter(repository=repository, filename=entry["filename"]).first()
     if cached is not None and cached.sha256 == entry["sha256"] and _has(cached, metadata):
         return cached
-    with _stripe(f"f{repository.pk}:{entry['filename']}"), transaction.atomic():
+    with _LOCKS.hold(f"f{repository.pk}:{entry['filename']}"), transaction.atomic():
         project = CachedProject.objects.get(repository=repository, normalized_name=project_name)
         CachedFile.objects.get_or_create(
             repository=repository,

@@ -19,6 +19,7 @@ from accounts.permissions import require
 from accounts.services import audit_record
 from core.errors import Conflict
 from registry.filters import rules_parse
+from registry.links import url_without_credentials
 from registry.models import DEFAULT_UPSTREAM_URL
 from registry.models import CachedFile
 from registry.models import CachedProject
@@ -188,17 +189,16 @@ def _proxy_settings_apply(repository: Repository, given: dict[str, Any]) -> dict
     repository.config_serial = F("config_serial") + 1
     repository.save(update_fields=[*changed, "upstream_url", "config_serial"])
     repository.refresh_from_db(fields=["config_serial"])
-    return {
-        "settings": {
-            name: ("set" if getattr(repository, name) else "cleared")
-            if name == "upstream_password"
-            else _jsonable(getattr(repository, name))
-            for name in changed
-        }
-    }
+    return {"settings": {name: _audited(repository, name) for name in changed}}
 
 
-def _jsonable(value: Any) -> Any:
+def _audited(repository: Repository, name: str) -> Any:
+    """A setting as the audit log keeps it: never a password, nor one written into a URL."""
+    value = getattr(repository, name)
+    if name == "upstream_password":
+        return "set" if value else "cleared"
+    if name == "upstream_url":
+        return url_without_credentials(value)
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 

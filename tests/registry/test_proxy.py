@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -16,6 +17,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.signals import request_finished
 from django.db import close_old_connections
+from django.db import connections
 from django.test import Client
 
 from registry.index.negotiation import V1_JSON
@@ -364,3 +366,39 @@ def test_a_warm_proxy_page_costs_a_fixed_number_of_queries(
     # The key, the repository, the cached page; never the upstream, never per file.
     with django_assert_num_queries(QUERIES_WARM_PROXY_PAGE):
         page(client, "requests")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_clients_asking_at_once_share_one_upstream_fetch_even_with_no_ttl(
+    tenant: Tenant, upstream: Upstream
+) -> None:
+    """Each takes the answer fetched after it asked: with a TTL of 0, a queue of ten waiting
+    for one slow fetch must not become ten fetches one after another."""
+    repository_create(
+        organization=tenant.repository.organization,
+        actor=tenant.owner,
+        slug="public",
+        kind="proxy",
+        upstream_url=upstream.url,
+        cache_ttl=0,
+    )
+    upstream.delay = 0.5
+    start = threading.Barrier(10)
+    statuses: list[int] = []
+
+    def ask() -> None:
+        try:
+            basic = base64.b64encode(f"__token__:{tenant.token}".encode()).decode()
+            client = Client(HTTP_AUTHORIZATION=f"Basic {basic}")
+            start.wait()
+            statuses.append(client.get(f"{URL}idna/", HTTP_ACCEPT=V1_JSON).status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ask) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert statuses == [200] * 10
+    assert upstream.count("/simple/idna/") == 1

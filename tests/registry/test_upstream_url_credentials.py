@@ -14,8 +14,10 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from accounts.models import AuditEvent
 from registry.index.negotiation import V1_JSON
 from registry.services import repository_create
+from registry.services import repository_update
 from registry.services import upstream_override_set
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
@@ -86,3 +88,18 @@ def test_a_proxy_refusing_an_upload_names_its_upstream_without_credentials(
         f"'acme/public' is a proxy of {upstream.url} and takes no uploads; "
         "upload to a hosted repository.\n"
     )
+
+
+def test_the_audit_log_keeps_neither_a_password_nor_one_written_into_the_url(
+    tenant: Tenant, signed_upstream: str
+) -> None:
+    organization = tenant.repository.organization
+    proxy = repository_create(organization=organization, actor=tenant.owner, slug="public",
+                              kind="proxy", upstream_url=signed_upstream,
+                              upstream_password="field-secret-9")  # fmt: skip
+    repository_update(repository=proxy, actor=tenant.owner, upstream_url=signed_upstream + "x/")
+    logged = json.dumps([e.details for e in AuditEvent.objects.filter(organization=organization)])
+    assert SECRET not in logged
+    assert "field-secret-9" not in logged
+    assert '"upstream_password": "set"' in logged
+    assert "127.0.0.1" in logged  # the URL itself is kept, without its credentials

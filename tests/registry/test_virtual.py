@@ -199,3 +199,18 @@ def test_a_warm_virtual_page_costs_a_fixed_number_of_queries(
         page(client, "requests")
     with django_assert_num_queries(QUERIES_WARM_VIRTUAL_PAGE):
         page(client, "acme-tools")
+
+
+def test_a_key_limited_to_the_virtual_repository_uploads_into_its_target_through_it(
+    virtual: Repository, tenant: Tenant
+) -> None:
+    key = api_key_create(
+        organization=virtual.organization, name="ci", scope="upload", repositories=[virtual]
+    )
+    package = Package("via-limited", "1.0")
+    upload = Upload(wheel_filename(package), wheel_bytes(package), name=package.name, version="1.0")
+    assert tenant.post(upload, url="/acme/all/legacy/", token=key.token).status_code == 200
+    assert File.objects.get(filename=upload.filename).repository == tenant.repository
+    # The target's own URL stays outside the key's limits.
+    again = Upload(upload.filename, upload.data, name=package.name, version="1.0")
+    assert tenant.post(again, url="/acme/main/legacy/", token=key.token).status_code == 404
