@@ -299,6 +299,9 @@ UPSTREAM_TIMEOUT = env_int("UPSTREAM_TIMEOUT", 20)
 # A whole file download from the upstream (the first download of a large wheel waits for it).
 UPSTREAM_FILE_TIMEOUT = env_int("UPSTREAM_FILE_TIMEOUT", 600)
 UPSTREAM_MAX_PAGE_SIZE = env_int("UPSTREAM_MAX_PAGE_SIZE", 64 * 1024 * 1024)
+# The CA bundle upstream certificates are checked against (default: certifi's, as httpx's);
+# SSL_CERT_FILE is honoured too, as by httpx and Python itself.
+UPSTREAM_CA_BUNDLE = env_str("UPSTREAM_CA_BUNDLE") or env_str("SSL_CERT_FILE") or ""
 # After a failure, a cached page is served stale without asking the upstream for this long.
 UPSTREAM_RETRY_SECONDS = env_int("UPSTREAM_RETRY_SECONDS", 30)
 

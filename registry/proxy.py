@@ -18,7 +18,9 @@ fetched answers 502/504 with the reason (ProxyUnavailable).
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,9 +80,15 @@ class ProxyPage:
     """A proxy's copy of one upstream project page: every entry, before any filter."""
 
     name: str
-    entries: list[dict[str, Any]]
     tag: str  # names this exact copy, for the rendered-page cache
     stale: str  # why the upstream could not confirm it; empty when it is current
+    # Read only when needed: a large project's entries (numpy's: 2 MB of JSON) are not
+    # loaded to answer a page already rendered under `tag`.
+    load: Callable[[], list[dict[str, Any]]]
+
+    @functools.cached_property
+    def entries(self) -> list[dict[str, Any]]:
+        return self.load()
 
 
 def upstream_of(repository: Repository) -> Upstream:
@@ -94,9 +102,11 @@ def upstream_of(repository: Repository) -> Upstream:
 def proxy_page(*, repository: Repository, normalized_name: str) -> ProxyPage | None:
     """The upstream's page for the project (None when the upstream has no such project)."""
     asked_at = timezone.now()
-    cached = CachedProject.objects.filter(
-        repository=repository, normalized_name=normalized_name
-    ).first()
+    cached = (
+        CachedProject.objects.filter(repository=repository, normalized_name=normalized_name)
+        .defer("files")
+        .first()
+    )
     if cached is None or not _settled(cached, repository):
         # Threads of one process queue here, so they do not each hold a database connection
         # while they wait for the row lock.
@@ -123,10 +133,7 @@ def _page(cached: CachedProject) -> ProxyPage | None:
         return None
     stale = cached.last_error if cached.last_error_at else ""
     return ProxyPage(
-        name=cached.name,
-        entries=cached.files,
-        tag=f"{cached.pk}.{cached.serial}",
-        stale=stale,
+        name=cached.name, tag=f"{cached.pk}.{cached.serial}", stale=stale, load=lambda: cached.files
     )
 
 

@@ -212,7 +212,10 @@ class Upstream:
         except httpx.TimeoutException as exc:
             raise UpstreamError(f"Upstream {self.host} timed out for {what}.", status=504) from exc
         except httpx.HTTPError as exc:
-            cause = type(exc).__name__
+            # The class and the first words of the reason ("ConnectError: [SSL:
+            # CERTIFICATE_VERIFY_FAILED] ...", "... Name or service not known"), on one line.
+            detail = " ".join(str(exc).split())[:160]
+            cause = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
             raise UpstreamError(
                 f"Upstream {self.host} is unreachable for {what} ({cause})."
             ) from exc
@@ -221,7 +224,9 @@ class Upstream:
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     # Loading the CA bundle costs ~30 ms; a new client per fetch shares this one context.
-    return ssl.create_default_context(cafile=certifi.where())
+    # UPSTREAM_CA_BUNDLE names another bundle (a company's TLS-inspecting proxy, a private
+    # upstream's own CA); the default is certifi's, as httpx's own.
+    return ssl.create_default_context(cafile=settings.UPSTREAM_CA_BUNDLE or certifi.where())
 
 
 def _entry(package: Any) -> dict[str, Any] | None:
