@@ -250,6 +250,23 @@ POLICY: dict[str, Row] = {
         "repo", kwargs=_repo(project=lambda w: "acme-lib", version=lambda w: w.file.release.version)
     ),
     "upload-simple-project": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
+    # The index of a proxy (its root lists what it fetched: the upstream is never asked) and
+    # of a virtual repository (organization A's hosted project through it): the same keys
+    # read them, no other; an upload gets past access to the kind's own refusal.
+    "simple-index proxy": Row("repo", kwargs=_proxy()),
+    "simple-index virtual": Row("repo", kwargs=_virtual()),
+    "simple-project virtual": Row("repo", kwargs=_virtual(project=lambda w: "acme-lib")),
+    "file virtual": Row(
+        "repo",
+        kwargs=_virtual(sha256=lambda w: w.file.sha256, filename=lambda w: w.file.filename),
+    ),
+    "project-json virtual": Row("repo", kwargs=_virtual(project=lambda w: "acme-lib")),
+    "upload proxy": Row(
+        "repo", "POST", "upload", ok=400, kwargs=_proxy(), ok_says="takes no uploads"
+    ),
+    "upload virtual": Row(
+        "repo", "POST", "upload", ok=400, kwargs=_virtual(), ok_says="without an upload target"
+    ),
     # An allowed key gets past every access check to form validation: an empty upload is a
     # 400 that names the missing form field (no access check answers 400).
     "upload": Row("repo", "POST", "upload", ok=400, kwargs=_repo(), ok_says=_EMPTY_FORM),
