@@ -7,6 +7,7 @@ import hashlib
 import re
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -172,3 +173,20 @@ def mailed_link(stack: LiveStack, email: str, path: str) -> str:
             return links[-1]
         time.sleep(0.25)
     raise AssertionError(f"no mail to {email} with a {path} link in {folder}")
+
+
+def consumer_project(path: Path, dependency: str, extra: str) -> Path:
+    """A project depending on `dependency`, with `extra` (a tool's index settings) appended
+    to its pyproject.toml: what poetry, pdm and uv lock resolve in the live tests."""
+    path.mkdir()
+    (path / "pyproject.toml").write_text(
+        textwrap.dedent(f"""\
+        [project]
+        name = "consumer"
+        version = "0.1"
+        requires-python = ">=3.11"
+        dependencies = ["{dependency}"]
+        """)
+        + textwrap.dedent(extra)
+    )
+    return path

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache as django_cache
 from django.test.utils import override_settings
 from psycopg import sql
 
@@ -80,6 +81,14 @@ def own_throttle_counters(settings: Any, session_cache_prefix: str) -> None:
         **settings.CACHES,
         "throttle": {**settings.CACHES["throttle"], "KEY_PREFIX": prefix},
     }
+
+
+@pytest.fixture
+def locmem_cache(settings: Any) -> None:
+    """Index pages cached in this process only, empty for each test (pages are cached by
+    serial, and ids restart with each test database)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    django_cache.clear()
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ from accounts.models import User
 from accounts.services import api_key_create
 from accounts.services import organization_create
 from accounts.services import organization_get_or_create
+from registry.models import CachedFile
+from registry.models import CachedProject
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import PackageType
@@ -246,3 +248,31 @@ def publish(
         file_process(file_id=file.pk)
         file.refresh_from_db()
     return file
+
+
+def cached_project(repository: Repository, name: str, sizes: list[int], error: str = "") -> None:
+    """A proxy's copy of a project as if fetched just now, with a stored file per size (and
+    the upstream's last failure, if `error`)."""
+    project = CachedProject.objects.create(
+        repository=repository, normalized_name=name, name=name, fetched_at=timezone.now(),
+        last_error=error, last_error_at=timezone.now() if error else None,
+    )  # fmt: skip
+    for number, size in enumerate(sizes):
+        filename = f"{name}-1.{number}-py3-none-any.whl"
+        CachedFile.objects.create(
+            project=project, repository=repository, filename=filename, sha256="a" * 64,
+            storage_key=f"cache/{name}/{filename}", size=size,
+        )  # fmt: skip
+
+
+def as_user(world: World, role: str) -> Client:
+    """A browser logged in as the world's user of that role."""
+    client = Client(REMOTE_ADDR=random_source_ip())
+    client.force_login(world.users[role])
+    return client
+
+
+def key_client(token: str) -> Client:
+    """A client presenting an API key as pip does (Basic, `__token__`)."""
+    basic = base64.b64encode(f"__token__:{token}".encode()).decode()
+    return Client(HTTP_AUTHORIZATION=f"Basic {basic}")

@@ -17,6 +17,7 @@ from registry.services import repository_create
 from tests.api.conftest import as_actor
 from tests.api.conftest import error
 from tests.world import World
+from tests.world import cached_project
 
 pytestmark = pytest.mark.django_db
 
@@ -38,19 +39,6 @@ def _virtual(world: World, members: list[str], **options: object) -> Repository:
         members=members,
         **options,
     )
-
-
-def _cache(repository: Repository, name: str, sizes: list[int], error: str = "") -> None:
-    project = CachedProject.objects.create(
-        repository=repository, normalized_name=name, name=name, fetched_at=timezone.now(),
-        last_error=error, last_error_at=timezone.now() if error else None,
-    )  # fmt: skip
-    for number, size in enumerate(sizes):
-        filename = f"{name}-1.{number}-py3-none-any.whl"
-        CachedFile.objects.create(
-            project=project, repository=repository, filename=filename, sha256="a" * 64,
-            storage_key=f"cache/{name}/{filename}", size=size,
-        )  # fmt: skip
 
 
 def test_it_creates_a_proxy_and_never_shows_its_password(world: World) -> None:
@@ -144,8 +132,8 @@ def test_it_refuses_a_setting_of_another_kind_and_a_change_of_kind(world: World)
 
 def test_it_shows_and_purges_what_a_proxy_cached(world: World) -> None:
     proxy = _proxy(world)
-    _cache(proxy, "django", [100, 250])
-    _cache(proxy, "requests", [40], error="The upstream did not answer within 10 seconds.")
+    cached_project(proxy, "django", [100, 250])
+    cached_project(proxy, "requests", [40], error="The upstream did not answer within 10 seconds.")
     admin = as_actor(world, "admin")
     cached = admin.get("orgs/acme/repos/mirror/cache/").json()["results"]
     assert [(p["name"], p["file_count"], p["stored_bytes"]) for p in cached] == [
@@ -196,7 +184,7 @@ def test_it_adds_and_removes_an_upstream_override_with_its_reason(world: World) 
 def test_it_lets_no_member_reader_or_key_change_kinds_caches_or_overrides(world: World) -> None:
     proxy = _proxy(world, allow_rules="requests")
     _virtual(world, ["main", "mirror"])
-    _cache(proxy, "requests", [10])
+    cached_project(proxy, "requests", [10])
     changes = [
         ("POST", "orgs/acme/repos/", {"slug": "mirror2", "kind": "proxy"}),
         ("PATCH", "orgs/acme/repos/mirror/", {"allow_rules": ""}),

@@ -25,6 +25,7 @@ from tests.artifacts import Package
 from tests.artifacts import write_distributions
 from tests.clients import BIN
 from tests.clients import Completed
+from tests.clients import consumer_project
 from tests.clients import fresh_venv
 from tests.clients import http
 from tests.clients import twine_upload
@@ -265,23 +266,8 @@ def test_it_installs_with_uv_pip_and_locks_honouring_exclude_newer(tree: Tree, t
     }
 
 
-def _consumer(path: Path, extra: str) -> Path:
-    path.mkdir()
-    (path / "pyproject.toml").write_text(
-        textwrap.dedent("""\
-        [project]
-        name = "consumer"
-        version = "0.1"
-        requires-python = ">=3.11"
-        dependencies = ["tree-app"]
-        """)
-        + textwrap.dedent(extra)
-    )
-    return path
-
-
 def test_it_installs_with_poetry_from_its_only_source(tree: Tree, tmp_path) -> None:
-    project = _consumer(tmp_path / "consumer", f"""\
+    project = consumer_project(tmp_path / "consumer", "tree-app", f"""\
         [tool.poetry]
         package-mode = false
 
@@ -310,7 +296,7 @@ def test_it_installs_with_poetry_from_its_only_source(tree: Tree, tmp_path) -> N
 
 def test_it_installs_with_pdm_from_its_only_source(tree: Tree, tmp_path) -> None:
     authed_source = tree.index_url.replace("://", "://__token__:${WHEELHOUSE_TOKEN}@", 1)
-    project = _consumer(tmp_path / "consumer", f"""\
+    project = consumer_project(tmp_path / "consumer", "tree-app", f"""\
         [tool.pdm]
         distribution = false
 

@@ -26,6 +26,7 @@ from tests.artifacts import write_distributions
 from tests.clients import BIN
 from tests.clients import Completed
 from tests.clients import Response
+from tests.clients import consumer_project
 from tests.clients import fresh_venv
 from tests.clients import http
 from tests.clients import twine_upload
@@ -232,7 +233,7 @@ def test_a_private_name_wins_over_a_higher_upstream_version_until_allowed(
     assert by_uv.returncode == 0, by_uv.output
     assert installed(uv_python)["pv-internal"] == "1.0"
 
-    poetry_project = _consumer(tmp_path / "poetry", f"""\
+    poetry_project = consumer_project(tmp_path / "poetry", "pv-internal", f"""\
         [tool.poetry]
         package-mode = false
 
@@ -247,7 +248,7 @@ def test_a_private_name_wins_over_a_higher_upstream_version_until_allowed(
     assert installed(poetry_project / ".venv" / "bin" / "python")["pv-internal"] == "1.0"
 
     authed_source = tenant.index("all").replace("://", "://__token__:${WHEELHOUSE_TOKEN}@", 1)
-    pdm_project = _consumer(tmp_path / "pdm", f"""\
+    pdm_project = consumer_project(tmp_path / "pdm", "pv-internal", f"""\
         [tool.pdm]
         distribution = false
 
@@ -278,21 +279,6 @@ def test_a_private_name_wins_over_a_higher_upstream_version_until_allowed(
     upgraded = pip_install(python, index, "--upgrade", "pv-internal")
     assert upgraded.returncode == 0, upgraded.output
     assert installed(python)["pv-internal"] == "99.0"
-
-
-def _consumer(path: Path, extra: str) -> Path:
-    path.mkdir()
-    (path / "pyproject.toml").write_text(
-        textwrap.dedent("""\
-        [project]
-        name = "consumer"
-        version = "0.1"
-        requires-python = ">=3.11"
-        dependencies = ["pv-internal"]
-        """)
-        + textwrap.dedent(extra)
-    )
-    return path
 
 
 def _poetry_env(tmp_path: Path, token: str) -> dict[str, str]:

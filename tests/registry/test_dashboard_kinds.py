@@ -11,7 +11,6 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from accounts.models import AuditEvent
 from registry.models import CachedFile
@@ -20,7 +19,8 @@ from registry.models import Repository
 from registry.models import UpstreamOverride
 from registry.services import repository_create
 from tests.world import World
-from tests.world import random_source_ip
+from tests.world import as_user
+from tests.world import cached_project
 
 pytestmark = pytest.mark.django_db
 
@@ -31,12 +31,6 @@ NEW = "/orgs/acme/repos/new/"
 @pytest.fixture(autouse=True)
 def public_url(settings: Any) -> None:
     settings.PUBLIC_URL = "https://packages.example.com"
-
-
-def as_user(world: World, role: str) -> Client:
-    client = Client(REMOTE_ADDR=random_source_ip())
-    client.force_login(world.users[role])
-    return client
 
 
 def text(response: Any) -> str:
@@ -55,19 +49,6 @@ def _virtual(world: World) -> Repository:
         organization=world.org_a, actor=world.users["owner"], slug="combined", kind="virtual",
         members=["main", "mirror"], upload_target="main",
     )  # fmt: skip
-
-
-def _cache(repository: Repository, name: str, sizes: list[int], error: str = "") -> None:
-    project = CachedProject.objects.create(
-        repository=repository, normalized_name=name, name=name, fetched_at=timezone.now(),
-        last_error=error, last_error_at=timezone.now() if error else None,
-    )  # fmt: skip
-    for number, size in enumerate(sizes):
-        filename = f"{name}-1.{number}-py3-none-any.whl"
-        CachedFile.objects.create(
-            project=project, repository=repository, filename=filename, sha256="b" * 64,
-            storage_key=f"cache/{name}/{filename}", size=size,
-        )  # fmt: skip
 
 
 def _members(slug: str) -> list[str]:
@@ -141,7 +122,7 @@ def test_it_shows_what_the_services_refuse_under_the_field(world: World) -> None
 def test_it_never_shows_the_upstream_password_on_any_page(world: World) -> None:
     _proxy(world, cooldown_days=2)
     _virtual(world)
-    _cache(Repository.objects.get(slug="mirror"), "requests", [10])
+    cached_project(Repository.objects.get(slug="mirror"), "requests", [10])
     owner = as_user(world, "owner")
     for url in (
         "/orgs/acme/", "/orgs/acme/repos/mirror/", "/orgs/acme/repos/mirror/connect/",
@@ -215,8 +196,8 @@ def test_it_reorders_a_virtual_repositorys_members(world: World) -> None:
 
 def test_it_shows_and_purges_a_proxys_cache(world: World) -> None:
     proxy = _proxy(world, cooldown_days=7, allow_rules="requests\ndjango>=4.2", deny_rules="evil")
-    _cache(proxy, "django", [2048, 1024])
-    _cache(proxy, "requests", [100], error="The upstream did not answer within 10 seconds.")
+    cached_project(proxy, "django", [2048, 1024])
+    cached_project(proxy, "requests", [100], error="The upstream did not answer within 10 seconds.")
     admin = as_user(world, "admin")
     page = text(admin.get("/orgs/acme/repos/mirror/"))
     assert "A proxy of <code>https://pypi.org/simple/</code>" in page
@@ -266,7 +247,7 @@ def test_it_adds_and_removes_upstream_overrides(world: World) -> None:
 def test_it_gives_members_no_forms_and_refuses_their_posts(world: World) -> None:
     proxy = _proxy(world)
     _virtual(world)
-    _cache(proxy, "requests", [10])
+    cached_project(proxy, "requests", [10])
     UpstreamOverride.objects.create(
         repository=Repository.objects.get(slug="combined"), normalized_name="acme-lib"
     )
@@ -338,7 +319,7 @@ def test_it_costs_the_same_queries_however_much_is_cached_or_overridden(world: W
     for counts in (few, many):
         start = CachedProject.objects.count()
         for i in range(start, 2 if counts is few else 11):
-            _cache(proxy, f"project-{i}", [10, 20])
+            cached_project(proxy, f"project-{i}", [10, 20])
             UpstreamOverride.objects.create(repository=virtual, normalized_name=f"name-{i}")
         counts.append(_queries(admin, "/orgs/acme/repos/mirror/"))
         counts.append(_queries(admin, "/orgs/acme/repos/combined/"))

@@ -18,7 +18,7 @@ from registry.models import Release
 from registry.services import repository_update
 from tests.world import World
 from tests.world import _ready_file
-from tests.world import random_source_ip
+from tests.world import as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -29,12 +29,6 @@ RELEASE = f"{PROJECT}versions/1.0/"
 @pytest.fixture(autouse=True)
 def public_url(settings: Any) -> None:
     settings.PUBLIC_URL = "https://packages.example.com"
-
-
-def as_user(world: World, role: str) -> Client:
-    client = Client(REMOTE_ADDR=random_source_ip())
-    client.force_login(world.users[role])
-    return client
 
 
 def text(response: Any) -> str:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import User
@@ -23,11 +21,12 @@ from registry.services import release_yank
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.world import Tenant
+from tests.world import key_client
 from tests.world import publish
 from uploads.errors import UploadError
 from uploads.web import upload_status
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("locmem_cache")]
 
 PIP_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
@@ -40,13 +39,6 @@ UV_ACCEPT = (
 POETRY_ACCEPT = "application/vnd.pypi.simple.v1+json, */*;q=0.1"
 
 
-@pytest.fixture(autouse=True)
-def local_cache(settings) -> None:
-    # Pages are cached by serial; a fresh cache per test keeps ids of other runs out.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    cache.clear()
-
-
 @pytest.fixture
 def repository(tenant: Tenant) -> Repository:
     return tenant.repository
@@ -54,8 +46,7 @@ def repository(tenant: Tenant) -> Repository:
 
 @pytest.fixture
 def client(tenant: Tenant) -> Client:
-    basic = base64.b64encode(f"__token__:{tenant.token}".encode()).decode()
-    return Client(HTTP_AUTHORIZATION=f"Basic {basic}")
+    return key_client(tenant.token)
 
 
 URL = "/acme/main/simple/"

@@ -3,7 +3,6 @@ requests and its dependencies as PyPI serves them."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import threading
@@ -13,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.signals import request_finished
 from django.db import close_old_connections
@@ -33,18 +31,13 @@ from tests.artifacts import wheel_filename
 from tests.fixtures.hostile import Upload
 from tests.upstream import Upstream
 from tests.world import Tenant
+from tests.world import key_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("locmem_cache")]
 
 URL = "/acme/public/simple/"
 QUERIES_WARM_PROXY_PAGE = 3
 IDNA = "idna-3.10-py3-none-any.whl"
-
-
-@pytest.fixture(autouse=True)
-def local_cache(settings) -> None:
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    cache.clear()
 
 
 @pytest.fixture
@@ -60,8 +53,7 @@ def proxy(tenant: Tenant, upstream: Upstream) -> Repository:
 
 @pytest.fixture
 def client(tenant: Tenant) -> Client:
-    basic = base64.b64encode(f"__token__:{tenant.token}".encode()).decode()
-    return Client(HTTP_AUTHORIZATION=f"Basic {basic}")
+    return key_client(tenant.token)
 
 
 def page(client: Client, name: str, *, status: int = 200) -> dict:
@@ -388,8 +380,7 @@ def test_clients_asking_at_once_share_one_upstream_fetch_even_with_no_ttl(
 
     def ask() -> None:
         try:
-            basic = base64.b64encode(f"__token__:{tenant.token}".encode()).decode()
-            client = Client(HTTP_AUTHORIZATION=f"Basic {basic}")
+            client = key_client(tenant.token)
             start.wait()
             statuses.append(client.get(f"{URL}idna/", HTTP_ACCEPT=V1_JSON).status_code)
         finally:

@@ -7,11 +7,9 @@ Regression: merged virtual pages carried the whole URL in PEP 708 `pypi:tracks` 
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import AuditEvent
@@ -25,17 +23,12 @@ from tests.artifacts import wheel_filename
 from tests.fixtures.hostile import Upload
 from tests.upstream import Upstream
 from tests.world import Tenant
+from tests.world import key_client
 from tests.world import publish
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("locmem_cache")]
 
 SECRET = "url-secret-7"
-
-
-@pytest.fixture(autouse=True)
-def local_cache(settings) -> None:
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    cache.clear()
 
 
 @pytest.fixture
@@ -46,8 +39,7 @@ def signed_upstream(upstream: Upstream) -> str:
 
 
 def _client(tenant: Tenant) -> Client:
-    basic = base64.b64encode(f"__token__:{tenant.token}".encode()).decode()
-    return Client(HTTP_AUTHORIZATION=f"Basic {basic}")
+    return key_client(tenant.token)
 
 
 def test_a_merged_page_tracks_the_upstream_without_its_credentials(

@@ -3,11 +3,9 @@ private name always wins over the upstream unless an admin allows its upstream v
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.test import Client
 
@@ -26,18 +24,13 @@ from tests.artifacts import wheel_filename
 from tests.fixtures.hostile import Upload
 from tests.upstream import Upstream
 from tests.world import Tenant
+from tests.world import key_client
 from tests.world import publish
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("locmem_cache")]
 
 URL = "/acme/all/simple/"
 QUERIES_WARM_VIRTUAL_PAGE = 5
-
-
-@pytest.fixture(autouse=True)
-def local_cache(settings) -> None:
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    cache.clear()
 
 
 @pytest.fixture
@@ -62,8 +55,7 @@ def virtual(tenant: Tenant, upstream: Upstream) -> Repository:
 
 @pytest.fixture
 def client(tenant: Tenant) -> Client:
-    basic = base64.b64encode(f"__token__:{tenant.token}".encode()).decode()
-    return Client(HTTP_AUTHORIZATION=f"Basic {basic}")
+    return key_client(tenant.token)
 
 
 def page(client: Client, name: str, *, status: int = 200) -> dict:
@@ -181,8 +173,7 @@ def test_a_key_limited_to_the_virtual_repository_reads_its_members_through_it_on
     key = api_key_create(
         organization=virtual.organization, name="ci", scope="read", repositories=[virtual]
     )
-    basic = base64.b64encode(f"__token__:{key.token}".encode()).decode()
-    limited = Client(HTTP_AUTHORIZATION=f"Basic {basic}")
+    limited = key_client(key.token)
     assert limited.get(f"{URL}acme-tools/", HTTP_ACCEPT=V1_JSON).status_code == 200
     assert limited.get("/acme/main/simple/acme-tools/").status_code == 404
     assert limited.get("/acme/public/simple/requests/").status_code == 404
