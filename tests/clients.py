@@ -190,3 +190,16 @@ def consumer_project(path: Path, dependency: str, extra: str) -> Path:
         + textwrap.dedent(extra)
     )
     return path
+
+
+def pdm_consumer_project(path: Path, dependency: str, index_url: str) -> Path:
+    """A pdm project whose only source is `index_url`, the key read from WHEELHOUSE_TOKEN."""
+    authed = index_url.replace("://", "://__token__:${WHEELHOUSE_TOKEN}@", 1)
+    return consumer_project(path, dependency, f"""\
+        [tool.pdm]
+        distribution = false
+
+        [[tool.pdm.source]]
+        name = "pypi"
+        url = "{authed}"
+        """)  # fmt: skip

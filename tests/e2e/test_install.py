@@ -28,6 +28,7 @@ from tests.clients import Completed
 from tests.clients import consumer_project
 from tests.clients import fresh_venv
 from tests.clients import http
+from tests.clients import pdm_consumer_project
 from tests.clients import twine_upload
 from tests.clients import wait_until_listed
 from tests.clients import with_credentials
@@ -295,15 +296,7 @@ def test_it_installs_with_poetry_from_its_only_source(tree: Tree, tmp_path) -> N
 
 
 def test_it_installs_with_pdm_from_its_only_source(tree: Tree, tmp_path) -> None:
-    authed_source = tree.index_url.replace("://", "://__token__:${WHEELHOUSE_TOKEN}@", 1)
-    project = consumer_project(tmp_path / "consumer", "tree-app", f"""\
-        [tool.pdm]
-        distribution = false
-
-        [[tool.pdm.source]]
-        name = "pypi"
-        url = "{authed_source}"
-        """)  # fmt: skip
+    project = pdm_consumer_project(tmp_path / "consumer", "tree-app", tree.index_url)
     python = fresh_venv(project / ".venv")
     pdm_env = {
         "WHEELHOUSE_TOKEN": tree.token,

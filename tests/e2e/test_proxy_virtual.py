@@ -29,6 +29,7 @@ from tests.clients import Response
 from tests.clients import consumer_project
 from tests.clients import fresh_venv
 from tests.clients import http
+from tests.clients import pdm_consumer_project
 from tests.clients import twine_upload
 from tests.clients import wait_until_listed
 from tests.clients import with_credentials
@@ -247,15 +248,7 @@ def test_a_private_name_wins_over_a_higher_upstream_version_until_allowed(
     assert by_poetry.returncode == 0, by_poetry.output
     assert installed(poetry_project / ".venv" / "bin" / "python")["pv-internal"] == "1.0"
 
-    authed_source = tenant.index("all").replace("://", "://__token__:${WHEELHOUSE_TOKEN}@", 1)
-    pdm_project = consumer_project(tmp_path / "pdm", "pv-internal", f"""\
-        [tool.pdm]
-        distribution = false
-
-        [[tool.pdm.source]]
-        name = "pypi"
-        url = "{authed_source}"
-        """)  # fmt: skip
+    pdm_project = pdm_consumer_project(tmp_path / "pdm", "pv-internal", tenant.index("all"))
     pdm_python = fresh_venv(pdm_project / ".venv")
     pdm_env = _pdm_env(tmp_path, tenant.token)
     used = run([BIN / "pdm", "use", "-f", pdm_python], cwd=pdm_project, **pdm_env)
