@@ -43,7 +43,10 @@ mutate: $(VENV)/.installed-test
 	$(BIN)/mutmut run --max-children 1
 	$(BIN)/mutmut export-cicd-stats
 	@cat mutants/mutmut-cicd-stats.json
-	$(BIN)/mutmut results
+	# Each reported survivor again, in a process of its own, with the current tests.
+	DATABASE_URL="$${DATABASE_URL:-$(MUTATE_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(MUTATE_REDIS_URL)}" \
+	$(BIN)/python -m tests.mutation_recheck $(MUTATE_ARGS)
 
 # The browser tests drive Debian's Chromium (Playwright never downloads its own browsers).
 chromium:

@@ -1,13 +1,16 @@
-"""Run each mutant mutmut reports as surviving again, alone, in a fresh pytest process.
+"""Run each mutant mutmut reports as surviving again, alone, in a fresh pytest process,
+with the tests mutmut chose for it and any others named.
 
-`make mutate` runs this after `mutmut run`. mutmut runs a mutant's tests in a child forked
-from one long-lived process; for tests that go through the dashboard with a transactional
-database or mail on commit it has reported mutants as surviving that the same tests kill when
-run on their own (the sign-up and invitation services: every mutant "survived"). This checks
-every reported survivor the plain way: `MUTANT_UNDER_TEST=<name> pytest <its tests>` in
-mutants/, and prints which ones really survive.
+`make mutate` runs this after `mutmut run`. Two reasons: mutmut picks a mutant's tests from
+the tests that ran its function when it collected its statistics, so a test written after
+that (to kill a survivor) is not among them until the statistics are collected again, which
+takes the whole suite; and mutmut forks each run from one long-lived process, where a few
+tests with a transactional database and mail sent on commit passed with mutants they kill in
+a process of their own (the sign-up service). This checks every survivor the plain way,
+`MUTANT_UNDER_TEST=<name> pytest <its tests> <--with tests>` in mutants/ (after copying the
+current tests there), and prints which ones really survive.
 
-Usage: python -m tests.mutation_recheck [glob ...]   (default: every survivor)
+Usage: python -m tests.mutation_recheck [glob ...] [--with TEST ...]   (default: every survivor)
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,14 +42,20 @@ def tests_of(name: str, stats: dict[str, list[str]]) -> list[str]:
     return sorted(stats.get(function, []))
 
 
-def main(patterns: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    patterns, extra = argv, []
+    if "--with" in argv:
+        at = argv.index("--with")
+        patterns, extra = argv[:at], argv[at + 1 :]
+    # The current tests, so tests written since the statistics were collected count.
+    shutil.copytree("tests", MUTANTS / "tests", dirs_exist_ok=True)
     stats = json.loads((MUTANTS / "mutmut-stats.json").read_text())[
         "tests_by_mangled_function_name"
     ]
     names = [n for n in survivors() if not patterns or any(fnmatch.fnmatch(n, p) for p in patterns)]
     really: list[str] = []
     for name in names:
-        tests = tests_of(name, stats)
+        tests = sorted({*tests_of(name, stats), *extra})
         env = {**os.environ, "MUTANT_UNDER_TEST": name}
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
