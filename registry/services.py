@@ -234,6 +234,10 @@ def _virtual_settings_apply(repository: Repository, given: dict[str, Any]) -> di
             repository.upload_target = Repository.objects.filter(
                 organization=repository.organization, slug=target_slug
             ).first()
+            if repository.upload_target is None:
+                raise ValidationError(
+                    {"upload_target": f"No repository '{target_slug}' in this organization."}
+                )
     target = repository.upload_target
     if (
         target is not None
