@@ -59,8 +59,6 @@ class KeyAuthentication:
     refusal: Refusal | None = None
     message: str = ""
     retry_after: int = 0
-    # An Authorization header was sent, whether or not it named a key.
-    presented: bool = False
 
 
 def token_from_authorization(header: str) -> str | None:
@@ -81,29 +79,24 @@ def token_from_authorization(header: str) -> str | None:
     return password or username or None
 
 
-def _refused(
-    refusal: Refusal, *, presented: bool, message: str = "", retry_after: int = 0
-) -> KeyAuthentication:
-    return KeyAuthentication(
-        None, refusal, message or MESSAGES[refusal], retry_after=retry_after, presented=presented
-    )
+def _refused(refusal: Refusal, *, message: str = "", retry_after: int = 0) -> KeyAuthentication:
+    return KeyAuthentication(None, refusal, message or MESSAGES[refusal], retry_after=retry_after)
 
 
 def authenticate_key(*, authorization: str, source_ip: str, method: str) -> KeyAuthentication:
     """Check the key in an Authorization header presented from `source_ip`."""
-    presented = bool(authorization.strip())
     token = token_from_authorization(authorization)
     if token is None:
-        return _refused(Refusal.NO_KEY, presented=presented)
+        return _refused(Refusal.NO_KEY)
     # The key first: one that verifies is let in however busy its address is.
     check = api_key_check(token, source_ip=source_ip)
     if check.api_key is not None:
-        return KeyAuthentication(check.api_key, presented=True)
+        return KeyAuthentication(check.api_key)
     if check.failure == "network":
         # The secret was right: not a guess, so not counted (and not held back).
         _audit(check, source_ip, method)
         message = f"This API key may not be used from {source_ip}."
-        return _refused(Refusal.NETWORK, message=message, presented=True)
+        return _refused(Refusal.NETWORK, message=message)
     counters = [(KEY_SOURCE_SCOPE, source_ip)]
     if check.failure == "bad secret" and check.named_key is not None:
         counters.append((KEY_ID_SCOPE, check.named_key.public_id))
@@ -111,11 +104,11 @@ def authenticate_key(*, authorization: str, source_ip: str, method: str) -> KeyA
     retry_after = max((w for w in waits if w is not None), default=None)
     if retry_after is not None:
         # Held back without a new audit event: the failures that led here were recorded.
-        return _refused(Refusal.THROTTLED, retry_after=retry_after, presented=True)
+        return _refused(Refusal.THROTTLED, retry_after=retry_after)
     for scope, subject in counters:
         throttle_failure(scope=scope, subject=subject)
     _audit(check, source_ip, method)
-    return _refused(Refusal.INVALID, presented=True)
+    return _refused(Refusal.INVALID)
 
 
 def _audit(check: KeyCheck, source_ip: str, method: str) -> None:

@@ -22,6 +22,7 @@ from accounts.models import Role
 from accounts.services import api_key_authenticate
 from accounts.services import api_key_create
 from accounts.services import api_key_rotate
+from accounts.services import audit_key_refusal
 from accounts.services import membership_remove
 from registry.index.access import require_repository_key
 from tests.world import World
@@ -65,7 +66,8 @@ def test_it_never_takes_a_session_cookie_on_the_upload_or_index_urls(world: Worl
     assert "WWW-Authenticate" not in response
     index_page = client.get(index(world))
     assert index_page.status_code == 401
-    assert index_page["WWW-Authenticate"].startswith("Basic")
+    # The realm names the repository: what pip shows when it asks for credentials.
+    assert index_page["WWW-Authenticate"] == 'Basic realm="acme/main"'
 
 
 def test_it_answers_a_foreign_repository_exactly_like_a_missing_one(world: World) -> None:
@@ -252,3 +254,13 @@ def test_it_tells_the_organization_why_the_index_refused_a_known_key(world: Worl
         ("limited", "not visible", "GET", reader_ip),
         ("read", "not allowed: upload", "POST", uploader_ip),
     }
+
+
+def test_a_refusal_reason_outside_the_known_set_is_recorded_as_other(world: World) -> None:
+    """What a request chose never reaches the audit log as it was written."""
+    key = ApiKey.objects.get(organization=world.org_a, name="upload")
+    audit_key_refusal(
+        api_key=key, reason="<script>chosen</script>", source_ip="192.0.2.9", method="brew"
+    )
+    event = AuditEvent.objects.get(action="api_key.refused")
+    assert event.details == {"reason": "other", "method": "other"}
