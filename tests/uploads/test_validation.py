@@ -49,7 +49,17 @@ def test_it_ignores_fields_it_does_not_know() -> None:
 @pytest.mark.parametrize(
     ("overrides", "status", "message"),
     [
-        ({":action": "submit"}, 410, "pre-registration"),
+        # Warehouse's retired actions, with Warehouse's own words (twine shows them).
+        *(
+            (
+                {":action": action},
+                410,
+                r"^Project pre-registration is no longer required or "
+                r"supported, upload your files instead\.$",
+            )
+            for action in ("submit", "submit_pkg_info")
+        ),
+        ({":action": "doc_upload"}, 410, r"^Uploading documentation is not supported\.$"),
         ({"protocol_version": "2"}, 400, "Unknown protocol version"),
         ({"name": "-bad-"}, 400, "invalid value for Name"),
         ({"version": "one"}, 400, "invalid value for Version"),
