@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -76,9 +77,10 @@ def test_it_deletes_a_release_and_retires_all_its_filenames(
     assert not Release.objects.exists()
     assert not File.objects.exists()
     assert stored_files(packages_dir) == []
-    assert set(DeletedFilename.objects.values_list("filename", flat=True)) == {
-        wheel_filename(PACKAGE),
-        sdist_filename(PACKAGE),
+    # Each tombstone keeps the sha256 of the bytes the name last held (the admin shows it).
+    assert dict(DeletedFilename.objects.values_list("filename", "sha256")) == {
+        wheel_filename(PACKAGE): hashlib.sha256(wheel_bytes(PACKAGE)).hexdigest(),
+        sdist_filename(PACKAGE): hashlib.sha256(sdist_bytes(PACKAGE)).hexdigest(),
     }
 
 
@@ -117,3 +119,4 @@ def test_it_records_uploads_yanks_and_deletions_in_the_audit_log(
     assert upload.details["sha256"] in {f.sha256 for f in File.objects.all()} | {wheel.sha256}
     yank = events.get(action="release.yank")
     assert (yank.details, yank.source_ip) == ({"reason": "CVE"}, "192.0.2.7")
+    assert yank.target == f"release acme/main/{published.project.name} {published.version}"
