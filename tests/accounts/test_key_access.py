@@ -107,6 +107,10 @@ def test_it_lets_a_key_in_only_from_its_allowed_networks(world: World) -> None:
     assert inside == [200, 200]
     assert outside.status_code == 403
     assert b"198.51.100.7" in outside.content
+    # Its organization is told where it was refused from.
+    target = f"key {new.api_key.public_id}"
+    refused = AuditEvent.objects.get(action="api_key.refused", target=target)
+    assert (refused.source_ip, refused.details["reason"]) == ("198.51.100.7", "network")
 
 
 def test_it_matches_an_ipv4_mapped_address_against_ipv4_networks(world: World) -> None:

@@ -237,3 +237,18 @@ def test_it_records_one_refusal_per_key_source_and_reason_per_window(
     client.get(index(), **bearer(world.tokens["key_revoked"]))
     client.get(index(), **bearer(world.tokens["key_revoked"]))
     assert refused.count() == 3
+
+
+def test_a_revoked_or_expired_key_is_refused_but_never_counted_as_a_guess(
+    world: World, settings: Any
+) -> None:
+    """Its secret is right: a CI job still using it is not guessing, and must keep getting
+    the 401 that says why, not a 429 that hides it (only wrong secrets count per key)."""
+    limits(settings, key_id=(3, 300))
+    for actor in ("key_revoked", "key_expired"):
+        statuses = [
+            Client(REMOTE_ADDR=random_source_ip()).get(index(), **bearer(world.tokens[actor]))
+            for _ in range(5)
+        ]
+        assert [s.status_code for s in statuses] == [401] * 5
+        assert throttle_retry_after(scope="key-id", subject=public_id(world.tokens[actor])) is None
