@@ -3,14 +3,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.utils import timezone
 
 from accounts.models import ApiKey
+from accounts.models import AuditEvent
 from accounts.models import User
 from accounts.services import api_key_authenticate
 from accounts.services import api_key_create
+from accounts.services import api_key_issue
 from accounts.services import organization_get_or_create
+from tests.world import World
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +85,30 @@ def test_it_records_when_a_key_was_last_used(organization) -> None:
     api_key_authenticate(new.token)
     new.api_key.refresh_from_db()
     assert new.api_key.last_used_at is not None
+
+
+def test_a_person_issues_organization_keys_and_personal_keys_as_their_role_allows(
+    world: World,
+) -> None:
+    admin, reader = world.users["admin"], world.users["reader"]
+    shared = api_key_issue(
+        actor=admin, organization=world.org_a, name="ci", scope="upload", personal=False,
+        source_ip="192.0.2.4",
+    )  # fmt: skip
+    # An organization key outlives the person who made it: it is nobody's.
+    assert (shared.api_key.user, shared.api_key.created_by) == (None, admin)
+    event = AuditEvent.objects.filter(action="api_key.create").latest("pk")
+    assert (event.actor_user, event.source_ip) == (admin, "192.0.2.4")
+    mine = api_key_issue(
+        actor=reader, organization=world.org_a, name="laptop", scope="read", personal=True
+    )
+    assert mine.api_key.user == reader
+    with pytest.raises(PermissionDenied, match=r"^A reader cannot create a key with the 'upload'"):
+        api_key_issue(
+            actor=reader, organization=world.org_a, name="x", scope="upload", personal=True
+        )
+    with pytest.raises(PermissionDenied, match=r"^You are not a member of this organization\.$"):
+        api_key_issue(
+            actor=world.users["b_member"], organization=world.org_a, name="x", scope="read",
+            personal=True,
+        )  # fmt: skip
