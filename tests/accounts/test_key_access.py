@@ -268,3 +268,12 @@ def test_a_refusal_reason_outside_the_known_set_is_recorded_as_other(world: Worl
     )
     event = AuditEvent.objects.get(action="api_key.refused")
     assert event.details == {"reason": "other", "method": "other"}
+
+
+def test_a_revoked_or_expired_key_is_audited_saying_which(world: World) -> None:
+    for actor, reason in (("key_revoked", "revoked"), ("key_expired", "expired")):
+        response = get(index(world), basic("__token__", world.tokens[actor]), random_source_ip())
+        assert response.status_code == 401
+        key = world.tokens[actor].split("_")[1]
+        event = AuditEvent.objects.get(action="api_key.refused", target=f"key {key}")
+        assert event.details["reason"] == reason
