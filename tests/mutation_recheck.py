@@ -58,7 +58,17 @@ def main(argv: list[str]) -> int:
         tests = sorted({*tests_of(name, stats), *extra})
         env = {**os.environ, "MUTANT_UNDER_TEST": name}
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--reuse-db",
+                *tests,
+            ],
             cwd=MUTANTS,
             env=env,
             capture_output=True,
