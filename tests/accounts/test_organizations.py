@@ -24,6 +24,7 @@ from accounts.permissions import can
 from accounts.selectors import audit_events
 from accounts.services import invitation_accept
 from accounts.services import invitation_create
+from accounts.services import invitation_revoke
 from accounts.services import membership_remove
 from accounts.services import membership_set_role
 from accounts.services import organization_create
@@ -191,6 +192,62 @@ def test_it_lets_only_owners_invite_owners(world: World) -> None:
             organization=world.org_a, email="boss@acme.test", role=Role.OWNER,
             actor=world.users["admin"], base_url="http://testserver",
         )  # fmt: skip
+    invited = invitation_create(
+        organization=world.org_a, email="boss@acme.test", role=Role.OWNER,
+        actor=world.users["owner"], base_url="https://packages.example.com/",
+    )  # fmt: skip
+    assert invited.invitation.role == Role.OWNER
+    # One slash between the site and the link's path, however the site's URL was written.
+    assert invited.url.startswith("https://packages.example.com/accounts/invitations/")
+
+
+def test_a_member_of_another_organization_can_be_invited(world: World) -> None:
+    b_member = world.users["b_member"]  # belongs to Globex, not to Acme
+    invited = invitation_create(
+        organization=world.org_a, email=b_member.email, role=Role.READER,
+        actor=world.users["owner"], base_url="http://testserver",
+    )  # fmt: skip
+    assert invited.invitation.email == b_member.email
+
+
+def test_member_changes_and_invitations_are_audited_with_who_what_and_where(
+    world: World,
+) -> None:
+    owner, admin = world.users["owner"], world.users["admin"]
+    invitation = invitation_create(
+        organization=world.org_a, email="new@acme.test", role=Role.MEMBER, actor=owner,
+        base_url="http://testserver", source_ip="192.0.2.1",
+    ).invitation  # fmt: skip
+    invitation_revoke(invitation=invitation, actor=owner, source_ip="192.0.2.2")
+    member = Membership.objects.get(organization=world.org_a, user=world.users["member"])
+    membership_remove(membership=member, actor=admin, source_ip="192.0.2.3")
+    reader = Membership.objects.get(organization=world.org_a, user=world.users["reader"])
+    membership_remove(membership=reader, actor=world.users["reader"], source_ip="192.0.2.4")
+
+    events = AuditEvent.objects.filter(organization=world.org_a).order_by("pk")
+    seen = [
+        (e.action, e.actor_user, e.target, e.source_ip, e.details)
+        for e in events.filter(action__in=[
+            "invitation.create", "invitation.revoke", "membership.remove", "membership.leave",
+        ])
+    ]  # fmt: skip
+    assert seen == [
+        ("invitation.create", owner, "user new@acme.test", "192.0.2.1",
+         {"role": Role.MEMBER, "expires_at": invitation.expires_at.isoformat()}),
+        ("invitation.revoke", owner, "user new@acme.test", "192.0.2.2", {}),
+        ("membership.remove", admin, "user member@acme.test", "192.0.2.3",
+         {"role": Role.MEMBER}),
+        ("membership.leave", world.users["reader"], "user reader@acme.test", "192.0.2.4",
+         {"role": Role.READER}),
+    ]  # fmt: skip
+
+
+def test_the_last_owner_leaving_is_refused_saying_why(world: World) -> None:
+    owner = world.users["owner"]
+    last = Membership.objects.get(user=owner, organization=world.org_a)
+    with pytest.raises(ValidationError) as refused:
+        membership_remove(membership=last, actor=owner)
+    assert refused.value.messages == ["An organization must keep at least one owner."]
 
 
 # Repositories -----------------------------------------------------------------------------------
