@@ -224,3 +224,19 @@ def test_it_accepts_license_files_that_ship_in_the_wheel(tenant: Tenant) -> None
     assert (file.status, file.rejection_reason) == (FileStatus.READY, "")
     assert file.release.metadata["license_expression"] == "MIT"
     assert file.release.metadata["license_files"] == ["LICENSE.txt"]
+
+
+def test_one_filename_lives_in_each_repository_apart_and_remembers_its_key(
+    tenant: Tenant,
+) -> None:
+    """A filename is unique in its repository, not in the organization."""
+    other = repository_get_or_create(organization=tenant.repository.organization, slug="other")
+    wheel = Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE))
+    assert tenant.post(wheel).status_code == 200
+    changed = Upload(wheel.filename, wheel_bytes(Package("Demo.Pkg", "1.0", summary="other")))
+    assert tenant.post(changed, url="/acme/other/legacy/").status_code == 200
+    files = {f.repository.slug: f for f in File.objects.select_related("repository", "uploaded_by")}
+    assert set(files) == {"main", "other"}
+    assert files["main"].sha256 != files["other"].sha256
+    assert files["main"].uploaded_by.public_id == tenant.token.split("_")[1]
+    assert other.pk == files["other"].repository_id
