@@ -380,8 +380,10 @@ def test_cached_projects_install_while_the_upstream_is_down(
     for repo in ("all", "mirror"):
         missing = tenant.page(repo, "never-fetched")
         assert missing.status == 502, (repo, missing.status)
+        # One line: the upstream, the project, and the cause as the connection reported it.
         assert missing.text == (
-            f"Upstream {host} is unreachable for never-fetched (ConnectError).\n"
+            f"Upstream {host} is unreachable for never-fetched "
+            "(ConnectError: [Errno 111] Connection refused).\n"
         )
     # The hosted member still answers through the virtual index.
     assert tenant.page("libs", "no-such").status == 404
