@@ -175,9 +175,11 @@ def mailed_link(stack: LiveStack, email: str, path: str) -> str:
     raise AssertionError(f"no mail to {email} with a {path} link in {folder}")
 
 
-def consumer_project(path: Path, dependency: str, extra: str) -> Path:
-    """A project depending on `dependency`, with `extra` (a tool's index settings) appended
-    to its pyproject.toml: what poetry, pdm and uv lock resolve in the live tests."""
+def consumer_project(path: Path, dependency: str | list[str], extra: str) -> Path:
+    """A project depending on `dependency` (one or several), with `extra` (a tool's index
+    settings) appended to its pyproject.toml: what poetry, pdm and uv lock resolve in the live
+    tests."""
+    names = [dependency] if isinstance(dependency, str) else dependency
     path.mkdir()
     (path / "pyproject.toml").write_text(
         textwrap.dedent(f"""\
@@ -185,7 +187,7 @@ def consumer_project(path: Path, dependency: str, extra: str) -> Path:
         name = "consumer"
         version = "0.1"
         requires-python = ">=3.11"
-        dependencies = ["{dependency}"]
+        dependencies = [{", ".join(f'"{name}"' for name in names)}]
         """)
         + textwrap.dedent(extra)
     )

@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -227,16 +226,7 @@ def test_it_installs_with_uv_pip_and_locks_honouring_exclude_newer(tree: Tree, t
     assert "tree-lib==1.1" in installed_by_uv.output
     assert "tree-util==0.2" in installed_by_uv.output
 
-    project = tmp_path / "consumer"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        textwrap.dedent(f"""\
-        [project]
-        name = "consumer"
-        version = "0.1"
-        requires-python = ">=3.11"
-        dependencies = ["tree-app"]
-
+    project = consumer_project(tmp_path / "consumer", "tree-app", f"""\
         [tool.uv]
         package = false
         exclude-newer = "{tree.cutoff}"
@@ -245,8 +235,7 @@ def test_it_installs_with_uv_pip_and_locks_honouring_exclude_newer(tree: Tree, t
         name = "wheelhouse"
         url = "{tree.index_url}"
         default = true
-        """)
-    )
+        """)  # fmt: skip
     credentials = {
         "UV_INDEX_WHEELHOUSE_USERNAME": "__token__",
         "UV_INDEX_WHEELHOUSE_PASSWORD": tree.token,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -172,16 +171,7 @@ def test_one_virtual_url_installs_a_private_package_with_its_public_tree(
     assert by_uv.returncode == 0, by_uv.output
     assert {"pv-app", *TREE} <= set(installed(uv_python))
 
-    project = tmp_path / "consumer"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        textwrap.dedent(f"""\
-        [project]
-        name = "consumer"
-        version = "0.1"
-        requires-python = ">=3.11"
-        dependencies = ["pv-app", "requests"]
-
+    project = consumer_project(tmp_path / "consumer", ["pv-app", "requests"], f"""\
         [tool.uv]
         package = false
 
@@ -189,8 +179,7 @@ def test_one_virtual_url_installs_a_private_package_with_its_public_tree(
         name = "wheelhouse"
         url = "{tenant.index("all")}"
         default = true
-        """)
-    )
+        """)  # fmt: skip
     locked = run(
         [BIN / "uv", "lock", "--python", sys.executable],
         cwd=project,
