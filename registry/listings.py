@@ -26,6 +26,7 @@ from registry import proxy
 from registry import selectors
 from registry.filters import Rules
 from registry.links import url_without_credentials
+from registry.models import Project
 from registry.models import ProjectStatus
 from registry.models import Repository
 from registry.models import RepositoryKind
@@ -207,6 +208,24 @@ def _virtual_listing(repository: Repository, normalized_name: str) -> Listing | 
         tracks=tuple(upstream_urls) if merged_tracks else (),
         alternate_locations=tuple(upstream_urls) if merged_tracks else (),
     )
+
+
+def described_project(*, repository: Repository, normalized_name: str) -> Project | None:
+    """The project the JSON API (`/pypi/<project>/json`) describes: hosted projects only, of
+    the repository or, for a virtual one, of its first hosted member that has it; upstream
+    projects are described by their own index."""
+    if repository.kind == RepositoryKind.HOSTED:
+        candidates = [repository]
+    elif repository.kind == RepositoryKind.VIRTUAL:
+        members = selectors.virtual_members(repository=repository)
+        candidates = [m for m in members if m.kind == RepositoryKind.HOSTED]
+    else:
+        candidates = []
+    for candidate in candidates:
+        project = selectors.project_find(repository=candidate, normalized_name=normalized_name)
+        if project is not None:
+            return project
+    return None
 
 
 def index_names(*, repository: Repository) -> tuple[list[tuple[str, str]], str]:

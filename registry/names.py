@@ -7,8 +7,12 @@ from collections.abc import Iterable
 from typing import Protocol
 from typing import TypeVar
 
+from packaging.utils import InvalidSdistFilename
+from packaging.utils import InvalidWheelFilename
 from packaging.utils import canonicalize_name
 from packaging.utils import canonicalize_version
+from packaging.utils import parse_sdist_filename
+from packaging.utils import parse_wheel_filename
 from packaging.version import InvalidVersion
 from packaging.version import Version
 
@@ -21,6 +25,18 @@ def normalize_name(name: str) -> str:
 def normalize_version(version: str | Version) -> str:
     """`1.0.0` -> `1`: 1.0 and 1.0.0 are one release."""
     return canonicalize_version(version)
+
+
+def distribution_of(filename: str) -> tuple[str, str] | None:
+    """(normalized project name, version) a wheel or sdist filename names, or None."""
+    try:
+        if filename.endswith(".whl"):
+            name, version = parse_wheel_filename(filename)[:2]
+        else:
+            name, version = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return normalize_name(name), str(version)
 
 
 def parse_version(version: str) -> Version | None:

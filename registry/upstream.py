@@ -29,14 +29,10 @@ from urllib.parse import urlsplit
 import certifi
 import httpx
 from django.conf import settings
-from packaging.utils import InvalidSdistFilename
-from packaging.utils import InvalidWheelFilename
-from packaging.utils import parse_sdist_filename
-from packaging.utils import parse_wheel_filename
 from pypi_simple import ProjectPage
 from pypi_simple import UnsupportedRepoVersionError
 
-from registry.names import normalize_name
+from registry.names import distribution_of
 
 # PEP 691 JSON preferred; HTML understood (older indexes, devpi, Artifactory).
 ACCEPT = (
@@ -235,12 +231,8 @@ def _entry(package: Any) -> dict[str, Any] | None:
     sha256 = (package.digests or {}).get("sha256", "").lower()
     if len(sha256) != 64:
         return None
-    try:
-        if package.filename.endswith(".whl"):
-            version = str(parse_wheel_filename(package.filename)[1])
-        else:
-            version = str(parse_sdist_filename(package.filename)[1])
-    except (InvalidWheelFilename, InvalidSdistFilename):
+    distribution = distribution_of(package.filename)
+    if distribution is None:
         return None
     uploaded: datetime | None = package.upload_time
     return {
@@ -255,15 +247,11 @@ def _entry(package: Any) -> dict[str, Any] | None:
         "metadata_sha256": (package.metadata_digests or {}).get("sha256", "")
         if package.has_metadata
         else "",
-        "version": version,
+        "version": distribution[1],
     }
 
 
 def project_of(filename: str) -> str | None:
     """The normalized project name a distribution filename names, or None."""
-    try:
-        if filename.endswith(".whl"):
-            return normalize_name(str(parse_wheel_filename(filename)[0]))
-        return normalize_name(str(parse_sdist_filename(filename)[0]))
-    except (InvalidWheelFilename, InvalidSdistFilename):
-        return None
+    distribution = distribution_of(filename)
+    return distribution[0] if distribution else None

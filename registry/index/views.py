@@ -10,15 +10,12 @@ from django.views.decorators.http import require_safe
 
 from core.http import error_response
 from registry import listings
-from registry import selectors
 from registry.index import negotiation
 from registry.index import simple
 from registry.index.access import RepositoryRequest
 from registry.index.access import require_repository_key
 from registry.index.downloads import stored_file_response
 from registry.index.json_api import project_json_page
-from registry.models import Repository
-from registry.models import RepositoryKind
 from registry.names import normalize_name
 from registry.proxy import ProxyUnavailable
 
@@ -102,17 +99,7 @@ def project_json(
     normalized = normalize_name(project)
     if normalized != project:
         return _normalized_redirect(request, project, normalized)
-    found = next(
-        (
-            p
-            for p in (
-                selectors.project_find(repository=r, normalized_name=normalized)
-                for r in _hosted_repositories(request)
-            )
-            if p is not None
-        ),
-        None,
-    )
+    found = listings.described_project(repository=request.repository, normalized_name=normalized)
     if found is None:
         return error_response(404, f"Project '{project}' not found.")
     page = project_json_page(
@@ -128,17 +115,6 @@ def project_json(
     response = simple.page_response(request, page)
     response["Access-Control-Allow-Origin"] = "*"
     return response
-
-
-def _hosted_repositories(request: RepositoryRequest) -> list[Repository]:
-    repository = request.repository
-    if repository.kind == RepositoryKind.VIRTUAL:
-        return [
-            m
-            for m in selectors.virtual_members(repository=repository)
-            if m.kind == RepositoryKind.HOSTED
-        ]
-    return [repository] if repository.kind == RepositoryKind.HOSTED else []
 
 
 @require_safe
