@@ -1,44 +1,24 @@
 """Failed logins and key checks counted per subject (a source address, an account, a key id);
 too many in a window get 429.
 
-The counters live in the "throttle" cache, in fixed windows: Redis in production, files under
+The counters live in the "shared" cache, in fixed windows: Redis in production, files under
 DATA_DIR embedded, so every web process of a host (every gunicorn worker) adds to one count.
-Cheap, and forgotten on their own.
+Cheap, and forgotten on their own. The throttle is a defence, not a dependency: a cache
+outage must not take installs and uploads down with it, so while the cache is unreachable
+nobody is held back (core.cache.guarded).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import BaseCache
-from django.core.cache import caches
 
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
-CACHE_ALIAS = "throttle"
-
-
-def _cache() -> BaseCache:
-    return caches[CACHE_ALIAS]
-
-
-def _fail_open(operation: Callable[[], T], fallback: T) -> T:
-    """Run a cache operation; on a cache outage, log and answer `fallback`.
-
-    The throttle is a defence, not a dependency: a Redis outage must not take installs and
-    uploads down with it, so while the cache is unreachable nobody is held back.
-    """
-    try:
-        return operation()
-    except Exception:
-        logger.warning("Throttle cache unavailable; not throttling", exc_info=True)
-        return fallback
+from core.cache import SHARED
+from core.cache import guarded
 
 
 @dataclass(frozen=True)
@@ -66,7 +46,7 @@ def throttle_retry_after(*, scope: str, subject: str) -> int | None:
     """Seconds until `subject` may try again, or None if it is not being held back."""
     limit = _limit(scope)
     key, retry_after = _key("auth-failures", scope, subject, limit)
-    count = _fail_open(lambda: _cache().get(key, 0), 0)
+    count = guarded(SHARED, lambda cache: cache.get(key, 0), 0)
     return retry_after if count >= limit.failures else None
 
 
@@ -74,11 +54,10 @@ def throttle_failure(*, scope: str, subject: str) -> None:
     """Count one failed attempt by `subject`."""
     limit = _limit(scope)
     key, _ = _key("auth-failures", scope, subject, limit)
-    _fail_open(lambda: _count(key, limit), None)
+    guarded(SHARED, lambda cache: _count(cache, key, limit), None)
 
 
-def _count(key: str, limit: Limit) -> None:
-    cache = _cache()
+def _count(cache: BaseCache, key: str, limit: Limit) -> None:
     # add() is a no-op when the counter exists; incr() is atomic on Redis. (The file cache
     # reads and writes: two workers failing at the same instant may count once; near enough.)
     cache.add(key, 0, timeout=limit.window + 1)
@@ -98,4 +77,4 @@ def throttle_first(*, scope: str, subject: str) -> bool:
     (to do something at most once a window). While the cache is out, every time is first."""
     limit = _limit(scope)
     key, retry_after = _key("auth-once", scope, subject, limit)
-    return _fail_open(lambda: _cache().add(key, 1, timeout=retry_after + 1), True)
+    return guarded(SHARED, lambda cache: cache.add(key, 1, timeout=retry_after + 1), True)

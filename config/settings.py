@@ -40,6 +40,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -212,25 +217,44 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 
 REDIS_URL = env_str("REDIS_URL")
 _CACHE_KEY_PREFIX = env_str("CACHE_KEY_PREFIX", "wheelhouse")
-_REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+_REDIS_CACHE = {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": REDIS_URL,
+    # A cache that does not answer must fail fast: its callers go on without it (core.cache).
+    "OPTIONS": {
+        "socket_connect_timeout": env_float("CACHE_CONNECT_TIMEOUT", 0.25),
+        "socket_timeout": env_float("CACHE_TIMEOUT", 0.5),
+    },
+}
 _LOCMEM_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 CACHES = {
+    # Rendered pages by content tag (core.cache says what each cache is for).
     "default": (_REDIS_CACHE if REDIS_URL else _LOCMEM_CACHE) | {"KEY_PREFIX": _CACHE_KEY_PREFIX},
-    # Failure counters (accounts.throttle) must be one count for every web process, or the
-    # limit is multiplied by the number of workers. Embedded, local memory is per process, so
-    # they live in files under DATA_DIR, shared by the gunicorn workers of `manage.py serve`.
-    "throttle": (
+    # Failure counters (accounts.throttle) and generations (core.cache) must be one for every
+    # web process, or limits multiply and a revoked key lives on in another worker. Embedded,
+    # local memory is per process, so they live in files under DATA_DIR, shared by the
+    # gunicorn workers of `manage.py serve`.
+    "shared": (
         _REDIS_CACHE
         if REDIS_URL
         else {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(DATA_DIR / "throttle"),
-            # One file per counter; past this many, a third are dropped at random.
-            "OPTIONS": {"MAX_ENTRIES": 10000},
+            "LOCATION": str(DATA_DIR / "shared-cache"),
+            # One file per entry; past this many, a third are dropped at random (a dropped
+            # generation is created anew: a miss, never a stale answer).
+            "OPTIONS": {"MAX_ENTRIES": 20000},
         }
     )
     | {"KEY_PREFIX": _CACHE_KEY_PREFIX},
+    # This process's memory: keys, repositories and pages of the hot path, under generation
+    # names. Bounded by count; large pages are kept in "default" instead.
+    "local": _LOCMEM_CACHE | {"OPTIONS": {"MAX_ENTRIES": 5000}},
 }
+# After a cache fails, it is left alone this long before it is tried again.
+CACHE_RETRY_SECONDS = env_int("CACHE_RETRY_SECONDS", 5)
+# The longest an entry of the hot path lives, which bounds how long a generation renewal lost
+# to a fault (between a commit and the renewal) can leave an old answer in place.
+HOT_CACHE_SECONDS = env_int("HOT_CACHE_SECONDS", 60)
 
 # Storage ----------------------------------------------------------------------------------------
 

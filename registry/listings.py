@@ -51,6 +51,9 @@ class Listing:
     status: str = ProjectStatus.ACTIVE
     status_reason: str = ""
     stale: str = ""  # why the upstream could not confirm some of it; empty when current
+    # How long the page may be answered without looking again, in seconds; None: until
+    # something it shows is written (registry.index.hot keeps it that long).
+    fresh_for: int | None = None
     # PEP 708 (rejected, informative only): on merged pages where an admin let upstream
     # versions of a private name through.
     tracks: tuple[str, ...] = field(default=())
@@ -124,10 +127,19 @@ def _proxy_listing(repository: Repository, normalized_name: str) -> Listing | No
         ]
 
     tag = f"x{repository.pk}.{repository.config_serial}.{page.tag}"
+    fresh_for = page.fresh_for
     if rules.timed:
         tag += f".{int(now.timestamp()) // COOLDOWN_GRANULARITY}"
+        fresh_for = min(
+            fresh_for, COOLDOWN_GRANULARITY - int(now.timestamp()) % COOLDOWN_GRANULARITY
+        )
     return Listing(
-        name=page.name, normalized_name=normalized_name, load=load, tag=tag, stale=page.stale
+        name=page.name,
+        normalized_name=normalized_name,
+        load=load,
+        tag=tag,
+        stale=page.stale,
+        fresh_for=fresh_for,
     )
 
 
@@ -191,6 +203,8 @@ def _virtual_listing(repository: Repository, normalized_name: str) -> Listing | 
         [listing.stale for listing in found if listing.stale] + [str(e) for e in errors]
     )
     merged_tracks = bool(allowed and upstream_urls)
+    limits = [listing.fresh_for for listing in found if listing.fresh_for is not None]
+    fresh_for = 0 if errors else min(limits, default=None)
     tag = "v{}.{}.{}{}".format(
         repository.pk,
         repository.config_serial,
@@ -205,6 +219,7 @@ def _virtual_listing(repository: Repository, normalized_name: str) -> Listing | 
         status=first.status,
         status_reason=first.status_reason,
         stale=stale,
+        fresh_for=fresh_for,
         tracks=tuple(upstream_urls) if merged_tracks else (),
         alternate_locations=tuple(upstream_urls) if merged_tracks else (),
     )
@@ -228,17 +243,23 @@ def described_project(*, repository: Repository, normalized_name: str) -> Projec
     return None
 
 
+def absence_fresh_for(*, repository: Repository) -> int | None:
+    """How long "no such project" may be answered without looking again: until a project of
+    that name is written, for a hosted repository; an upstream behind a proxy (or a virtual
+    repository's proxy member) may publish it any time, so those are asked every time."""
+    return None if repository.kind == RepositoryKind.HOSTED else 0
+
+
 def index_names(*, repository: Repository) -> tuple[list[tuple[str, str]], str]:
     """(name, normalized name) of the projects the root page lists, and a tag naming them.
 
     A proxy lists the projects it has fetched (an upstream's whole list, PyPI's 600,000
-    names, is not proxied); a virtual repository the union of its members' lists."""
+    names, is not proxied); a virtual repository the union of its members' lists. The tag
+    is a digest of the list itself: the repository row a request holds may be an older copy
+    (registry.index.hot), so its serial cannot name the list."""
     if repository.kind == RepositoryKind.HOSTED:
-        return (
-            selectors.index_project_list(repository=repository),
-            f"r{repository.pk}.{repository.serial}",
-        )
-    if repository.kind == RepositoryKind.PROXY:
+        names = selectors.index_project_list(repository=repository)
+    elif repository.kind == RepositoryKind.PROXY:
         names = proxy.cached_project_names(repository=repository)
     else:
         merged: dict[str, str] = {}

@@ -82,6 +82,7 @@ class ProxyPage:
     name: str
     tag: str  # names this exact copy, for the rendered-page cache
     stale: str  # why the upstream could not confirm it; empty when it is current
+    fresh_for: int  # seconds until the upstream must be asked again
     # Read only when needed: a large project's entries (numpy's: 2 MB of JSON) are not
     # loaded to answer a page already rendered under `tag`.
     load: Callable[[], list[dict[str, Any]]]
@@ -112,7 +113,7 @@ def proxy_page(*, repository: Repository, normalized_name: str) -> ProxyPage | N
         # while they wait for the row lock.
         with _LOCKS.hold(f"p{repository.pk}:{normalized_name}"):
             cached = _refresh(repository, normalized_name, asked_at)
-    return _page(cached)
+    return _page(cached, repository)
 
 
 def _settled(cached: CachedProject, repository: Repository) -> bool:
@@ -125,15 +126,20 @@ def _settled(cached: CachedProject, repository: Repository) -> bool:
     return bool(cached.last_error_at and now - cached.last_error_at < held)
 
 
-def _page(cached: CachedProject) -> ProxyPage | None:
+def _page(cached: CachedProject, repository: Repository) -> ProxyPage | None:
     if cached.fetched_at is None:
         status = 504 if "timed out" in cached.last_error else 502
         raise ProxyUnavailable(cached.last_error, status=status)
     if not cached.found:
         return None
     stale = cached.last_error if cached.last_error_at else ""
+    age = (timezone.now() - cached.fetched_at).total_seconds()
     return ProxyPage(
-        name=cached.name, tag=f"{cached.pk}.{cached.serial}", stale=stale, load=lambda: cached.files
+        name=cached.name,
+        tag=f"{cached.pk}.{cached.serial}",
+        stale=stale,
+        fresh_for=0 if stale else max(0, int(repository.cache_ttl - age)),
+        load=lambda: cached.files,
     )
 
 

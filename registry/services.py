@@ -33,6 +33,7 @@ from registry.models import RepositoryKind
 from registry.models import UpstreamOverride
 from registry.models import VirtualMember
 from registry.names import normalize_name
+from registry.signals import project_content_changed
 from registry.storage import stored_keys
 from registry.tasks import delete_stored_objects_on_commit
 
@@ -548,6 +549,7 @@ def project_touch(*, project_id: int) -> None:
     project = Project.objects.filter(pk=project_id)
     project.update(serial=F("serial") + 1)
     Repository.objects.filter(projects__pk=project_id).update(serial=F("serial") + 1)
+    project_content_changed(project_id=project_id)
 
 
 @transaction.atomic

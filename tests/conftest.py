@@ -64,22 +64,24 @@ def session_cache_prefix() -> Iterator[str]:
     it wrote when it ends (also under the prefixes `<prefix>.<anything>`)."""
     prefix = new_cache_prefix()
     default = {**django_settings.CACHES["default"], "KEY_PREFIX": prefix}
-    throttle = {**django_settings.CACHES["throttle"], "KEY_PREFIX": f"{prefix}.throttle"}
-    with override_settings(CACHES={"default": default, "throttle": throttle}):
+    shared = {**django_settings.CACHES["shared"], "KEY_PREFIX": f"{prefix}.shared"}
+    local = django_settings.CACHES["local"]
+    with override_settings(CACHES={"default": default, "shared": shared, "local": local}):
         yield prefix
     if default["BACKEND"].endswith(".RedisCache"):
         redis_keys_delete(default["LOCATION"], prefix)
 
 
 @pytest.fixture(autouse=True)
-def own_throttle_counters(settings: Any, session_cache_prefix: str) -> None:
-    """Each test counts failures from zero. Accounts and key ids repeat between tests (and
-    between runs, in a Redis that outlives them), unlike the random source addresses.
-    Under the session's prefix, so the session's end deletes them too."""
-    prefix = f"{session_cache_prefix}.throttle-{uuid.uuid4().hex}"
+def own_shared_cache(settings: Any, session_cache_prefix: str) -> None:
+    """Each test counts failures from zero and has generations of its own (core.cache).
+    Accounts, key ids and slugs repeat between tests (and between runs, in a Redis that
+    outlives them), unlike the random source addresses. Under the session's prefix, so the
+    session's end deletes them too."""
+    prefix = f"{session_cache_prefix}.shared-{uuid.uuid4().hex}"
     settings.CACHES = {
         **settings.CACHES,
-        "throttle": {**settings.CACHES["throttle"], "KEY_PREFIX": prefix},
+        "shared": {**settings.CACHES["shared"], "KEY_PREFIX": prefix},
     }
 
 
@@ -87,7 +89,8 @@ def own_throttle_counters(settings: Any, session_cache_prefix: str) -> None:
 def locmem_cache(settings: Any) -> None:
     """Index pages cached in this process only, empty for each test (pages are cached by
     serial, and ids restart with each test database)."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    locmem = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    settings.CACHES = {**settings.CACHES, "default": locmem}
     django_cache.clear()
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.files.base import ContentFile
+from django.core.signals import request_finished
+from django.db import close_old_connections
 from django.test import Client
 from django.utils import timezone
 
@@ -276,3 +278,17 @@ def key_client(token: str) -> Client:
     """A client presenting an API key as pip does (Basic, `__token__`)."""
     basic = base64.b64encode(f"__token__:{token}".encode()).decode()
     return Client(HTTP_AUTHORIZATION=f"Basic {basic}")
+
+
+def download(client: Client, url: str, *, accept: str = "*/*") -> tuple[int, bytes]:
+    """The status and body of a GET (a download or a page), its file closed."""
+    response = client.get(url, HTTP_ACCEPT=accept)
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    # Closing fires request_finished, which would close the test's database connection;
+    # the test client keeps that handler off while it runs a request, so do the same.
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
+    return response.status_code, body

@@ -19,6 +19,7 @@ from accounts.services.keys import api_key_create
 from accounts.services.keys import api_key_issue
 from accounts.services.keys import api_key_revoke
 from accounts.services.keys import api_key_rotate
+from accounts.services.keys import api_key_used
 from accounts.services.keys import hash_api_key_secret
 from accounts.services.members import NewInvitation
 from accounts.services.members import invitation_accept
@@ -38,7 +39,8 @@ from accounts.services.signup import signup_user
 __all__ = [
     "API_KEY_PREFIX", "LAST_USED_RESOLUTION", "PUBLIC_ID_LENGTH", "KeyCheck", "NewApiKey",
     "NewInvitation", "api_key_authenticate", "api_key_check", "api_key_create", "api_key_issue",
-    "api_key_revoke", "api_key_rotate", "audit_key_refusal", "audit_record", "hash_api_key_secret",
+    "api_key_revoke", "api_key_rotate", "api_key_used", "audit_key_refusal", "audit_record",
+    "hash_api_key_secret",
     "invitation_accept", "invitation_create", "invitation_find", "invitation_revoke",
     "membership_remove", "membership_set_role", "organization_create",
     "organization_get_or_create", "organization_update", "signup_complete", "signup_request",

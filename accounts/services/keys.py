@@ -29,6 +29,7 @@ from accounts.permissions import can
 from accounts.permissions import require
 from accounts.permissions import role_of
 from accounts.services.audit import audit_record
+from accounts.signals import access_changed
 
 # Recognisable by secret scanners; the rest is a public id and a 256-bit secret.
 API_KEY_PREFIX = "whk_"
@@ -176,6 +177,8 @@ def api_key_revoke(*, api_key: ApiKey, actor: User, source_ip: str | None = None
             revoked_at=timezone.now()
         )
         if changed:
+            # An UPDATE sends no signal: say so, or the key lives on in the hot path's cache.
+            access_changed(organization_id=api_key.organization_id)
             audit_record(
                 organization=api_key.organization,
                 action="api_key.revoke",
@@ -263,7 +266,7 @@ def api_key_check(token: str, *, source_ip: str = "") -> KeyCheck:
     failure = _key_failure(api_key, secret, source_ip)
     if failure:
         return KeyCheck(None, failure, named_key=api_key)
-    _touch_last_used(api_key, timezone.now())
+    api_key_used(api_key=api_key)
     return KeyCheck(api_key)
 
 
@@ -286,7 +289,9 @@ def api_key_authenticate(token: str, *, source_ip: str = "") -> ApiKey | None:
     return api_key_check(token, source_ip=source_ip).api_key
 
 
-def _touch_last_used(api_key: ApiKey, now: datetime) -> None:
+def api_key_used(*, api_key: ApiKey) -> None:
+    """Record that the key was used now, at most once per LAST_USED_RESOLUTION (a write)."""
+    now = timezone.now()
     if api_key.last_used_at and now - api_key.last_used_at < LAST_USED_RESOLUTION:
         return
     # Conditional, so concurrent requests within the interval write at most once between them.

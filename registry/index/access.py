@@ -13,7 +13,9 @@ Answers, in this order:
 Session cookies are never accepted unless a view opts in for reads.
 
 This is the index's mapping of the authentication core (accounts.authentication) and the
-repository lookup (registry.selectors.repository_for) to HTTP answers.
+repository lookup (registry.selectors.repository_for) to HTTP answers. A key let through
+before is let through again from memory until anything deciding access changes
+(registry.index.hot); refusals always take the full path.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from core.errors import NotFound
 from core.http import error_response
 from core.http import too_many_attempts_response
 from core.http import unauthorized_response
+from registry.index import hot
 from registry.models import Repository
 from registry.selectors import repository_for
 
@@ -45,11 +48,13 @@ View = Callable[..., HttpResponseBase]
 
 
 class RepositoryRequest(HttpRequest):
-    """A request the decorator has let through, with who acts and on which repository."""
+    """A request the decorator has let through, with who acts and on which repository, and
+    the generations its answer may be kept under (None: keep nothing)."""
 
     actor: Actor
     api_key: ApiKey | None
     repository: Repository
+    generations: hot.Generations | None
 
 
 def _authenticate(request: HttpRequest, realm: str, ip: str, session: bool) -> Actor | HttpResponse:
@@ -95,6 +100,18 @@ def require_repository_key(
         @functools.wraps(view)
         def wrapper(request: HttpRequest, org: str, repo: str, **kwargs: Any) -> HttpResponseBase:
             ip = client_ip(request)
+            authorization = request.headers.get("Authorization", "")
+            # Read before any lookup, so what the lookups find is never kept under a
+            # generation newer than itself.
+            gen = hot.generations_for(org, hot.subject_name(kwargs))
+            where = {"org": org, "repo": repo, "action": needed.value}
+            known = (
+                hot.access_get(gen, **where, authorization=authorization, source_ip=ip)
+                if gen is not None
+                else None
+            )
+            if known is not None:
+                return _let_through(view, request, known.api_key, known.repository, gen, kwargs)
             actor = _authenticate(request, f"{org}/{repo}", ip, session)
             if isinstance(actor, HttpResponse):
                 return actor
@@ -106,11 +123,29 @@ def require_repository_key(
             except PermissionDenied as exc:
                 _refuse(request, actor, ip, f"not allowed: {needed.value}")
                 return error_response(403, str(exc))
-            request.actor = actor  # type: ignore[attr-defined]
-            request.api_key = actor if isinstance(actor, ApiKey) else None  # type: ignore[attr-defined]
-            request.repository = repository  # type: ignore[attr-defined]
-            return view(request, **kwargs)
+            if not isinstance(actor, ApiKey):  # a dashboard session: keep nothing for it
+                return _let_through(view, request, actor, repository, None, kwargs)
+            if gen is not None:
+                hot.access_put(
+                    gen, **where, authorization=authorization, api_key=actor, repository=repository
+                )
+            return _let_through(view, request, actor, repository, gen, kwargs)
 
         return wrapper
 
     return decorator
+
+
+def _let_through(
+    view: View,
+    request: HttpRequest,
+    actor: Actor,
+    repository: Repository,
+    gen: hot.Generations | None,
+    kwargs: dict[str, Any],
+) -> HttpResponseBase:
+    request.actor = actor  # type: ignore[attr-defined]
+    request.api_key = actor if isinstance(actor, ApiKey) else None  # type: ignore[attr-defined]
+    request.repository = repository  # type: ignore[attr-defined]
+    request.generations = gen  # type: ignore[attr-defined]
+    return view(request, **kwargs)

@@ -2,7 +2,7 @@
 
 A page is a pure function of its project's (or repository's) serial and its media type, so
 it is rendered once, kept in Django's cache under that serial, and tagged with a strong ETag
-built from it. A request costs the lookups that authorize it plus one cache read.
+built from it. In the steady state a request costs no query at all (registry.index.hot).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from datetime import UTC
 from datetime import datetime
 from html import escape
 
-from django.core.cache import cache
 from django.http import HttpRequest
 from django.http import HttpResponse
 from django.http import HttpResponseNotModified
 
+from core.cache import DEFAULT
+from core.cache import guarded
 from core.http import etag_matches
 from registry.index import negotiation
 from registry.listings import Listing
@@ -78,13 +79,18 @@ def _cached(tag: str, media_type: str, render: Callable[[], bytes]) -> Page:
     return cached_page(f"{tag}.{short}", content_type, render)
 
 
+def page_cache_key(tag: str) -> str:
+    return f"simple:{tag}"
+
+
 def cached_page(tag: str, content_type: str, render: Callable[[], bytes]) -> Page:
-    """The body cached under `tag`, rendered on a miss. `tag` must name the content exactly."""
-    key = f"simple:{tag}"
-    body = cache.get(key)
+    """The body cached under `tag`, rendered on a miss (and while the cache is out). `tag`
+    must name the content exactly."""
+    key = page_cache_key(tag)
+    body = guarded(DEFAULT, lambda cache: cache.get(key), None)
     if body is None:
         body = render()
-        cache.set(key, body, CACHE_SECONDS)
+        guarded(DEFAULT, lambda cache: cache.set(key, body, CACHE_SECONDS), None)
     return Page(body=body, content_type=content_type, etag=f'"{tag}"')
 
 

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_safe
 
 from core.http import error_response
 from registry import listings
+from registry.index import hot
 from registry.index import negotiation
 from registry.index import simple
 from registry.index.access import RepositoryRequest
@@ -44,8 +45,13 @@ def simple_index(request: RepositoryRequest) -> HttpResponse:
         media_type = _media_type(request)
     except negotiation.NotAcceptable as exc:
         return error_response(406, str(exc))
-    names, tag = listings.index_names(repository=request.repository)
+    gen, repository = request.generations, request.repository
+    kept = hot.page_get(gen, repository=repository, name=None, media=media_type)
+    if isinstance(kept, simple.Page):
+        return simple.page_response(request, kept)
+    names, tag = listings.index_names(repository=repository)
     page = simple.index_page(names=names, tag=tag, media_type=media_type)
+    hot.page_put(gen, repository=repository, name=None, media=media_type, page=page, fresh_for=None)
     return simple.page_response(request, page)
 
 
@@ -74,18 +80,28 @@ def _project_page(
             media_type = _media_type(request)
         except negotiation.NotAcceptable as exc:
             return error_response(406, str(exc))
+    gen, repository = request.generations, request.repository
+    kept = hot.page_get(gen, repository=repository, name=normalized, media=media_type)
+    if kept == hot.ABSENT:
+        return error_response(404, f"Project '{project}' not found.")
+    if isinstance(kept, simple.Page):
+        return simple.page_response(request, kept)
     try:
-        listing = listings.project_listing(
-            repository=request.repository, normalized_name=normalized
-        )
+        listing = listings.project_listing(repository=repository, normalized_name=normalized)
     except ProxyUnavailable as exc:
         return error_response(exc.status, str(exc))
-    if listing is None:
+    found: simple.Page | str = hot.ABSENT
+    fresh_for = listings.absence_fresh_for(repository=repository)
+    if listing is not None:
+        found = simple.project_page(repository=repository, listing=listing, media_type=media_type)
+        fresh_for = 0 if listing.stale else listing.fresh_for
+    hot.page_put(
+        gen, repository=repository, name=normalized, media=media_type, page=found,
+        fresh_for=fresh_for,
+    )  # fmt: skip
+    if listing is None or not isinstance(found, simple.Page):
         return error_response(404, f"Project '{project}' not found.")
-    page = simple.project_page(
-        repository=request.repository, listing=listing, media_type=media_type
-    )
-    return simple.page_response(request, page, stale=listing.stale)
+    return simple.page_response(request, found, stale=listing.stale)
 
 
 @require_safe
@@ -121,18 +137,19 @@ def project_json(
 @require_repository_key()
 def file_download(request: RepositoryRequest, sha256: str, filename: str) -> HttpResponseBase:
     """The distribution, or its PEP 658 core metadata at `<file URL>.metadata`."""
+    gen, repository, asked = request.generations, request.repository, filename
     wants_metadata = filename.endswith(METADATA_SUFFIX)
     if wants_metadata:
         filename = filename.removesuffix(METADATA_SUFFIX)
-    try:
-        stored = listings.file_stored(
-            repository=request.repository,
-            sha256=sha256,
-            filename=filename,
-            metadata=wants_metadata,
-        )
-    except listings.Refused as exc:
-        return error_response(exc.status, str(exc))
+    stored = hot.stored_get(gen, repository=repository, sha256=sha256, filename=asked)
+    if stored is None:
+        try:
+            stored = listings.file_stored(
+                repository=repository, sha256=sha256, filename=filename, metadata=wants_metadata
+            )
+        except listings.Refused as exc:
+            return error_response(exc.status, str(exc))
+        hot.stored_put(gen, repository=repository, sha256=sha256, filename=asked, stored=stored)
     if wants_metadata:
         return stored_file_response(
             request,

@@ -94,7 +94,7 @@ def test_it_lets_everyone_in_while_its_cache_is_unreachable(world: World, settin
     limits(settings, key=(1, 300), key_id=(1, 300))
     settings.CACHES = {
         **settings.CACHES,
-        "throttle": {
+        "shared": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
         },
@@ -115,7 +115,7 @@ def _count_failures_in_a_process_of_its_own(data_dir: Path, source: str, times: 
         f"for _ in range({times}):\n"
         f"    throttle_failure(scope='key', subject={source!r})\n"
         f"retry = throttle_retry_after(scope='key', subject={source!r})\n"
-        "print(json.dumps({'retry_after': retry, 'cache': settings.CACHES['throttle']}))\n"
+        "print(json.dumps({'retry_after': retry, 'cache': settings.CACHES['shared']}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     env |= {"DATA_DIR": str(data_dir), "KEY_FAILURE_LIMIT": "5", "KEY_FAILURE_WINDOW": "300"}
@@ -143,7 +143,7 @@ def test_it_shares_the_embedded_counters_between_the_processes_of_one_host(
     assert "locmem" not in first["cache"]["BACKEND"].lower()
     # And this process, configured the same way, sees the same count.
     limits(settings, key=(5, 300))
-    settings.CACHES = {**settings.CACHES, "throttle": first["cache"]}
+    settings.CACHES = {**settings.CACHES, "shared": first["cache"]}
     assert throttle_retry_after(scope="key", subject=source) is not None
 
 

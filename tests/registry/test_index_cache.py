@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils.module_loading import import_string
 
-from registry.models import Repository
+from registry.models import Project
 from registry.services import file_delete
 from registry.services import release_unyank
 from registry.services import release_yank
@@ -87,11 +87,12 @@ def test_it_stops_listing_a_deleted_file_at_once(client: Client, tenant: Tenant)
 def test_each_test_run_caches_pages_under_a_prefix_of_its_own(
     client: Client, tenant: Tenant, session_cache_prefix: str
 ) -> None:
-    # Ids restart with every test database, so the key this run's root page is cached under
-    # is the key an earlier run's page may still sit under, on the old fixed prefix or on
-    # another run's. Put such leftovers there and read the page.
-    repository: Repository = tenant.repository
-    key = f"simple:r{repository.pk}.{repository.serial}.html"
+    # Ids restart with every test database, so the key this run's project page is cached
+    # under is the key an earlier run's page may still sit under, on the old fixed prefix or
+    # on another run's. Put such leftovers there and read the page.
+    publish(tenant.repository, Package("demo", "1.0"))
+    project = Project.objects.get(repository=tenant.repository)
+    key = f"simple:p{tenant.repository.pk}.{project.pk}.{project.serial}.html"
     default = settings.CACHES["default"]
     backend = import_string(default["BACKEND"])
     others = [
@@ -102,7 +103,7 @@ def test_each_test_run_caches_pages_under_a_prefix_of_its_own(
         for other in others:
             other.set(key, b"a page another test run cached", 60)
 
-        page = client.get(URL)
+        page = client.get(f"{URL}demo/")
 
         assert page.status_code == 200
         assert b"another test run" not in page.content
