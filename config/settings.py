@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
@@ -99,7 +100,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "core.middleware.DomainErrorMiddleware",
+    "core.middleware.DependencyOutageMiddleware",
 ]
+# Seconds a client is asked to wait when the database or the packages storage is down.
+OUTAGE_RETRY_AFTER = env_int("OUTAGE_RETRY_AFTER", 10)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -268,6 +272,19 @@ S3_REGION = env_str("S3_REGION", "us-east-1")
 # Downloads redirect to a URL valid this long; pip and uv follow it at once.
 S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
 
+
+def _s3_client_config() -> Any:
+    from botocore.config import Config  # noqa: PLC0415  (only S3 deployments load botocore)
+
+    return Config(
+        connect_timeout=env_float("S3_CONNECT_TIMEOUT", 5),
+        read_timeout=env_float("S3_READ_TIMEOUT", 60),
+        retries={"max_attempts": env_int("S3_MAX_ATTEMPTS", 3), "mode": "standard"},
+        signature_version="s3v4",
+        s3={"addressing_style": env_str("S3_ADDRESSING_STYLE", "path")},
+    )
+
+
 PACKAGES_STORAGE = (
     {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -284,6 +301,9 @@ PACKAGES_STORAGE = (
             "querystring_expire": S3_PRESIGN_SECONDS,
             "addressing_style": env_str("S3_ADDRESSING_STYLE", "path"),
             "signature_version": "s3v4",
+            # botocore waits a minute to connect by default: a storage outage must answer 503
+            # in seconds, not hold a web worker (and the client) that long.
+            "client_config": _s3_client_config(),
         },
     }
     if S3_BUCKET
