@@ -11,14 +11,8 @@ from uploads import views as upload_views
 repo = "<slug:org>/<slug:repo>"
 
 urlpatterns = [
-    path("healthz", healthz, name="healthz"),
-    path("admin/", admin.site.urls),
-    path("api/v1/", include("api.urls")),
-    # Dashboard pages (sessions); their prefixes are reserved organization slugs.
-    path("", include("accounts.dashboard.urls")),
-    path("", include("registry.dashboard.urls")),
-    # uv and pdm probe for trusted publishing at the host root: a clear 404.
-    path("_/oidc/<path:rest>", upload_views.oidc_not_supported, name="oidc-not-supported"),
+    # The index and uploads first: installers are most of the traffic, and Django tries the
+    # patterns in order. No dashboard URL has their shape (its prefixes are reserved slugs).
     path(f"{repo}/simple/", registry_views.simple_index, name="simple-index"),
     path(f"{repo}/simple/<str:project>/", registry_views.simple_project, name="simple-project"),
     path(f"{repo}/files/<str:sha256>/<str:filename>", registry_views.file_download, name="file"),
@@ -36,4 +30,12 @@ urlpatterns = [
     # Upload clients do not follow redirects: both spellings take the POST.
     path(f"{repo}/legacy/", upload_views.upload, name="upload"),
     path(f"{repo}/legacy", upload_views.upload, name="upload-noslash"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
+    # Dashboard pages (sessions); their prefixes are reserved organization slugs.
+    path("", include("accounts.dashboard.urls")),
+    path("", include("registry.dashboard.urls")),
+    # uv and pdm probe for trusted publishing at the host root: a clear 404.
+    path("_/oidc/<path:rest>", upload_views.oidc_not_supported, name="oidc-not-supported"),
 ]
