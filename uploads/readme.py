@@ -5,9 +5,6 @@ from __future__ import annotations
 from email.message import Message
 
 import nh3
-import readme_renderer.markdown
-import readme_renderer.rst
-import readme_renderer.txt
 from readme_renderer.clean import ALLOWED_ATTRIBUTES
 from readme_renderer.clean import ALLOWED_TAGS
 
@@ -18,6 +15,12 @@ def readme_render(description: str | None, content_type: str | None) -> str:
     render is shown as plain text rather than refused: the file was accepted by its tools."""
     if not description or not description.strip():
         return ""
+    # Imported on first use: docutils, pygments and markdown weigh about 7 MB, and only the
+    # worker renders READMEs, while every web process imports this module (uploads enqueue).
+    import readme_renderer.markdown  # noqa: PLC0415
+    import readme_renderer.rst  # noqa: PLC0415
+    import readme_renderer.txt  # noqa: PLC0415
+
     media_type, params = _parse_content_type(content_type or "text/x-rst")
     if media_type == "text/markdown":
         variant = params.get("variant", "GFM")

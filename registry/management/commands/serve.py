@@ -3,11 +3,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import subprocess
 import sys
-import time
-from types import FrameType
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +16,7 @@ from accounts.models import Organization
 from accounts.services import user_get_or_create
 from registry.provisioning import tenant_provision
 
+SUPERVISOR = Path(__file__).resolve().parent.parent / "supervise.py"
 DEMO = {"org_slug": "demo", "repo_slug": "main", "email": "demo@example.com"}
 
 
@@ -39,26 +37,20 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         self._greet(base_url)
-        env = {**os.environ, "PUBLIC_URL": base_url}
-        worker = ["worker", "--beat", "--pool", "solo", "--loglevel", "INFO"]
+        worker = ["worker", "--beat-thread", "--pool", "solo", "--loglevel", "INFO"]
         web = ["--workers", str(options["web_workers"]), "--threads", "4", "--access-logfile", "-",
                "--no-control-socket"]  # fmt: skip
-        children = [
-            _spawn([sys.executable, "-m", "celery", "-A", "config", *worker], env),
-            _spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "config.wsgi:application",
-                    "--bind",
-                    f"{host}:{port}",
-                    *web,
-                ],
-                env,
-            ),
-        ]
-        _supervise(children)
+        commands = [
+            [sys.executable, "-m", "celery", "-A", "config", *worker],
+            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+             f"{host}:{port}", *web],
+        ]  # fmt: skip
+        os.environ["PUBLIC_URL"] = base_url
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # This process only watches the two from now on: it becomes a small one that loads
+        # neither Django nor the project (about 100 MB less, resident for as long as it runs).
+        os.execv(sys.executable, [sys.executable, str(SUPERVISOR), json.dumps(commands)])  # noqa: S606
 
     def _greet(self, base_url: str) -> None:
         if not Organization.objects.exists():
@@ -98,34 +90,3 @@ class Command(BaseCommand):
 
 def _display_host(host: str) -> str:
     return "localhost" if host in {"127.0.0.1", "0.0.0.0", "::"} else host  # noqa: S104
-
-
-def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, env=env)
-
-
-def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
-    """Run until a signal or a child exits, then stop them all."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + 10
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-    failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM)]
-    if failed:
-        sys.exit(1)
