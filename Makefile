@@ -11,7 +11,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse_mut
 MUTATE_REDIS_URL ?= redis://127.0.0.1:6379/12
 
-.PHONY: run test lint format clean bench bench-proxy chromium mutate
+.PHONY: run test lint format clean bench bench-proxy chromium wrk mutate
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py serve
@@ -21,15 +21,16 @@ test: $(VENV)/.installed-test lint chromium
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Side by side with devpi-server and pypiserver (installed under bench/.venvs/); needs wrk.
-bench: $(VENV)/.installed-test
+# Side by side with devpi-server, pypiserver and a bare WSGI app, this registry in both shapes
+# (bench/run.py); devpi and pypiserver are installed under bench/.venvs/.
+bench: $(VENV)/.installed-test wrk
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Proxy and virtual pages (warm) against a hosted page, and cold fetches against the
-# upstream's own latency; needs wrk.
-bench-proxy: $(VENV)/.installed-test
+# upstream's own latency.
+bench-proxy: $(VENV)/.installed-test wrk
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python bench/proxy.py $(BENCH_ARGS)
@@ -47,6 +48,10 @@ mutate: $(VENV)/.installed-test
 	DATABASE_URL="$${DATABASE_URL:-$(MUTATE_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(MUTATE_REDIS_URL)}" \
 	$(BIN)/python -m tests.mutation_recheck $(MUTATE_ARGS)
+
+# The benchmarks' HTTP load generator, from Debian.
+wrk:
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
 # The browser tests drive Debian's Chromium (Playwright never downloads its own browsers).
 chromium:

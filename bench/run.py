@@ -1,9 +1,14 @@
 """Benchmark this registry against devpi-server and pypiserver on the same data, same machine.
 
-    .venv/bin/python bench/run.py --files 2000 [--grow-to 40000] [--duration 5]
+    .venv/bin/python bench/run.py --files 2000 [--grow-to 40000] [--duration 5] \
+        [--results bench/RESULTS.md]
 
-Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL as for the tests) and `wrk`. Prints one
-table per measurement and the ratios of this registry to each peer. Not part of the test suite.
+Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL as for the tests) and `wrk`. Runs this
+registry in its production shape ("wheelhouse") and embedded ("embedded", as `make run`),
+devpi-server, pypiserver, and a bare WSGI app ("bare") serving the bytes of the registry's
+project page: the ceiling for that page on this machine. Prints one table with absolute
+figures and the ratios of each shape of this registry to each peer, and with `--results`
+writes it, with the machine's cores and load, to a Markdown file. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ TREE_SIZE = 20
 LARGE_MB = 64
 # devpi-server fails concurrent uploads (sqlite "database is locked", then 500): one at a time.
 UPLOAD_CLIENTS = {"devpi": 1}
+# This registry's shapes; the others are what they are measured against.
+OURS = ("wheelhouse", "embedded")
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 HTML_ACCEPT = "text/html"
 
@@ -303,7 +310,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--grow-to", type=int, default=0, help="then top up and measure again")
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--only", default="wheelhouse,devpi,pypiserver")
+    parser.add_argument("--only", default="wheelhouse,embedded,devpi,pypiserver,bare")
+    parser.add_argument("--results", type=Path, help="also write the table to this file")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
@@ -315,8 +323,10 @@ def main() -> None:
     bulk = [dist(p) for p in bulk_packages(0, args.files)]
     extra = [dist(p) for p in tree_packages()] + [large_wheel()]
     twine_items = [dist(Package("bench-twine", f"1.{i}")) for i in range(100)]
-    started = {name: start(name, workdir) for name in args.only.split(",")}
-    report: dict[str, dict[str, object]] = {name: {} for name in started}
+    wanted = args.only.split(",")
+    load_before = os.getloadavg()
+    started = {name: start(name, workdir) for name in wanted if name != "bare"}
+    report: dict[str, dict[str, object]] = {name: {} for name in wanted}
     try:
         for name, server in started.items():
             print(f"[{name}] uploading ...", flush=True)
@@ -329,9 +339,18 @@ def main() -> None:
             wait_listed(server, "bench-large", extra[-1][0])
             wait_listed(server, "bench-tree-19", extra[-2][0])
         measure(started, report, args, workdir, size=args.files)
+        ours = next((started[n] for n in OURS if n in started), None)
+        if "bare" in wanted and ours is not None:
+            bare = start_bare_from(ours, workdir / "bare")
+            started["bare"] = bare
+            for key, value in page_table(bare, "bench-pkg-00000", args.duration).items():
+                if key.startswith("project"):
+                    report["bare"][f"{key} @{args.files}"] = value
         if args.grow_to > args.files:
             more = [dist(p) for p in bulk_packages(args.files, args.grow_to)]
             for name, server in started.items():
+                if name == "bare":
+                    continue
                 print(f"[{name}] growing to {args.grow_to} files ...", flush=True)
                 bulk_upload(server, more, clients=UPLOAD_CLIENTS.get(name, 4))
                 last = bulk_packages(args.grow_to - 1, args.grow_to)
@@ -345,16 +364,30 @@ def main() -> None:
             server.stop()
             if server.name == "wheelhouse":
                 servers.drop_wheelhouse_database(server)
-    print_report(report)
+    table = report_table(report)
+    print(table)
+    if args.results:
+        args.results.write_text(results_markdown(table, args, load_before))
+        print(f"written to {args.results}")
 
 
 def _name_and_file(package: Package) -> tuple[str, str]:
     return package.name, wheel_filename(package)
 
 
+def start_bare_from(ours: Server, folder: Path) -> Server:
+    """The bare app, serving exactly the bytes `ours` answers for the benchmark's project."""
+    folder.mkdir()
+    path = project_path(ours, "bench-pkg-00000")
+    html, json_body = get(ours, path, HTML_ACCEPT)[1], get(ours, path, JSON_ACCEPT)[1]
+    return servers.start_bare(folder, html=html, json_body=json_body, path=ours.index_path)
+
+
 def start(name: str, workdir: Path) -> Server:
     folder = workdir / name
     folder.mkdir()
+    if name == "embedded":
+        return servers.start_embedded(folder)
     if name == "wheelhouse":
         database = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wheelhouse")
         return servers.start_wheelhouse(
@@ -367,6 +400,8 @@ def start(name: str, workdir: Path) -> Server:
 
 def measure(started, report, args, workdir: Path, *, size: int, reads_only: bool = False) -> None:
     for name, server in started.items():
+        if name == "bare":
+            continue
         print(f"[{name}] measuring at {size} files ...", flush=True)
         for key, value in page_table(server, "bench-pkg-00000", args.duration).items():
             report[name][f"{key} @{size}"] = value
@@ -377,13 +412,17 @@ def measure(started, report, args, workdir: Path, *, size: int, reads_only: bool
             report[name]["large download (MB/s)"] = download_rate(server, "bench-large")
 
 
-def print_report(report: dict[str, dict[str, object]]) -> None:
+def report_table(report: dict[str, dict[str, object]]) -> str:
+    """Absolute figures per registry, then each of ours against each other one."""
     names = list(report)
     keys = list(dict.fromkeys(k for r in report.values() for k in r))
-    print()
-    header = f"{'measurement':44}" + "".join(f"{n:>26}" for n in names)
-    peers = [n for n in names if n != "wheelhouse"]
-    print(header + "".join(f"{'vs ' + p:>18}" for p in peers if "wheelhouse" in names))
+    ours = [n for n in OURS if n in names]
+    pairs = [(o, p) for o in ours for p in names if p not in OURS]
+    lines = [
+        "| measurement | " + " | ".join(names) + " | "
+        + " | ".join(f"{o} vs {p}" for o, p in pairs) + " |",
+        "|---" * (1 + len(names) + len(pairs)) + "|",
+    ]  # fmt: skip
     for key in keys:
         cells, values = [], {}
         for name in names:
@@ -398,18 +437,35 @@ def print_report(report: dict[str, dict[str, object]]) -> None:
                 cell = f"{value:.3f}"
             else:
                 cell = "-"
-            cells.append(f"{cell:>26}")
-        ratios = []
-        if "wheelhouse" in values:
-            for peer in peers:
-                ratio = _ratio(key, values["wheelhouse"], values.get(peer))
-                ratios.append(f"{ratio:>18}")
-        print(f"{key:44}" + "".join(cells) + "".join(ratios))
-    print("\nratio > 1 means this registry is better (faster, higher rate, less memory).")
-    print(f"bulk upload: 4 concurrent HTTP uploaders, except {UPLOAD_CLIENTS} (one at a time).")
+            cells.append(cell)
+        ratios = [_ratio(key, values.get(o), values.get(p)) for o, p in pairs]
+        lines.append(f"| {key} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    lines += [
+        "",
+        "A ratio > 1 means this registry is better (faster, higher rate, less memory). "
+        f"Bulk upload: 4 concurrent HTTP uploaders, except {UPLOAD_CLIENTS} (one at a time). "
+        "Page rows: wrk, `cN` concurrent connections, authenticated where the registry "
+        "needs it (this registry: an API key on every request; devpi and pypiserver: "
+        "anonymous reads, their cheapest configuration).",
+    ]
+    return "\n".join(lines)
 
 
-def _ratio(key: str, ours: float, theirs: float | None) -> str:
+def results_markdown(table: str, args: argparse.Namespace, load_before: tuple[float, ...]) -> str:
+    cores = os.cpu_count()
+    load = ", ".join(f"{v:.2f}" for v in load_before)
+    return (
+        "# Benchmark results\n\n"
+        f'`make bench BENCH_ARGS="--files {args.files}'
+        + (f" --grow-to {args.grow_to}" if args.grow_to else "")
+        + f' --duration {args.duration} --results bench/RESULTS.md"` on '
+        f"{time.strftime('%Y-%m-%d')}, {cores} cores, load average before the run {load}. "
+        "Every figure is one run on one machine, all registries in the same run on the same "
+        "generated data.\n\n" + table + "\n"
+    )
+
+
+def _ratio(key: str, ours: float | None, theirs: float | None) -> str:
     if not theirs or not ours:
         return "-"
     lower_is_better = "(s)" in key or "MB)" in key

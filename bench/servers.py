@@ -1,6 +1,7 @@
-"""The three registries the benchmark compares, each started on a free port in its own folder:
-this one (gunicorn + Celery on PostgreSQL and Redis), devpi-server and pypiserver (each
-pip-installed from PyPI into its own virtualenv under bench/.venvs/)."""
+"""What the benchmark compares, each started on a free port in its own folder: this registry in
+its production shape (gunicorn + Celery on PostgreSQL and Redis) and embedded (`manage.py
+serve`, as `make run`), devpi-server and pypiserver (each pip-installed from PyPI into its own
+virtualenv under bench/.venvs/), and a bare WSGI app serving the same page bytes."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from tests.services import PROJECT_ROOT
+from tests.services import EmbeddedStack
 from tests.services import LiveStack
 from tests.services import free_port
 from tests.services import http_ok
@@ -141,6 +144,46 @@ def start_wheelhouse(workdir: Path, *, database_admin_url: str, redis_url: str) 
     )
     server.drop_database = (database_admin_url, name)  # type: ignore[attr-defined]
     return server
+
+
+def start_embedded(workdir: Path) -> Server:
+    """The embedded default exactly as `make run` starts it (`manage.py serve`: SQLite, local
+    files, the filesystem broker), in a folder of its own."""
+    stack = EmbeddedStack(workdir)
+    stack.start()
+    tenant = stack.provision("bench", "main")
+    token = str(tenant["api_key"]["token"])  # type: ignore[index]
+    return Server(
+        name="embedded",
+        base_url=stack.base_url,
+        index_path="/bench/main/simple/",
+        upload_path="/bench/main/legacy/",
+        auth=basic("__token__", token),
+        processes=stack.processes,
+    )
+
+
+def start_bare(workdir: Path, *, html: bytes, json_body: bytes, path: str) -> Server:
+    """bench/bare.py under gunicorn with the registry's web settings, serving `html` and
+    `json_body` (a project page of the registry, as it answered) at every URL."""
+    (workdir / "page.html").write_bytes(html)
+    (workdir / "page.json").write_bytes(json_body)
+    port = free_port()
+    env = {**os.environ, "BARE_HTML": str(workdir / "page.html"),
+           "BARE_JSON": str(workdir / "page.json")}  # fmt: skip
+    process = start_process(
+        [sys.executable, "-m", "gunicorn", "bench.bare:application", "--bind",
+         f"127.0.0.1:{port}", "--workers", os.environ.get("BENCH_WORKERS", "4"), "--threads",
+         os.environ.get("BENCH_THREADS", "2"), "--no-control-socket", "--log-level", "warning",
+         "--chdir", str(PROJECT_ROOT)],
+        env=env, log=workdir / "bare.log",
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: http_ok(base + "/"), timeout=60, what="bare WSGI app")
+    return Server(
+        name="bare", base_url=base, index_path=path, upload_path="/", auth=None,
+        processes=[process],
+    )  # fmt: skip
 
 
 def drop_wheelhouse_database(server: Server) -> None:
