@@ -250,10 +250,10 @@ CACHES = {
         }
     )
     | {"KEY_PREFIX": _CACHE_KEY_PREFIX},
-    # This process's memory: keys, repositories and pages of the hot path, under generation
-    # names. Bounded by count; large pages are kept in "default" instead.
-    "local": _LOCMEM_CACHE | {"OPTIONS": {"MAX_ENTRIES": 5000}},
 }
+# What each process keeps of the hot path (keys, repositories, pages) in its own memory, at
+# most (core.cache); large pages are kept once in "default" instead.
+LOCAL_CACHE_BYTES = env_int("LOCAL_CACHE_BYTES", 32 * 1024 * 1024)
 # After a cache fails, it is left alone this long before it is tried again.
 CACHE_RETRY_SECONDS = env_int("CACHE_RETRY_SECONDS", 5)
 # The longest an entry of the hot path lives, which bounds how long a generation renewal lost

@@ -1,10 +1,13 @@
 """Caches as a speed-up, never a dependency, and the generations that keep them right.
 
-Three caches (config.settings.CACHES):
-- "default": rendered index pages by content tag (Redis; this process's memory embedded);
-- "shared": what every process of a deployment must see alike: failure counters and the
-  generations below (Redis; files under DATA_DIR embedded);
-- "local": this process's memory, for what the hot path keeps under generation names.
+Three caches:
+- "default" (config.settings.CACHES): rendered index pages by content tag (Redis; this
+  process's memory embedded);
+- "shared" (CACHES): what every process of a deployment must see alike: failure counters and
+  the generations below (Redis; files under DATA_DIR embedded);
+- the local store here: this process's memory, for what the hot path keeps under generation
+  names. Live objects, not pickled copies (a Django cache unpickles on every read, which was
+  a quarter of a warm request): callers must treat what they read as read-only.
 
 **Outages.** Every operation goes through `guarded`: when a cache fails, the caller gets its
 fallback (the database path, which is always right) and the cache is left alone for
@@ -32,6 +35,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from typing import TypeVar
 
+from cachetools import TLRUCache
 from django.conf import settings
 from django.core.cache import BaseCache
 from django.core.cache import caches
@@ -44,7 +48,6 @@ T = TypeVar("T")
 
 DEFAULT = "default"
 SHARED = "shared"
-LOCAL = "local"
 
 _down_until: dict[str, float] = {}
 _down_lock = threading.Lock()
@@ -75,6 +78,33 @@ def _caches_reconfigured(setting: str, **kwargs: object) -> None:
     # Other caches now (as Django's own cache handler resets): their past failures say nothing.
     if setting == "CACHES":
         _down_until.clear()
+
+
+# The local store ---------------------------------------------------------------------------------
+
+# Bounded by an estimate of the bytes it holds: a page by its body, anything else as small.
+_LOCAL_ITEM_BYTES = 2048
+_local_lock = threading.Lock()
+_local: TLRUCache[str, tuple[float, object]] = TLRUCache(
+    maxsize=settings.LOCAL_CACHE_BYTES,
+    ttu=lambda _key, value, now: now + value[0],
+    getsizeof=lambda value: len(getattr(value[1], "body", b"")) + _LOCAL_ITEM_BYTES,
+)
+
+
+def local_get(name: str) -> object | None:
+    """What this process kept under `name`, or None (never kept, expired or evicted)."""
+    with _local_lock:
+        found = _local.get(name)
+    return None if found is None else found[1]
+
+
+def local_set(name: str, value: object, seconds: float) -> None:
+    """Keep `value` in this process for `seconds` at most (sooner gone if the store is full)."""
+    if seconds <= 0:
+        return
+    with _local_lock:
+        _local[name] = (seconds, value)
 
 
 # Generations ------------------------------------------------------------------------------------

@@ -65,8 +65,7 @@ def session_cache_prefix() -> Iterator[str]:
     prefix = new_cache_prefix()
     default = {**django_settings.CACHES["default"], "KEY_PREFIX": prefix}
     shared = {**django_settings.CACHES["shared"], "KEY_PREFIX": f"{prefix}.shared"}
-    local = django_settings.CACHES["local"]
-    with override_settings(CACHES={"default": default, "shared": shared, "local": local}):
+    with override_settings(CACHES={"default": default, "shared": shared}):
         yield prefix
     if default["BACKEND"].endswith(".RedisCache"):
         redis_keys_delete(default["LOCATION"], prefix)

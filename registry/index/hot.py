@@ -3,8 +3,8 @@
 Installers read far more than anyone writes: every CI job resolves against the index, many
 times a day, and each read would cost the key (with its organization and user), the
 repository, the key's limits and the project before the page itself. Here the outcome of
-those lookups is kept in this process's memory (the "local" cache) under names that carry two
-generations read from the cache every process shares (core.cache):
+those lookups is kept in this process's memory (core.cache's local store) under names that
+carry two generations read from the cache every process shares (core.cache):
 
 - the organization's access generation, renewed when anything deciding access in it is
   written (keys and their limits, members, repositories and their settings, the
@@ -36,11 +36,12 @@ from accounts.network import ip_in_networks
 from accounts.services import LAST_USED_RESOLUTION
 from accounts.services import api_key_used
 from core.cache import DEFAULT
-from core.cache import LOCAL
 from core.cache import access_generation_key
 from core.cache import content_generation_key
 from core.cache import generations
 from core.cache import guarded
+from core.cache import local_get
+from core.cache import local_set
 from registry.index.simple import Page
 from registry.index.simple import page_cache_key
 from registry.listings import Stored
@@ -86,15 +87,12 @@ def generations_for(org: str, name: str | None) -> Generations | None:
 
 
 def _local(name: str) -> Any:
-    return guarded(LOCAL, lambda cache: cache.get(name), None)
+    return local_get(name)
 
 
 def _keep(name: str, value: object, seconds: int | None) -> None:
-    timeout = (
-        settings.HOT_CACHE_SECONDS if seconds is None else min(seconds, settings.HOT_CACHE_SECONDS)
-    )
-    if timeout > 0:
-        guarded(LOCAL, lambda cache: cache.set(name, value, timeout), None)
+    limit = settings.HOT_CACHE_SECONDS
+    local_set(name, value, limit if seconds is None else min(seconds, limit))
 
 
 # Keys and repositories --------------------------------------------------------------------------
@@ -125,8 +123,8 @@ def access_get(
         return None
     last = api_key.last_used_at
     if last is None or timezone.now() - last >= LAST_USED_RESOLUTION:
+        # Sets last_used_at on the kept object itself: this process writes once a minute.
         api_key_used(api_key=api_key)
-        _keep(name, found, None)
     return found
 
 
