@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--path", default="simple/demo/", help="below /<org>/<repo>/")
     parser.add_argument("--accept", default="text/html")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--sort", default="cumulative", help="cumulative, tottime, ...")
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
@@ -95,7 +96,7 @@ def main() -> None:
     for _ in range(args.requests):
         one()
     profile.disable()
-    pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
+    pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 - A missing or foreign object is the dashboard's 404 page. The index and the REST API catch
   the same errors themselves and answer in their own shapes; this only sees what an HTML
   view let through.
+- Browser-only middleware (sessions, users, messages) is skipped for installers:
+  a request to the index or the upload URL that carries credentials of its own.
 - A dependency that is down (the database, the packages storage) is a 503 with a one-line
   reason and Retry-After, which twine, pip and uv show and retry on, never a bare 500 page.
   The request's own transaction (if any) has rolled back by then: nothing is half-written.
@@ -10,14 +12,21 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.db import InterfaceError
 from django.db import OperationalError
 from django.http import Http404
 from django.http import HttpRequest
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.deprecation import MiddlewareMixin
 
 from core.errors import NotFound
 from core.http import error_response
@@ -70,3 +79,37 @@ def _storage_down(exception: Exception) -> bool:
     # A 4xx from S3 is our bug (a bad key, a missing bucket): a 500, and logged as one.
     status = exception.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
     return int(status) >= 500
+
+
+# The index, file, JSON API and upload URLs of a repository (config.urls): /<org>/<repo>/...
+INSTALLER_PATH = re.compile(r"^/[^/]+/[^/]+/(?:simple|files|pypi|legacy)(?:/|$)")
+
+
+def from_installer(request: HttpRequest) -> bool:
+    """pip, uv, poetry, pdm, twine and friends: an index or upload URL with credentials.
+
+    They send no cookies, so sessions, users and messages mean nothing to them, and those cost
+    a sixth of a warm index request. A browser (no
+    Authorization header) on the same URLs still gets the whole stack."""
+    return "HTTP_AUTHORIZATION" in request.META and bool(INSTALLER_PATH.match(request.path_info))
+
+
+class _BrowserOnly(MiddlewareMixin):
+    """Mixed into a middleware: it stands aside for installers (`from_installer`)."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if from_installer(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class BrowserSessionMiddleware(_BrowserOnly, SessionMiddleware):
+    pass
+
+
+class BrowserAuthenticationMiddleware(_BrowserOnly, AuthenticationMiddleware):
+    pass
+
+
+class BrowserMessageMiddleware(_BrowserOnly, MessageMiddleware):
+    pass

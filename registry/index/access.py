@@ -70,8 +70,10 @@ def _authenticate(request: HttpRequest, realm: str, ip: str, session: bool) -> A
         return too_many_attempts_response(outcome.message, outcome.retry_after)
     if outcome.refusal == Refusal.NETWORK:
         return error_response(403, outcome.message)
-    if outcome.refusal == Refusal.NO_KEY and session and request.user.is_authenticated:
-        return request.user
+    # No user without the session middleware, which stands aside for installers.
+    user = getattr(request, "user", None)
+    if outcome.refusal == Refusal.NO_KEY and session and user is not None and user.is_authenticated:
+        return user
     return unauthorized_response(realm, outcome.message)
 
 
