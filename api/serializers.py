@@ -13,6 +13,7 @@ from accounts.models import KeyScope
 from accounts.models import Organization
 from accounts.models import Role
 from accounts.validators import SLUG_RE
+from publishing.models import PublisherKind
 from registry.links import RepositoryUrls
 from registry.links import repository_urls
 from registry.links import url_without_credentials
@@ -452,3 +453,68 @@ class AuditEventSerializer(serializers.Serializer):
     target = serializers.CharField()
     source_ip = serializers.IPAddressField(allow_null=True)
     details = serializers.DictField()
+
+
+# Trusted publishing ------------------------------------------------------------------------------
+
+
+class TrustedPublisherSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    kind = serializers.ChoiceField(choices=PublisherKind.choices)
+    project = serializers.CharField(help_text="The only project it may upload; empty: any.")
+    ci_repository = serializers.CharField(
+        help_text="GitHub: owner/name. GitLab: namespace/project."
+    )
+    workflow = serializers.CharField(
+        help_text="GitHub: the workflow's filename. GitLab: the CI configuration's path."
+    )
+    environment = serializers.CharField()
+    owner_id = serializers.CharField(help_text="GitHub: the owner account's immutable id.")
+    ci_repository_id = serializers.CharField(help_text="GitHub: the repository's immutable id.")
+    issuer = serializers.CharField(help_text="GitLab and other issuers: the issuer's URL.")
+    audience = serializers.CharField()
+    required_claims = serializers.DictField(child=serializers.CharField())
+    description = serializers.CharField(source="describe")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class TrustedPublisherCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=PublisherKind.choices)
+    project = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True,
+        help_text="Limit uploads to this project; empty: any project of the repository.",
+    )  # fmt: skip
+    ci_repository = serializers.CharField(
+        max_length=300, required=False, default="", allow_blank=True,
+        help_text="GitHub: owner/name. GitLab: namespace/project.",
+    )  # fmt: skip
+    workflow = serializers.CharField(
+        max_length=300, required=False, default="", allow_blank=True,
+        help_text="GitHub: the filename in .github/workflows/. GitLab: the CI configuration "
+        "(default .gitlab-ci.yml).",
+    )  # fmt: skip
+    environment = serializers.CharField(
+        max_length=255, required=False, default="", allow_blank=True,
+        help_text="GitHub and GitLab: only jobs in this deployment environment.",
+    )  # fmt: skip
+    owner_id = serializers.CharField(
+        max_length=40, required=False, default="", allow_blank=True,
+        help_text="GitHub: the owner's numeric id (recorded at first use when empty).",
+    )  # fmt: skip
+    ci_repository_id = serializers.CharField(
+        max_length=40, required=False, default="", allow_blank=True,
+        help_text="GitHub: the repository's numeric id (recorded at first use when empty).",
+    )  # fmt: skip
+    issuer = serializers.CharField(
+        max_length=300, required=False, default="", allow_blank=True,
+        help_text="GitLab: the instance (default https://gitlab.com). Other issuers: required.",
+    )  # fmt: skip
+    audience = serializers.CharField(
+        max_length=300, required=False, default="", allow_blank=True,
+        help_text="Other issuers: the `aud` their tokens carry (default: this registry's).",
+    )  # fmt: skip
+    required_claims = serializers.DictField(
+        child=serializers.CharField(max_length=500), required=False, default=dict,
+        help_text="Other issuers: claims the token must carry with exactly these values.",
+    )  # fmt: skip
