@@ -381,8 +381,8 @@ OIDC_JWKS_MIN_REFRESH = env_int("OIDC_JWKS_MIN_REFRESH", 30)
 OIDC_HTTP_TIMEOUT = env_float("OIDC_HTTP_TIMEOUT", 5.0)
 # Clock skew allowed between the issuer and us on exp, nbf and iat.
 OIDC_LEEWAY = env_int("OIDC_LEEWAY", 30)
-# The minted upload key's lifetime, as on PyPI.
-OIDC_TOKEN_MINUTES = env_int("OIDC_TOKEN_MINUTES", 15)
+# The minted upload key's lifetime in seconds: 15 minutes, as on PyPI.
+OIDC_TOKEN_LIFETIME = env_int("OIDC_TOKEN_LIFETIME", 900)
 
 # Celery -----------------------------------------------------------------------------------------
 

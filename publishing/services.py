@@ -3,7 +3,7 @@ token for a short-lived upload key (anyone holding a token that matches one).
 
 The minted credential is an ordinary API key (only its hash is stored) with the upload scope,
 limited to the matching publishers' repositories (and project), expiring after
-OIDC_TOKEN_MINUTES: every place that checks keys checks it, the hot path's expiry included.
+OIDC_TOKEN_LIFETIME: every place that checks keys checks it, the hot path's expiry included.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def _same_exists(publisher: TrustedPublisher) -> bool:
 def publisher_delete(
     *, publisher: TrustedPublisher, actor: Actor, source_ip: str | None = None
 ) -> None:
-    """Stop trusting the publisher. Keys it minted run out within OIDC_TOKEN_MINUTES."""
+    """Stop trusting the publisher. Keys it minted run out within OIDC_TOKEN_LIFETIME."""
     repository = publisher.repository
     require(actor, Action.MANAGE_REPOSITORIES, repository.organization, repository)
     audit_record(
@@ -338,7 +338,7 @@ def trusted_token_mint(*, token: str, source_ip: str | None = None) -> MintedTok
     repositories = list({p.repository_id: p.repository for p in matched}.values())
     project = matched[0].project
     now = timezone.now()
-    expires_at = now + timedelta(minutes=settings.OIDC_TOKEN_MINUTES)
+    expires_at = now + timedelta(seconds=settings.OIDC_TOKEN_LIFETIME)
     with transaction.atomic():
         _remember(issuer, token, claims)
         _record_github_ids(matched, claims)
