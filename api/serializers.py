@@ -14,6 +14,13 @@ from accounts.models import Organization
 from accounts.models import Role
 from accounts.validators import SLUG_RE
 from publishing.models import PublisherKind
+from publishing.services import CI_REPOSITORY_PATTERN
+from publishing.services import GITHUB_REPOSITORY_PATTERN
+from publishing.services import ISSUER_PATTERN
+from publishing.services import NUMERIC_ID_PATTERN
+from publishing.services import PROJECT_NAME_PATTERN
+from publishing.services import WORKFLOW_FILE_PATTERN
+from publishing.services import WORKFLOW_PATTERN
 from registry.links import RepositoryUrls
 from registry.links import repository_urls
 from registry.links import url_without_credentials
@@ -479,42 +486,83 @@ class TrustedPublisherSerializer(serializers.Serializer):
     last_used_at = serializers.DateTimeField(allow_null=True)
 
 
-class TrustedPublisherCreateSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=PublisherKind.choices)
-    project = serializers.CharField(
-        max_length=200, required=False, default="", allow_blank=True,
+def _optional(field: type[serializers.CharField], *args: Any, **kwargs: Any) -> Any:
+    return field(*args, required=False, default="", allow_blank=True, **kwargs)
+
+
+class _PublisherCreateSerializer(serializers.Serializer):
+    project = _optional(
+        serializers.RegexField, PROJECT_NAME_PATTERN, max_length=200,
         help_text="Limit uploads to this project; empty: any project of the repository.",
     )  # fmt: skip
-    ci_repository = serializers.CharField(
-        max_length=300, required=False, default="", allow_blank=True,
-        help_text="GitHub: owner/name. GitLab: namespace/project.",
+
+
+class GitHubPublisherCreateSerializer(_PublisherCreateSerializer):
+    kind = serializers.ChoiceField(choices=[PublisherKind.GITHUB.value])
+    ci_repository = serializers.RegexField(
+        GITHUB_REPOSITORY_PATTERN, max_length=300, help_text="The repository: owner/name."
+    )
+    workflow = serializers.RegexField(
+        WORKFLOW_FILE_PATTERN, max_length=300, help_text="Its filename in .github/workflows/."
+    )
+    environment = _optional(
+        serializers.CharField, max_length=255,
+        help_text="Only jobs in this deployment environment; empty: any.",
     )  # fmt: skip
-    workflow = serializers.CharField(
-        max_length=300, required=False, default="", allow_blank=True,
-        help_text="GitHub: the filename in .github/workflows/. GitLab: the CI configuration "
-        "(default .gitlab-ci.yml).",
+    owner_id = _optional(
+        serializers.RegexField, NUMERIC_ID_PATTERN, max_length=40,
+        help_text="The owner account's numeric id (recorded at first use when empty).",
     )  # fmt: skip
-    environment = serializers.CharField(
-        max_length=255, required=False, default="", allow_blank=True,
-        help_text="GitHub and GitLab: only jobs in this deployment environment.",
+    ci_repository_id = _optional(
+        serializers.RegexField, NUMERIC_ID_PATTERN, max_length=40,
+        help_text="The repository's numeric id (recorded at first use when empty).",
     )  # fmt: skip
-    owner_id = serializers.CharField(
-        max_length=40, required=False, default="", allow_blank=True,
-        help_text="GitHub: the owner's numeric id (recorded at first use when empty).",
+
+
+class GitLabPublisherCreateSerializer(_PublisherCreateSerializer):
+    kind = serializers.ChoiceField(choices=[PublisherKind.GITLAB.value])
+    ci_repository = serializers.RegexField(
+        CI_REPOSITORY_PATTERN, max_length=300,
+        help_text="The project's path: namespace/project, groups included.",
     )  # fmt: skip
-    ci_repository_id = serializers.CharField(
-        max_length=40, required=False, default="", allow_blank=True,
-        help_text="GitHub: the repository's numeric id (recorded at first use when empty).",
+    workflow = _optional(
+        serializers.RegexField, WORKFLOW_PATTERN, max_length=300,
+        help_text="The CI configuration's path (default .gitlab-ci.yml).",
     )  # fmt: skip
-    issuer = serializers.CharField(
-        max_length=300, required=False, default="", allow_blank=True,
-        help_text="GitLab: the instance (default https://gitlab.com). Other issuers: required.",
+    environment = _optional(
+        serializers.CharField, max_length=255,
+        help_text="Only jobs in this deployment environment; empty: any.",
     )  # fmt: skip
-    audience = serializers.CharField(
-        max_length=300, required=False, default="", allow_blank=True,
-        help_text="Other issuers: the `aud` their tokens carry (default: this registry's).",
+    issuer = _optional(
+        serializers.RegexField, ISSUER_PATTERN, max_length=300,
+        help_text="The GitLab instance (default https://gitlab.com).",
+    )  # fmt: skip
+
+
+class OidcPublisherCreateSerializer(_PublisherCreateSerializer):
+    kind = serializers.ChoiceField(choices=[PublisherKind.OIDC.value])
+    issuer = serializers.RegexField(ISSUER_PATTERN, max_length=300, help_text="The issuer's URL.")
+    audience = _optional(
+        serializers.CharField, max_length=300,
+        help_text="The `aud` its tokens carry (default: this registry's).",
     )  # fmt: skip
     required_claims = serializers.DictField(
-        child=serializers.CharField(max_length=500), required=False, default=dict,
-        help_text="Other issuers: claims the token must carry with exactly these values.",
+        child=serializers.CharField(max_length=500), allow_empty=False,
+        help_text="Claims the token must carry with exactly these values (at least one).",
     )  # fmt: skip
+
+
+class PublisherKindSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=PublisherKind.choices)
+
+
+# Plain strings as keys: the schema (YAML) is written from them.
+PUBLISHER_CREATE_BODIES: dict[str, type[serializers.Serializer]] = {
+    PublisherKind.GITHUB.value: GitHubPublisherCreateSerializer,
+    PublisherKind.GITLAB.value: GitLabPublisherCreateSerializer,
+    PublisherKind.OIDC.value: OidcPublisherCreateSerializer,
+}
+# The same, as the schema names the shapes (drf-spectacular's type for it).
+PUBLISHER_CREATE_SERIALIZERS: dict[str, serializers.Serializer | type[serializers.Serializer]] = {
+    **PUBLISHER_CREATE_BODIES
+}

@@ -362,6 +362,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice sets share the field name `kind`: each gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "RepositoryKindEnum": "registry.models.RepositoryKind",
+        "PublisherKindEnum": "publishing.models.PublisherKind",
+    },
 }
 
 # Trusted publishing -----------------------------------------------------------------------------

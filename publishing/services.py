@@ -44,11 +44,19 @@ from registry.models import Repository
 from registry.models import RepositoryKind
 from registry.names import normalize_name
 
-_PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
-_GITHUB_SOURCE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$")
-_GITLAB_SOURCE = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")
-_WORKFLOW_FILE = re.compile(r"^[A-Za-z0-9_.-]+\.ya?ml$")
-_NUMERIC_ID = re.compile(r"^[0-9]*$")
+# The shapes of what publisher_create accepts (the REST API's schema states them too).
+PROJECT_NAME_PATTERN = r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])?$"
+GITHUB_REPOSITORY_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$"
+CI_REPOSITORY_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$"
+WORKFLOW_FILE_PATTERN = r"^[A-Za-z0-9_.-]+\.ya?ml$"
+WORKFLOW_PATTERN = r"^([A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_.-]+\.ya?ml$"
+ISSUER_PATTERN = r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~-]+)*/?$"
+NUMERIC_ID_PATTERN = r"^[0-9]*$"
+_PROJECT_NAME = re.compile(PROJECT_NAME_PATTERN)
+_GITHUB_SOURCE = re.compile(GITHUB_REPOSITORY_PATTERN)
+_GITLAB_SOURCE = re.compile(CI_REPOSITORY_PATTERN)
+_WORKFLOW_FILE = re.compile(WORKFLOW_FILE_PATTERN)
+_NUMERIC_ID = re.compile(NUMERIC_ID_PATTERN)
 DEFAULT_GITLAB_CI_CONFIG = ".gitlab-ci.yml"
 GITHUB_ID_HELP = "GitHub ids are numbers (leave blank to record them at first use)."
 GITLAB_PATH_HELP = "Give the GitLab project's path: namespace/project (groups included)."

@@ -3,6 +3,7 @@ for a 15-minute upload key (the exchange itself is at /_/oidc/, publishing.views
 
 from __future__ import annotations
 
+from drf_spectacular.utils import PolymorphicProxySerializer
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,12 +32,19 @@ class TrustedPublisherListView(ApiView):
         "`ci_repository` (namespace/project), `workflow` (CI configuration path), optional "
         "`environment` and `issuer`. `oidc`: `issuer`, `required_claims` (at least one), "
         "optional `audience`. `project` limits uploads to one project.",
-        request=s.TrustedPublisherCreateSerializer,
+        request=PolymorphicProxySerializer(
+            component_name="TrustedPublisherCreate",
+            serializers=s.PUBLISHER_CREATE_SERIALIZERS,
+            resource_type_field_name="kind",
+        ),
         responses={201: s.TrustedPublisherSerializer},
     )
     def post(self, request: Request, org: str, repo: str) -> Response:
         repository = self.repository
-        body = s.TrustedPublisherCreateSerializer(data=request.data)
+        # The kind first: it says which fields the rest of the body needs.
+        kind = s.PublisherKindSerializer(data=request.data)
+        kind.is_valid(raise_exception=True)
+        body = s.PUBLISHER_CREATE_BODIES[kind.validated_data["kind"]](data=request.data)
         body.is_valid(raise_exception=True)
         publisher = services.publisher_create(
             repository=repository,
