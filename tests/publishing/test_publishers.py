@@ -252,3 +252,18 @@ def test_a_member_cannot_add_publishers_from_the_dashboard(world: World) -> None
 
     assert response.status_code == 403
     assert not TrustedPublisher.objects.exists()
+
+
+def test_the_connect_page_shows_the_ci_snippets_with_the_repositorys_urls(
+    world: World, settings: Any
+) -> None:
+    settings.PUBLIC_URL = "https://packages.example.com"
+    settings.OIDC_AUDIENCE = "packages.example.com"
+
+    page = as_user(world, "member").get("/orgs/acme/repos/main/connect/").content.decode()
+
+    upload = "https://packages.example.com/acme/main/legacy/"
+    assert "Publishing from CI without secrets" in page
+    assert "id-token: write" in page
+    assert f"uv publish --trusted-publishing always --publish-url {upload}" in page
+    assert "PACKAGES_EXAMPLE_COM_ID_TOKEN:\n      aud: packages.example.com" in page
