@@ -31,7 +31,6 @@ from accounts.permissions import require
 from accounts.services import api_key_create
 from accounts.services import audit_record
 from publishing.matching import audited_claims
-from publishing.matching import expected_audience
 from publishing.matching import mismatch
 from publishing.models import PublisherKind
 from publishing.models import TrustedPublisher
@@ -243,26 +242,51 @@ class MintedToken:
     expires_at: datetime
 
 
-def _candidates(issuer: str) -> list[TrustedPublisher]:
-    """The publishers whose tokens come from `issuer`."""
+def _audiences(issuer: str) -> set[str]:
+    """The audiences publishers of `issuer` accept; none when no publisher names it."""
+    github = issuer == settings.OIDC_GITHUB_ISSUER.rstrip("/")
+    kinds = TrustedPublisher.objects.filter(issuer=issuer).exclude(kind=PublisherKind.GITHUB)
+    if github and TrustedPublisher.objects.filter(kind=PublisherKind.GITHUB).exists():
+        kinds = kinds | TrustedPublisher.objects.filter(kind=PublisherKind.GITHUB)
+    return {
+        audience or settings.OIDC_AUDIENCE
+        for audience in kinds.values_list("audience", flat=True).distinct()
+    }
+
+
+def _candidates(issuer: str, claims: dict[str, Any]) -> list[TrustedPublisher]:
+    """The publishers the verified claims could be about: GitHub's by repository, GitLab's by
+    instance and project, other issuers' all (their required claims decide)."""
     publishers = TrustedPublisher.objects.select_related("repository__organization")
-    found = list(publishers.filter(issuer=issuer).exclude(kind=PublisherKind.GITHUB))
+    found = list(
+        publishers.filter(kind=PublisherKind.OIDC, issuer=issuer)
+        | publishers.filter(
+            kind=PublisherKind.GITLAB,
+            issuer=issuer,
+            ci_repository__iexact=str(claims.get("project_path", "")),
+        )
+    )
     if issuer == settings.OIDC_GITHUB_ISSUER.rstrip("/"):
-        found += list(publishers.filter(kind=PublisherKind.GITHUB))
+        repository = str(claims.get("repository", ""))
+        found += publishers.filter(kind=PublisherKind.GITHUB, ci_repository__iexact=repository)
     return found
 
 
-def _matching(candidates: list[TrustedPublisher], claims: dict[str, Any]) -> list[TrustedPublisher]:
+def _matching(
+    candidates: list[TrustedPublisher], claims: dict[str, Any], source_ip: str | None
+) -> list[TrustedPublisher]:
     matched: list[TrustedPublisher] = []
-    reasons: set[str] = set()
+    refused: dict[int, list[tuple[TrustedPublisher, str]]] = {}
     for publisher in candidates:
         reason = mismatch(publisher, claims)
         if reason is None:
             matched.append(publisher)
         elif reason:
-            reasons.add(reason)
+            refused.setdefault(publisher.repository.organization_id, []).append((publisher, reason))
     if not matched:
-        why = "; ".join(sorted(reasons)) or "no trusted publisher is configured for this identity"
+        _audit_refusals(refused, claims, source_ip)
+        reasons = sorted({reason for pairs in refused.values() for _, reason in pairs})
+        why = "; ".join(reasons) or "no trusted publisher is configured for this identity"
         raise TokenRefused(
             "invalid-publisher", f"valid token, but no corresponding publisher ({why})"
         )
@@ -283,6 +307,29 @@ def _matching(candidates: list[TrustedPublisher], claims: dict[str, Any]) -> lis
             "configure them for the same project, or for any project.",
         )
     return matched
+
+
+def _audit_refusals(
+    refused: dict[int, list[tuple[TrustedPublisher, str]]],
+    claims: dict[str, Any],
+    source_ip: str | None,
+) -> None:
+    """Tell each organization whose publisher a signed token almost matched (same GitHub
+    repository, GitLab project or issuer): a workflow or environment that tried to publish and
+    may not, or a publisher configured wrong. Only tokens the issuer signed get this far."""
+    for pairs in refused.values():
+        publishers = [publisher for publisher, _ in pairs]
+        audit_record(
+            organization=publishers[0].repository.organization,
+            action="trusted_publisher.refused",
+            target=f"repository {publishers[0].repository.organization.slug}/"
+            f"{publishers[0].repository.slug}",
+            source_ip=source_ip,
+            details={
+                "publishers": [{"id": p.pk, "reason": reason} for p, reason in pairs],
+                "claims": audited_claims(claims, publishers),
+            },
+        )
 
 
 def _remember(issuer: str, token: str, claims: dict[str, Any]) -> None:
@@ -330,18 +377,18 @@ def trusted_token_mint(*, token: str, source_ip: str | None = None) -> MintedTok
     The key covers every repository (of one organization) whose publisher the token matches,
     limited to the publishers' project when they have one."""
     issuer = unverified_issuer(token)
-    candidates = _candidates(issuer)
-    if not candidates:
+    audiences = _audiences(issuer)
+    if not audiences:
         # Before any request to the issuer: only the issuers a publisher names are fetched.
         raise TokenRefused(
             "invalid-publisher",
             f"valid token, but no corresponding publisher (no trusted publisher is configured "
             f"for issuer {issuer})",
         )
-    claims = verify_token(
-        token, issuer=issuer, audiences={expected_audience(p) for p in candidates}
-    )
-    matched = _matching(candidates, claims)
+    # Verified before anything else is looked up: what a token's claims name (which
+    # repositories have publishers) is told only to holders of tokens the issuer signed.
+    claims = verify_token(token, issuer=issuer, audiences=audiences)
+    matched = _matching(_candidates(issuer, claims), claims, source_ip)
     organization = matched[0].repository.organization
     repositories = list({p.repository_id: p.repository for p in matched}.values())
     project = matched[0].project

@@ -463,3 +463,53 @@ def test_another_issuer_matches_its_required_claims_and_audience_exactly(
     assert "the claim 'branch' ('missing')" in missing_claim[1]
     assert wrong_audience == ("invalid-token", wrong_audience[1])
     assert "audience" in wrong_audience[1]
+
+
+def test_a_refused_signed_token_is_audited_to_the_organization_it_almost_matched(
+    tenant: Tenant, github: Issuer
+) -> None:
+    publisher = _github_publisher(tenant)
+
+    refusal(mint(github.token(github_claims(AUD, workflow="evil.yml"))))
+
+    event = AuditEvent.objects.get(action="trusted_publisher.refused")
+    assert event.organization == tenant.repository.organization
+    assert event.details["publishers"][0]["id"] == publisher.pk
+    assert "evil.yml" in event.details["publishers"][0]["reason"]
+    assert event.details["claims"]["repository"] == "acme-corp/app"
+
+
+def test_a_forged_token_learns_nothing_about_which_repositories_have_publishers(
+    tenant: Tenant, github: Issuer
+) -> None:
+    """The signature is checked before any lookup by repository: configured or not, a
+    token the issuer did not sign gets the same answer."""
+    _github_publisher(tenant)
+    forger = new_rsa_key()
+
+    configured = refusal(mint(github.token(github_claims(AUD), key=forger)))
+    unconfigured = refusal(
+        mint(github.token(github_claims(AUD, repository="someone/else"), key=forger))
+    )
+
+    assert configured == unconfigured
+    assert not AuditEvent.objects.filter(action="trusted_publisher.refused").exists()
+
+
+def test_a_mint_costs_a_fixed_number_of_queries(
+    tenant: Tenant, github: Issuer, django_assert_num_queries: Any
+) -> None:
+    _github_publisher(tenant)
+    for n in range(5):  # other tenants' publishers are never loaded
+        other = organization_get_or_create(slug=f"other{n}", name="O", owner=tenant.owner)
+        publisher_create(
+            repository=repository_get_or_create(organization=other, slug="main"),
+            actor=tenant.owner, kind=PublisherKind.GITHUB,
+            ci_repository=f"other/app{n}", workflow="release.yml",
+        )  # fmt: skip
+    assert mint(github.token(github_claims(AUD))).status_code == 200  # keys fetched
+
+    # Publishers (3), the used token (2, with savepoints), the key as api_key_create makes
+    # it, and the audit: the same whatever else is stored.
+    with django_assert_num_queries(23):
+        assert mint(github.token(github_claims(AUD))).status_code == 200
