@@ -174,12 +174,16 @@ def gitlab_claims(
 
 
 class ActionsTokenEndpoint:
-    """GitHub's ACTIONS_ID_TOKEN_REQUEST_URL for one job: a token with `claims` (given the
-    audience asked for) to whoever presents the job's request token."""
+    """GitHub's ACTIONS_ID_TOKEN_REQUEST_URL for one job: `token(audience)` (by default the
+    issuer's token with `claims(audience)`) to whoever presents the job's request token."""
 
-    def __init__(self, issuer: Issuer, claims: Callable[[str], dict[str, Any]]) -> None:
-        self.issuer = issuer
-        self.claims = claims
+    def __init__(
+        self,
+        issuer: Issuer,
+        claims: Callable[[str], dict[str, Any]],
+        token: Callable[[str], str] | None = None,
+    ) -> None:
+        self.token = token or (lambda audience: issuer.token(claims(audience)))
         self.request_token = uuid.uuid4().hex
         self.audiences: list[str] = []
         self._server = _Server(self._answer)
@@ -199,7 +203,7 @@ class ActionsTokenEndpoint:
             return 401, {"message": "bad request token"}
         audience = parse_qs(urlsplit(request.path).query).get("audience", [""])[0]
         self.audiences.append(audience)
-        return 200, {"value": self.issuer.token(self.claims(audience))}
+        return 200, {"value": self.token(audience)}
 
     def env(self) -> dict[str, str]:
         """What a GitHub Actions job with `id-token: write` has in its environment."""

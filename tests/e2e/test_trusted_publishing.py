@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ from tests.clients import upload_fields
 from tests.oidc import ActionsTokenEndpoint
 from tests.oidc import Issuer
 from tests.oidc import github_claims
+from tests.oidc import new_rsa_key
 from tests.services import PROJECT_ROOT
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
@@ -228,48 +231,105 @@ def _listed(stack: HttpsStack, org: str, repo: str, project: str, token: str) ->
     return page.status_code == 200 and ".whl" in page.text
 
 
+@dataclass(frozen=True)
+class CiTenant:
+    org: str
+    reader: str  # a read key, to see what was published
+
+    def upload_url(self, stack: HttpsStack, repo: str = "main") -> str:
+        return stack.url(f"{self.org}/{repo}/legacy/")
+
+
+@pytest.fixture(scope="module")
+def ci_tenant(https_stack: HttpsStack) -> CiTenant:
+    """An organization with repositories main and other; main trusts the `release.yml`
+    workflow of GitHub's acme-corp/app, in its `release` environment."""
+    org = f"ci-{uuid.uuid4().hex[:8]}"
+    tenant = https_stack.provision(org, "main", scope="read")
+    https_stack.provision(org, "other", scope="read")
+    _publisher(
+        https_stack, org, "main",
+        ci_repository="acme-corp/app", workflow="release.yml", environment="release",
+    )  # fmt: skip
+    return CiTenant(org, str(tenant["api_key"]["token"]))  # type: ignore[index]
+
+
+def _job_claims(audience: str, **change: str) -> dict[str, Any]:
+    return github_claims(audience, **{"environment": "release", **change})
+
+
 def test_uv_publishes_from_github_actions_with_no_key(
-    https_stack: HttpsStack, issuer: Issuer, tmp_path: Path
+    https_stack: HttpsStack, issuer: Issuer, ci_tenant: CiTenant, tmp_path: Path
 ) -> None:
     stack = https_stack
-    org = f"ci-{uuid.uuid4().hex[:8]}"
-    tenant = stack.provision(org, "main", scope="read")
-    stack.provision(org, "other", scope="read")
-    reader = str(tenant["api_key"]["token"])  # type: ignore[index]
-    _publisher(stack, org, "main", ci_repository="acme-corp/app", workflow="release.yml")
-    upload_url = stack.url(f"{org}/main/legacy/")
-
     # The job: GitHub's runner hands out identity tokens for whichever audience uv asks.
-    job = ActionsTokenEndpoint(issuer, lambda aud: github_claims(aud))
+    job = ActionsTokenEndpoint(issuer, _job_claims)
     with job:
-        published = _uv_publish(stack, job, upload_url, _dist(tmp_path / "a", "ci-demo", "1.0"))
+        published = _uv_publish(
+            stack, job, ci_tenant.upload_url(stack), _dist(tmp_path, "ci-demo", "1.0")
+        )
 
     assert published.returncode == 0, published.output
     assert job.audiences == ["127.0.0.1"]  # what /_/oidc/audience told uv
-    wait_for(lambda: _listed(stack, org, "main", "ci-demo", reader), timeout=60, what="listed")
+    wait_for(
+        lambda: _listed(stack, ci_tenant.org, "main", "ci-demo", ci_tenant.reader),
+        timeout=60,
+        what="ci-demo listed",
+    )
 
-    # A workflow the publisher does not trust: uv prints why the registry refused it.
-    rogue = ActionsTokenEndpoint(issuer, lambda aud: github_claims(aud, workflow="evil.yml"))
-    with rogue:
-        refused = _uv_publish(stack, rogue, upload_url, _dist(tmp_path / "b", "ci-demo", "2.0"))
+
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [
+        (lambda i, aud: i.token(_job_claims(aud, workflow="evil.yml")),
+         "the workflow 'acme-corp/app/.github/workflows/evil.yml@"),
+        (lambda i, aud: i.token(_job_claims(aud, repository="acme-corp/fork")),
+         "no trusted publisher is configured for this identity"),
+        (lambda i, aud: i.token(_job_claims(aud, environment="staging")),
+         "the job's environment ('staging') is not the one"),
+        (lambda i, aud: i.token(_job_claims(aud), lifetime=-120), "The token has expired"),
+        (lambda i, aud: i.token(_job_claims(aud), key=new_rsa_key()),
+         "signature does not verify"),
+        (lambda i, aud: i.token(_job_claims("pypi")), "The token's audience (aud) is not"),
+    ],
+    ids=["workflow", "repository", "environment", "expired", "another key", "another audience"],
+)  # fmt: skip
+def test_uv_prints_why_a_token_was_refused(
+    https_stack: HttpsStack,
+    issuer: Issuer,
+    ci_tenant: CiTenant,
+    tmp_path: Path,
+    token: Callable[[Issuer, str], str],
+    says: str,
+) -> None:
+    job = ActionsTokenEndpoint(issuer, _job_claims, lambda audience: token(issuer, audience))
+    with job:
+        refused = _uv_publish(
+            https_stack, job, ci_tenant.upload_url(https_stack), _dist(tmp_path, "ci-demo", "9.0")
+        )
 
     assert refused.returncode != 0
-    assert "invalid-publisher" in refused.output
-    assert "the workflow 'acme-corp/app/.github/workflows/evil.yml@" in refused.output
+    assert "422" in refused.output
+    assert says in refused.output, refused.output
 
-    # The minted key: for its repository only, and only until it expires.
+
+def test_the_minted_key_works_once_for_its_repository_until_it_expires(
+    https_stack: HttpsStack, issuer: Issuer, ci_tenant: CiTenant, tmp_path: Path
+) -> None:
+    stack = https_stack
     with stack.client() as client:
-        identity = issuer.token(github_claims("127.0.0.1"))
+        identity = issuer.token(_job_claims("127.0.0.1"))
         minted = client.post(stack.url("_/oidc/mint-token"), json={"token": identity}).json()
         replayed = client.post(stack.url("_/oidc/mint-token"), json={"token": identity})
     token = minted["token"]
     assert replayed.status_code == 422
     assert "already exchanged" in replayed.json()["errors"][0]["description"]
-    wheel = _dist(tmp_path / "c", "ci-demo", "3.0")
-    other_url = stack.url(f"{org}/other/legacy/")
-    assert _upload(stack, other_url, token, wheel, "ci-demo", "3.0") == 404
-    assert _upload(stack, upload_url, token, wheel, "ci-demo", "3.0") == 200
+    wheel = _dist(tmp_path / "a", "ci-demo", "3.0")
+    main, other = ci_tenant.upload_url(stack), ci_tenant.upload_url(stack, "other")
+
+    assert _upload(stack, other, token, wheel, "ci-demo", "3.0") == 404
+    assert _upload(stack, main, token, wheel, "ci-demo", "3.0") == 200
 
     time.sleep(max(0.0, minted["expires"] - time.time()) + 1)
-    later = _dist(tmp_path / "d", "ci-demo", "4.0")
-    assert _upload(stack, upload_url, token, later, "ci-demo", "4.0") == 401
+    later = _dist(tmp_path / "b", "ci-demo", "4.0")
+    assert _upload(stack, main, token, later, "ci-demo", "4.0") == 401
