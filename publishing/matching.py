@@ -52,6 +52,20 @@ def _environment(publisher: TrustedPublisher, claims: dict[str, Any], where: str
     return None
 
 
+def _workflow(
+    publisher: TrustedPublisher, claims: dict[str, Any], claim: str, prefix: str, what: str
+) -> str | None:
+    """The job's workflow (GitHub) or CI configuration (GitLab) as its `claim` names it,
+    `<where>@<ref>`: `prefix` is the part before the ref, which the publisher fixes."""
+    ref = _text(claims, claim)
+    if not ref.lower().startswith(prefix.lower()):
+        return (
+            f"the {what} {ref or 'none'!r} ({claim}) is not the one the trusted publisher of "
+            f"{publisher.ci_repository} trusts"
+        )
+    return _environment(publisher, claims, publisher.ci_repository)
+
+
 def _github(publisher: TrustedPublisher, claims: dict[str, Any]) -> str | None:
     repository = _text(claims, "repository")
     # GitHub names are case-insensitive; the ids below are what cannot be taken over.
@@ -68,29 +82,16 @@ def _github(publisher: TrustedPublisher, claims: dict[str, Any]) -> str | None:
             f"{repository} is repository id {_text(claims, 'repository_id')!r}, not the one the "
             "trusted publisher trusts: it was deleted and created again"
         )
-    workflow_ref = _text(claims, "job_workflow_ref")
     prefix = f"{publisher.ci_repository}/.github/workflows/{publisher.workflow}@"
-    if not workflow_ref.lower().startswith(prefix.lower()):
-        return (
-            f"the workflow {workflow_ref or 'none'!r} (job_workflow_ref) is not the workflow "
-            f"file the trusted publisher of {repository} trusts"
-        )
-    return _environment(publisher, claims, repository)
+    return _workflow(publisher, claims, "job_workflow_ref", prefix, "workflow")
 
 
 def _gitlab(publisher: TrustedPublisher, claims: dict[str, Any]) -> str | None:
-    path = _text(claims, "project_path")
-    if path.lower() != publisher.ci_repository.lower():
+    if _text(claims, "project_path").lower() != publisher.ci_repository.lower():
         return ""
     host = urlsplit(publisher.issuer).netloc
-    config_ref = _text(claims, "ci_config_ref_uri")
     prefix = f"{host}/{publisher.ci_repository}//{publisher.workflow}@"
-    if not config_ref.lower().startswith(prefix.lower()):
-        return (
-            f"the CI configuration {config_ref or 'none'!r} (ci_config_ref_uri) is not the one "
-            f"the trusted publisher of {path} trusts"
-        )
-    return _environment(publisher, claims, path)
+    return _workflow(publisher, claims, "ci_config_ref_uri", prefix, "CI configuration")
 
 
 def _oidc(publisher: TrustedPublisher, claims: dict[str, Any]) -> str | None:

@@ -36,6 +36,7 @@ from tests.services import SeaweedFS
 from tests.services import ServicesStack
 from tests.services import new_cache_prefix
 from tests.services import redis_keys_delete
+from tests.services import running
 from tests.upstream import Upstream
 from tests.world import Tenant
 from tests.world import World
@@ -205,12 +206,8 @@ def services_stack(
         redis_url=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
         s3=s3,
     )
-    try:
-        stack.start()
+    with running(stack):
         yield stack
-    finally:
-        stack.stop()
-        redis_keys_delete(stack.env["REDIS_URL"], stack.env["CACHE_KEY_PREFIX"])
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+from typing import Self
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
@@ -37,9 +38,27 @@ def _jwk(key: RSAPrivateKey, kid: str) -> dict[str, Any]:
     return {**data, "kid": kid, "alg": "RS256", "use": "sig"}
 
 
-class _Server:
-    """A threaded HTTP server on a free loopback port, answering through `handle`."""
+class _Served:
+    """A threaded HTTP server on a free loopback port, answering JSON through `_answer`;
+    running while in a `with` block."""
 
+    def __init__(self) -> None:
+        self._server = _Server(self._answer)
+
+    def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._server.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.stop()
+
+
+class _Server:
     def __init__(self, handle: Callable[[BaseHTTPRequestHandler], tuple[int, Any]]) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -66,25 +85,16 @@ class _Server:
         self.server.server_close()
 
 
-class Issuer:
+class Issuer(_Served):
     """An OIDC issuer whose tokens the registry checks against the keys served here."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.key = new_rsa_key()
         self.kid = "key-1"
         self.published: dict[str, RSAPrivateKey] = {self.kid: self.key}
         self.jwks_fetches = 0
-        self._server = _Server(self._answer)
         self.url = self._server.url
-
-    def __enter__(self) -> Issuer:
-        self._server.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.stop()
 
     def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, Any]:
         if request.path == "/.well-known/openid-configuration":
@@ -173,7 +183,7 @@ def gitlab_claims(
     }
 
 
-class ActionsTokenEndpoint:
+class ActionsTokenEndpoint(_Served):
     """GitHub's ACTIONS_ID_TOKEN_REQUEST_URL for one job: `token(audience)` (by default the
     issuer's token with `claims(audience)`) to whoever presents the job's request token."""
 
@@ -183,20 +193,11 @@ class ActionsTokenEndpoint:
         claims: Callable[[str], dict[str, Any]],
         token: Callable[[str], str] | None = None,
     ) -> None:
+        super().__init__()
         self.token = token or (lambda audience: issuer.token(claims(audience)))
         self.request_token = uuid.uuid4().hex
         self.audiences: list[str] = []
-        self._server = _Server(self._answer)
         self.url = f"{self._server.url}/token?api-version=2.0"
-
-    def __enter__(self) -> ActionsTokenEndpoint:
-        self._server.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.stop()
 
     def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, Any]:
         if request.headers.get("Authorization", "").lower() != f"bearer {self.request_token}":

@@ -15,7 +15,6 @@ import ipaddress
 import os
 import ssl
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -39,16 +38,15 @@ from tests.clients import BIN
 from tests.clients import Completed
 from tests.clients import multipart
 from tests.clients import upload_fields
+from tests.conftest import DEFAULT_REDIS_URL
 from tests.oidc import ActionsTokenEndpoint
 from tests.oidc import Issuer
 from tests.oidc import github_claims
 from tests.oidc import new_rsa_key
-from tests.services import PROJECT_ROOT
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
 from tests.services import client_env
-from tests.services import redis_keys_delete
-from tests.services import start_process
+from tests.services import running
 from tests.services import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -114,6 +112,7 @@ class HttpsStack(ServicesStack):
         super().__init__(workdir, **kwargs)
         self.ca, self.cert, self.key = _certificates(workdir / "tls")
         self.base_url = f"https://127.0.0.1:{self.port}"
+        self.web_options = ["--certfile", str(self.cert), "--keyfile", str(self.key)]
         self.env.update(
             PUBLIC_URL=self.base_url,
             OIDC_GITHUB_ISSUER=issuer.url,
@@ -121,40 +120,15 @@ class HttpsStack(ServicesStack):
             OIDC_TOKEN_LIFETIME=str(TOKEN_LIFETIME),
         )
 
-    def start(self) -> None:
-        self.s3.create_bucket(self.env["S3_BUCKET"])
-        self.manage("migrate", "--noinput", "-v", "0")
-        self.manage("collectstatic", "--noinput", "-v", "0")
-        python = sys.executable
-        self.processes.append(start_process(
-            [python, "-m", "gunicorn", "config.wsgi:application", "--bind",
-             f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4",
-             "--chdir", str(PROJECT_ROOT), "--no-control-socket",
-             "--certfile", str(self.cert), "--keyfile", str(self.key)],
-            env=self.env, log=self.workdir / "web.log",
-        ))  # fmt: skip
-        self.processes.append(start_process(
-            [python, "-m", "celery", "--workdir", str(PROJECT_ROOT), "-A", "config", "worker",
-             "--pool", "solo", "--loglevel", "INFO"],
-            env=self.env, log=self.workdir / "worker.log",
-        ))  # fmt: skip
-        self.wait_healthy()
-
     def client(self) -> httpx.Client:
         return httpx.Client(verify=ssl.create_default_context(cafile=str(self.ca)), timeout=30)
 
-    def wait_healthy(self, timeout: float = 60) -> None:
-        def healthy() -> bool:
-            for process in self.processes:
-                if process.poll() is not None:
-                    raise RuntimeError(f"a {self.name} process exited; see logs in {self.workdir}")
-            try:
-                with self.client() as client:
-                    return client.get(self.url("healthz")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(healthy, timeout=timeout, what=f"{self.name} /healthz")
+    def answers(self) -> bool:
+        try:
+            with self.client() as client:
+                return client.get(self.url("healthz")).status_code == 200
+        except httpx.HTTPError:
+            return False
 
 
 @pytest.fixture(scope="module")
@@ -171,15 +145,11 @@ def https_stack(
         session_dir / "https",
         issuer=issuer,
         database_url=live_database_url,
-        redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        redis_url=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
         s3=s3,
     )
-    try:
-        stack.start()
+    with running(stack):
         yield stack
-    finally:
-        stack.stop()
-        redis_keys_delete(stack.env["REDIS_URL"], stack.env["CACHE_KEY_PREFIX"])
 
 
 def _publisher(stack: HttpsStack, org: str, repo: str, **fields: str) -> None:
