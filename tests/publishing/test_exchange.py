@@ -12,6 +12,7 @@ import jwt
 import pytest
 import time_machine
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
@@ -513,3 +514,22 @@ def test_a_mint_costs_a_fixed_number_of_queries(
     # it, and the audit: the same whatever else is stored.
     with django_assert_num_queries(23):
         assert mint(github.token(github_claims(AUD))).status_code == 200
+
+
+def test_the_rest_api_upload_keeps_a_minted_key_to_its_project(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant, project="demo-app")
+    token = mint(github.token(github_claims(AUD))).json()["token"]
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    package = Package("another-lib", "1.0")
+    content = SimpleUploadedFile(wheel_filename(package), wheel_bytes(package))
+
+    response = api.post("/api/v1/orgs/acme/repos/main/files/", {"content": content})
+
+    assert response.status_code == 403
+    # The name as the upload gave it (here from the wheel's filename).
+    assert response.json()["error"]["message"] == (
+        "This token may only upload to project 'demo-app', not 'another_lib' (its trusted "
+        "publisher is limited to that project)."
+    )
