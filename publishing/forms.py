@@ -11,6 +11,9 @@ from publishing.models import PublisherKind
 
 
 class PublisherForm(forms.Form):
+    # It shares the settings page with the repository's form: its own field names and ids.
+    prefix = "publisher"
+
     kind = forms.ChoiceField(choices=PublisherKind.choices, initial=PublisherKind.GITHUB)
     ci_repository = forms.CharField(
         max_length=300,

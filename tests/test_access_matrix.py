@@ -244,7 +244,8 @@ POLICY: dict[str, Row] = {
     "repo-connect proxy": Row("org", kwargs=_proxy()),
     "repo-connect virtual": Row("org", kwargs=_virtual()),
     "publisher-add": Row(
-        "org", "POST", "manage_repositories", ok=302, kwargs=_repo(), data=_NEW_PUBLISHER
+        "org", "POST", "manage_repositories", ok=302, kwargs=_repo(),
+        data={f"publisher-{name}": value for name, value in _NEW_PUBLISHER.items()},
     ),
     "publisher-remove": Row(
         "org", "POST", "manage_repositories", ok=302, kwargs=_repo(publisher_id=_publisher_id)

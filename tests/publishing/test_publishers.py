@@ -211,6 +211,11 @@ def test_the_api_refuses_who_may_not_manage_the_repository(world: World, actor: 
     assert api.post(PUBLISHERS, GITHUB).status_code == 403
 
 
+def _prefixed(data: dict[str, str]) -> dict[str, str]:
+    """The form's fields as the settings page names them."""
+    return {f"publisher-{name}": value for name, value in data.items()}
+
+
 # The settings page --------------------------------------------------------------------------------
 
 
@@ -220,7 +225,7 @@ def test_the_settings_page_lists_adds_and_removes_publishers(world: World) -> No
 
     added = browser.post(
         "/orgs/acme/repos/main/settings/publishers/",
-        {**GITHUB, "environment": "pypi", "required_claims": ""},
+        _prefixed({**GITHUB, "environment": "pypi", "required_claims": ""}),
         follow=True,
     )
     page = browser.get(settings_url).content.decode()
@@ -239,7 +244,7 @@ def test_the_settings_page_lists_adds_and_removes_publishers(world: World) -> No
 def test_the_settings_page_says_why_a_publisher_was_not_added(world: World) -> None:
     response = as_user(world, "owner").post(
         "/orgs/acme/repos/main/settings/publishers/",
-        {"kind": "oidc", "issuer": "https://ci.example", "required_claims": "sub"},
+        _prefixed({"kind": "oidc", "issuer": "https://ci.example", "required_claims": "sub"}),
         follow=True,
     )
 
