@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -244,14 +245,11 @@ class MintedToken:
 
 def _audiences(issuer: str) -> set[str]:
     """The audiences publishers of `issuer` accept; none when no publisher names it."""
-    github = issuer == settings.OIDC_GITHUB_ISSUER.rstrip("/")
-    kinds = TrustedPublisher.objects.filter(issuer=issuer).exclude(kind=PublisherKind.GITHUB)
-    if github and TrustedPublisher.objects.filter(kind=PublisherKind.GITHUB).exists():
-        kinds = kinds | TrustedPublisher.objects.filter(kind=PublisherKind.GITHUB)
-    return {
-        audience or settings.OIDC_AUDIENCE
-        for audience in kinds.values_list("audience", flat=True).distinct()
-    }
+    theirs = Q(issuer=issuer) & ~Q(kind=PublisherKind.GITHUB)
+    if issuer == settings.OIDC_GITHUB_ISSUER.rstrip("/"):
+        theirs |= Q(kind=PublisherKind.GITHUB)
+    audiences = TrustedPublisher.objects.filter(theirs).values_list("audience", flat=True)
+    return {audience or settings.OIDC_AUDIENCE for audience in audiences.distinct()}
 
 
 def _candidates(issuer: str, claims: dict[str, Any]) -> list[TrustedPublisher]:

@@ -510,9 +510,9 @@ def test_a_mint_costs_a_fixed_number_of_queries(
         )  # fmt: skip
     assert mint(github.token(github_claims(AUD))).status_code == 200  # keys fetched
 
-    # Publishers (3), the used token (2, with savepoints), the key as api_key_create makes
+    # Publishers (2), the used token (2, with savepoints), the key as api_key_create makes
     # it, and the audit: the same whatever else is stored.
-    with django_assert_num_queries(23):
+    with django_assert_num_queries(22):
         assert mint(github.token(github_claims(AUD))).status_code == 200
 
 
