@@ -9,6 +9,7 @@ asked at all is decided by the caller: only those a trusted publisher names.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ from django.conf import settings
 # Asymmetric only: a symmetric algorithm would let anyone holding the public key sign.
 ALGORITHMS = ("RS256", "ES256")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+MAX_DOCUMENT_BYTES = 1024 * 1024
 
 
 class TokenRefused(Exception):
@@ -70,9 +72,16 @@ def forget_key_sets() -> None:
 def _get_json(client: httpx.Client, url: str) -> dict[str, Any]:
     if problem := issuer_url_problem(url):
         raise TokenRefused("invalid-token", f"The issuer's key set is not usable: {problem}")
-    response = client.get(url, headers={"Accept": "application/json"})
-    response.raise_for_status()
-    body = response.json()
+    data = b""
+    with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            data += chunk
+            # Bounded like the time: an issuer (any admin may name one) cannot make us
+            # hold an endless answer.
+            if len(data) > MAX_DOCUMENT_BYTES:
+                raise ValueError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
+    body = json.loads(data)
     if not isinstance(body, dict):
         raise ValueError(f"{url} did not answer a JSON object")
     return body
@@ -82,6 +91,9 @@ def _fetch(issuer: str) -> _KeySet:
     try:
         with httpx.Client(timeout=settings.OIDC_HTTP_TIMEOUT, follow_redirects=False) as client:
             config = _get_json(client, f"{issuer.rstrip('/')}/.well-known/openid-configuration")
+            if str(config.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
+                # OpenID Connect Discovery §4.3: the document must be the issuer's own.
+                raise ValueError(f"its configuration names another issuer, {config.get('issuer')}")
             jwks = _get_json(client, str(config.get("jwks_uri", "")))
     except (httpx.HTTPError, ValueError) as exc:
         raise TokenRefused(

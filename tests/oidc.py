@@ -95,10 +95,12 @@ class Issuer(_Served):
         self.published: dict[str, RSAPrivateKey] = {self.kid: self.key}
         self.jwks_fetches = 0
         self.url = self._server.url
+        # What its discovery document says the issuer is (another issuer's name: a mix-up).
+        self.announced = self.url
 
     def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, Any]:
         if request.path == "/.well-known/openid-configuration":
-            return 200, {"issuer": self.url, "jwks_uri": f"{self.url}/jwks"}
+            return 200, {"issuer": self.announced, "jwks_uri": f"{self.url}/jwks"}
         if request.path == "/jwks":
             self.jwks_fetches += 1
             return 200, {"keys": [_jwk(key, kid) for kid, key in self.published.items()]}

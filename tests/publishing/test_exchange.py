@@ -533,3 +533,16 @@ def test_the_rest_api_upload_keeps_a_minted_key_to_its_project(
         "This token may only upload to project 'demo-app', not 'another_lib' (its trusted "
         "publisher is limited to that project)."
     )
+
+
+def test_an_issuer_whose_discovery_document_names_another_issuer_is_not_trusted(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    github.announced = "https://token.actions.githubusercontent.com"
+
+    code, description = refusal(mint(github.token(github_claims(AUD))))
+
+    assert code == "invalid-token"
+    assert "its configuration names another issuer" in description
+    assert github.jwks_fetches == 0
