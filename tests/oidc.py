@@ -22,9 +22,12 @@ from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+SigningKey = RSAPrivateKey | EllipticCurvePrivateKey
 GITHUB_OWNER_ID = "1001"
 GITHUB_REPOSITORY_ID = "2002"
 
@@ -33,9 +36,17 @@ def new_rsa_key() -> RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _jwk(key: RSAPrivateKey, kid: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    return {**data, "kid": kid, "alg": "RS256", "use": "sig"}
+def new_ec_key() -> EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _jwk(key: SigningKey, kid: str) -> dict[str, Any]:
+    if isinstance(key, EllipticCurvePrivateKey):
+        text, algorithm = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()), "ES256"
+    else:
+        text, algorithm = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()), "RS256"
+    data: dict[str, Any] = json.loads(text)
+    return {**data, "kid": kid, "alg": algorithm, "use": "sig"}
 
 
 class _Served:
@@ -88,11 +99,13 @@ class _Server:
 class Issuer(_Served):
     """An OIDC issuer whose tokens the registry checks against the keys served here."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, elliptic: bool = False) -> None:
+        """Signing with RS256 (GitHub's and GitLab's choice), or ES256 when `elliptic`."""
         super().__init__()
-        self.key = new_rsa_key()
+        self.key: SigningKey = new_ec_key() if elliptic else new_rsa_key()
+        self.algorithm = "ES256" if elliptic else "RS256"
         self.kid = "key-1"
-        self.published: dict[str, RSAPrivateKey] = {self.kid: self.key}
+        self.published: dict[str, SigningKey] = {self.kid: self.key}
         self.jwks_fetches = 0
         self.url = self._server.url
         # What its discovery document says the issuer is (another issuer's name: a mix-up).
@@ -108,7 +121,7 @@ class Issuer(_Served):
 
     def rotate(self) -> None:
         """Sign with a new key under a new key id, and publish it beside the old one."""
-        self.key = new_rsa_key()
+        self.key = new_ec_key() if self.algorithm == "ES256" else new_rsa_key()
         self.kid = f"key-{len(self.published) + 1}"
         self.published[self.kid] = self.key
 
@@ -116,9 +129,9 @@ class Issuer(_Served):
         self,
         claims: dict[str, Any],
         *,
-        key: RSAPrivateKey | None = None,
+        key: SigningKey | None = None,
         kid: str | None = None,
-        algorithm: str = "RS256",
+        algorithm: str = "",
         lifetime: int = 300,
     ) -> str:
         """`claims` signed (with this issuer's current key unless `key`), with iss, iat, exp,
@@ -130,6 +143,7 @@ class Issuer(_Served):
         }  # fmt: skip
         full = {name: value for name, value in full.items() if value is not None}
         signing_key: Any = key or self.key
+        algorithm = algorithm or self.algorithm
         if algorithm.startswith("HS"):
             signing_key = "a shared secret anyone could know"
         return jwt.encode(full, signing_key, algorithm=algorithm, headers={"kid": kid or self.kid})

@@ -33,6 +33,7 @@ from tests.oidc import GITHUB_REPOSITORY_ID
 from tests.oidc import Issuer
 from tests.oidc import github_claims
 from tests.oidc import gitlab_claims
+from tests.oidc import new_ec_key
 from tests.oidc import new_rsa_key
 from tests.publishing.conftest import mint
 from tests.publishing.conftest import refusal
@@ -546,3 +547,19 @@ def test_an_issuer_whose_discovery_document_names_another_issuer_is_not_trusted(
     assert code == "invalid-token"
     assert "its configuration names another issuer" in description
     assert github.jwks_fetches == 0
+
+
+def test_an_issuer_signing_with_es256_is_accepted(tenant: Tenant, settings: Any) -> None:
+    settings.OIDC_ALLOW_INSECURE_LOOPBACK_ISSUERS = True
+    with Issuer(elliptic=True) as issuer:
+        publisher_create(
+            repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
+            issuer=issuer.url, required_claims={"sub": "pipeline:release"},
+        )  # fmt: skip
+
+        accepted = mint(issuer.token({"sub": "pipeline:release", "aud": AUD}))
+        other_curve_key = mint(issuer.token({"sub": "pipeline:release", "aud": AUD},
+                                            key=new_ec_key()))  # fmt: skip
+
+    assert accepted.status_code == 200, accepted.content
+    assert "signature does not verify" in refusal(other_curve_key)[1]
