@@ -39,6 +39,7 @@ from tests.clients import Completed
 from tests.clients import multipart
 from tests.clients import upload_fields
 from tests.conftest import DEFAULT_REDIS_URL
+from tests.conftest import fresh_database
 from tests.oidc import ActionsTokenEndpoint
 from tests.oidc import Issuer
 from tests.oidc import github_claims
@@ -138,18 +139,19 @@ def issuer() -> Iterator[Issuer]:
 
 
 @pytest.fixture(scope="module")
-def https_stack(
-    session_dir: Path, s3: SeaweedFS, live_database_url: str, issuer: Issuer
-) -> Iterator[HttpsStack]:
-    stack = HttpsStack(
-        session_dir / "https",
-        issuer=issuer,
-        database_url=live_database_url,
-        redis_url=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
-        s3=s3,
-    )
-    with running(stack):
-        yield stack
+def https_stack(session_dir: Path, s3: SeaweedFS, issuer: Issuer) -> Iterator[HttpsStack]:
+    # A database of its own: its worker's periodic sweeps must never touch another stack's
+    # files, which live in another bucket.
+    with fresh_database() as database_url:
+        stack = HttpsStack(
+            session_dir / "https",
+            issuer=issuer,
+            database_url=database_url,
+            redis_url=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+            s3=s3,
+        )
+        with running(stack):
+            yield stack
 
 
 def _publisher(stack: HttpsStack, org: str, repo: str, **fields: str) -> None:
