@@ -23,6 +23,7 @@ COPY core ./core
 COPY accounts ./accounts
 COPY registry ./registry
 COPY uploads ./uploads
+COPY publishing ./publishing
 COPY api ./api
 COPY templates ./templates
 COPY static ./static

@@ -109,6 +109,9 @@ class ApiKey(models.Model):
     all_repositories = models.BooleanField(default=False)
     # When not all_repositories: the only repositories the key covers (empty: none at all).
     repositories = models.ManyToManyField("registry.Repository", blank=True, related_name="+")
+    # A normalized project name: uploads with this key may only add files to that project.
+    # Set on the short-lived keys minted for a project-scoped trusted publisher; blank: any.
+    upload_project = models.CharField(max_length=200, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     # Source networks (CIDR strings) the key may be used from; empty means anywhere.
     allowed_networks = models.JSONField(default=list, blank=True)

@@ -6,6 +6,7 @@ from typing import Any
 from typing import Literal
 
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import PolymorphicProxySerializer
 
 from api.errors import ErrorSerializer
 
@@ -39,3 +40,13 @@ class ErrorDocumentingSchema(AutoSchema):
                 response["description"] = description
                 responses[code] = response
         return responses
+
+    def _get_request_body(self, direction: Literal["request", "response"] = "request") -> Any:
+        body = super()._get_request_body(direction)
+        # A body of one of several shapes (the kind decides) is required all the same: every
+        # shape has required fields. drf-spectacular only sees that for a single serializer.
+        if body is not None and isinstance(
+            self.get_request_serializer(), PolymorphicProxySerializer
+        ):
+            body["required"] = True
+        return body

@@ -13,6 +13,14 @@ from accounts.models import KeyScope
 from accounts.models import Organization
 from accounts.models import Role
 from accounts.validators import SLUG_RE
+from publishing.models import PublisherKind
+from publishing.services import CI_REPOSITORY_PATTERN
+from publishing.services import GITHUB_REPOSITORY_PATTERN
+from publishing.services import ISSUER_PATTERN
+from publishing.services import NUMERIC_ID_PATTERN
+from publishing.services import PROJECT_NAME_PATTERN
+from publishing.services import WORKFLOW_FILE_PATTERN
+from publishing.services import WORKFLOW_PATTERN
 from registry.links import RepositoryUrls
 from registry.links import repository_urls
 from registry.links import url_without_credentials
@@ -452,3 +460,109 @@ class AuditEventSerializer(serializers.Serializer):
     target = serializers.CharField()
     source_ip = serializers.IPAddressField(allow_null=True)
     details = serializers.DictField()
+
+
+# Trusted publishing ------------------------------------------------------------------------------
+
+
+class TrustedPublisherSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    kind = serializers.ChoiceField(choices=PublisherKind.choices)
+    project = serializers.CharField(help_text="The only project it may upload; empty: any.")
+    ci_repository = serializers.CharField(
+        help_text="GitHub: owner/name. GitLab: namespace/project."
+    )
+    workflow = serializers.CharField(
+        help_text="GitHub: the workflow's filename. GitLab: the CI configuration's path."
+    )
+    environment = serializers.CharField()
+    owner_id = serializers.CharField(help_text="GitHub: the owner account's immutable id.")
+    ci_repository_id = serializers.CharField(help_text="GitHub: the repository's immutable id.")
+    issuer = serializers.CharField(help_text="GitLab and other issuers: the issuer's URL.")
+    audience = serializers.CharField()
+    required_claims = serializers.DictField(child=serializers.CharField())
+    description = serializers.CharField(source="describe")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+def _optional(field: type[serializers.CharField], *args: Any, **kwargs: Any) -> Any:
+    return field(*args, required=False, default="", allow_blank=True, **kwargs)
+
+
+class _PublisherCreateSerializer(serializers.Serializer):
+    project = _optional(
+        serializers.RegexField, PROJECT_NAME_PATTERN, max_length=200,
+        help_text="Limit uploads to this project; empty: any project of the repository.",
+    )  # fmt: skip
+
+
+class GitHubPublisherCreateSerializer(_PublisherCreateSerializer):
+    kind = serializers.ChoiceField(choices=[PublisherKind.GITHUB.value])
+    ci_repository = serializers.RegexField(
+        GITHUB_REPOSITORY_PATTERN, max_length=300, help_text="The repository: owner/name."
+    )
+    workflow = serializers.RegexField(
+        WORKFLOW_FILE_PATTERN, max_length=300, help_text="Its filename in .github/workflows/."
+    )
+    environment = _optional(
+        serializers.CharField, max_length=255,
+        help_text="Only jobs in this deployment environment; empty: any.",
+    )  # fmt: skip
+    owner_id = _optional(
+        serializers.RegexField, NUMERIC_ID_PATTERN, max_length=40,
+        help_text="The owner account's numeric id (recorded at first use when empty).",
+    )  # fmt: skip
+    ci_repository_id = _optional(
+        serializers.RegexField, NUMERIC_ID_PATTERN, max_length=40,
+        help_text="The repository's numeric id (recorded at first use when empty).",
+    )  # fmt: skip
+
+
+class GitLabPublisherCreateSerializer(_PublisherCreateSerializer):
+    kind = serializers.ChoiceField(choices=[PublisherKind.GITLAB.value])
+    ci_repository = serializers.RegexField(
+        CI_REPOSITORY_PATTERN, max_length=300,
+        help_text="The project's path: namespace/project, groups included.",
+    )  # fmt: skip
+    workflow = _optional(
+        serializers.RegexField, WORKFLOW_PATTERN, max_length=300,
+        help_text="The CI configuration's path (default .gitlab-ci.yml).",
+    )  # fmt: skip
+    environment = _optional(
+        serializers.CharField, max_length=255,
+        help_text="Only jobs in this deployment environment; empty: any.",
+    )  # fmt: skip
+    issuer = _optional(
+        serializers.RegexField, ISSUER_PATTERN, max_length=300,
+        help_text="The GitLab instance (default https://gitlab.com).",
+    )  # fmt: skip
+
+
+class OidcPublisherCreateSerializer(_PublisherCreateSerializer):
+    kind = serializers.ChoiceField(choices=[PublisherKind.OIDC.value])
+    issuer = serializers.RegexField(ISSUER_PATTERN, max_length=300, help_text="The issuer's URL.")
+    audience = _optional(
+        serializers.CharField, max_length=300,
+        help_text="The `aud` its tokens carry (default: this registry's).",
+    )  # fmt: skip
+    required_claims = serializers.DictField(
+        child=serializers.CharField(max_length=500), allow_empty=False,
+        help_text="Claims the token must carry with exactly these values (at least one).",
+    )  # fmt: skip
+
+
+class PublisherKindSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=PublisherKind.choices)
+
+
+# Plain strings as keys: the schema (YAML) is written from them.
+PUBLISHER_CREATE_BODIES: dict[str, type[serializers.Serializer]] = {
+    PublisherKind.GITHUB.value: GitHubPublisherCreateSerializer,
+    PublisherKind.GITLAB.value: GitLabPublisherCreateSerializer,
+    PublisherKind.OIDC.value: OidcPublisherCreateSerializer,
+}
+# The same, as the schema names the shapes (drf-spectacular's type for it).
+PUBLISHER_CREATE_SERIALIZERS: dict[str, serializers.Serializer | type[serializers.Serializer]] = {
+    **PUBLISHER_CREATE_BODIES
+}

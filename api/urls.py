@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularSwaggerView
 
 from api import errors
 from api.views import accounts as a
+from api.views import publishing as p
 from api.views import registry as r
 
 org = "orgs/<slug:org>"
@@ -40,6 +41,12 @@ urlpatterns = [
     ),
     path(f"{repo}/overrides/", r.UpstreamOverrideListView.as_view(), name="api-overrides"),
     path(f"{repo}/overrides/<str:project>/", r.UpstreamOverrideView.as_view(), name="api-override"),
+    path(f"{repo}/publishers/", p.TrustedPublisherListView.as_view(), name="api-publishers"),
+    path(
+        f"{repo}/publishers/<int:publisher_id>/",
+        p.TrustedPublisherView.as_view(),
+        name="api-publisher",
+    ),
     path(f"{repo}/projects/", r.ProjectListView.as_view(), name="api-projects"),
     path(f"{repo}/projects/<str:project>/", r.ProjectView.as_view(), name="api-project"),
     path(

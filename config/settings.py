@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "accounts",
     "registry",
     "uploads",
+    "publishing",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -351,6 +352,26 @@ UPSTREAM_CA_BUNDLE = env_str("UPSTREAM_CA_BUNDLE") or env_str("SSL_CERT_FILE") o
 # After a failure, a cached page is served stale without asking the upstream for this long.
 UPSTREAM_RETRY_SECONDS = env_int("UPSTREAM_RETRY_SECONDS", 30)
 
+# Trusted publishing -----------------------------------------------------------------------------
+
+# The `aud` CI identity tokens must carry (GET /_/oidc/audience tells clients), by default this
+# server's host name: a token requested for another registry is useless here.
+OIDC_AUDIENCE = env_str("OIDC_AUDIENCE") or (urlsplit(PUBLIC_URL).hostname or "wheelhouse")
+OIDC_GITHUB_ISSUER = env_str("OIDC_GITHUB_ISSUER", "https://token.actions.githubusercontent.com")
+OIDC_GITLAB_ISSUER = env_str("OIDC_GITLAB_ISSUER", "https://gitlab.com")
+# Issuers must be https. Only for tests that run their own issuer: plain http on a loopback
+# address (127.0.0.1, ::1, localhost), nowhere else.
+OIDC_ALLOW_INSECURE_LOOPBACK_ISSUERS = env_bool("OIDC_ALLOW_INSECURE_LOOPBACK_ISSUERS")
+# An issuer's keys are fetched again after this long, or at once for a key id not yet seen
+# (at most once per OIDC_JWKS_MIN_REFRESH, so made-up key ids cannot make us hammer it).
+OIDC_JWKS_TTL = env_int("OIDC_JWKS_TTL", 600)
+OIDC_JWKS_MIN_REFRESH = env_int("OIDC_JWKS_MIN_REFRESH", 30)
+OIDC_HTTP_TIMEOUT = env_float("OIDC_HTTP_TIMEOUT", 5.0)
+# Clock skew allowed between the issuer and us on exp, nbf and iat.
+OIDC_LEEWAY = env_int("OIDC_LEEWAY", 30)
+# The minted upload key's lifetime in seconds: 15 minutes, as on PyPI.
+OIDC_TOKEN_LIFETIME = env_int("OIDC_TOKEN_LIFETIME", 900)
+
 # REST API ---------------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -383,6 +404,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice sets share the field name `kind`: each gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "RepositoryKindEnum": "registry.models.RepositoryKind",
+        "PublisherKindEnum": "publishing.models.PublisherKind",
+    },
 }
 
 # Celery -----------------------------------------------------------------------------------------

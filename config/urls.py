@@ -5,6 +5,7 @@ from django.urls import include
 from django.urls import path
 
 from config.health import healthz
+from publishing import views as publishing_views
 from registry.index import views as registry_views
 from uploads import views as upload_views
 
@@ -36,6 +37,10 @@ urlpatterns = [
     # Dashboard pages (sessions); their prefixes are reserved organization slugs.
     path("", include("accounts.dashboard.urls")),
     path("", include("registry.dashboard.urls")),
-    # uv and pdm probe for trusted publishing at the host root: a clear 404.
+    # Trusted publishing, at the host root where uv, pdm and gh-action-pypi-publish look.
+    path("_/oidc/audience", publishing_views.oidc_audience, name="oidc-audience"),
+    path("_/oidc/mint-token", publishing_views.mint_token, name="oidc-mint-token"),
+    path("", include("publishing.urls")),
+    # PyPI's per-issuer mint URLs (/_/oidc/github/mint-token ...) are not served here.
     path("_/oidc/<path:rest>", upload_views.oidc_not_supported, name="oidc-not-supported"),
 ]

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from tests.services import SeaweedFS
 from tests.services import ServicesStack
 from tests.services import new_cache_prefix
 from tests.services import redis_keys_delete
+from tests.services import running
 from tests.upstream import Upstream
 from tests.world import Tenant
 from tests.world import World
@@ -177,9 +179,9 @@ def s3(session_dir: Path) -> Iterator[SeaweedFS]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def live_database_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for the live server, dropped after the run."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """The URL of a new PostgreSQL database beside DATABASE_URL's, dropped afterwards."""
     base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     if not base.startswith(("postgres://", "postgresql://")):
         pytest.fail(f"the live stack needs PostgreSQL; DATABASE_URL is {base!r}")
@@ -187,11 +189,20 @@ def live_database_url() -> Iterator[str]:
     admin_url = base.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield base.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    try:
+        yield base.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="session")
+def live_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the live server, dropped after the run."""
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -204,12 +215,8 @@ def services_stack(
         redis_url=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
         s3=s3,
     )
-    try:
-        stack.start()
+    with running(stack):
         yield stack
-    finally:
-        stack.stop()
-        redis_keys_delete(stack.env["REDIS_URL"], stack.env["CACHE_KEY_PREFIX"])
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -234,12 +236,16 @@ class LiveStack:
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
+    def answers(self) -> bool:
+        """Whether /healthz answers (a stack serving HTTPS asks with its own CA)."""
+        return http_ok(self.url("healthz"))
+
     def wait_healthy(self, timeout: float = 60) -> None:
         def healthy() -> bool:
             for process in self.processes:
                 if process.poll() is not None:
                     raise RuntimeError(f"a {self.name} process exited; see logs in {self.workdir}")
-            return http_ok(self.url("healthz"))
+            return self.answers()
 
         wait_for(healthy, timeout=timeout, what=f"{self.name} /healthz")
 
@@ -271,6 +277,8 @@ class ServicesStack(LiveStack):
         self.s3 = s3
         # One line per request: tests count what clients fetched (e.g. no wheel bodies).
         self.access_log = workdir / "access.log"
+        # More gunicorn options (a stack serving HTTPS gives its certificate here).
+        self.web_options: list[str] = []
 
     def start(self) -> None:
         self.s3.create_bucket(self.env["S3_BUCKET"])
@@ -281,7 +289,7 @@ class ServicesStack(LiveStack):
             [python, "-m", "gunicorn", "config.wsgi:application", "--bind",
              f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4",
              "--chdir", str(PROJECT_ROOT), "--no-control-socket",
-             "--access-logfile", str(self.access_log)],
+             "--access-logfile", str(self.access_log), *self.web_options],
             env=self.env, log=self.workdir / "web.log",
         ))  # fmt: skip
         self.processes.append(start_process(
@@ -291,6 +299,17 @@ class ServicesStack(LiveStack):
             env=self.env, log=self.workdir / "worker.log",
         ))  # fmt: skip
         self.wait_healthy()
+
+
+@contextmanager
+def running(stack: ServicesStack) -> Iterator[ServicesStack]:
+    """The stack started, then stopped with what it left in Redis."""
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        redis_keys_delete(stack.env["REDIS_URL"], stack.env["CACHE_KEY_PREFIX"])
 
 
 class EmbeddedStack(LiveStack):

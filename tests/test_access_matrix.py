@@ -27,6 +27,8 @@ from django.urls import reverse
 from django.urls.exceptions import NoReverseMatch
 
 from accounts.models import ApiKey
+from publishing.models import TrustedPublisher
+from publishing.services import publisher_create
 from registry.models import File
 from registry.models import Project
 from registry.models import Release
@@ -130,6 +132,17 @@ def kinds(world: World) -> None:
         organization=world.org_a, actor=owner, slug=VIRTUAL, kind="virtual",
         members=[world.repo_a.slug, PROXY],
     )  # fmt: skip
+    publisher_create(
+        repository=world.repo_a, actor=owner, kind="github",
+        ci_repository="acme/app", workflow="release.yml",
+    )  # fmt: skip
+
+
+def _publisher_id(w: World) -> int:
+    return TrustedPublisher.objects.get(repository=w.repo_a).pk
+
+
+_NEW_PUBLISHER = {"kind": "github", "ci_repository": "acme/app", "workflow": "other.yml"}
 
 
 def _upload_key_id(w: World) -> str:
@@ -165,8 +178,11 @@ _EMPTY_FORM = "Unknown or missing ':action': use 'file_upload'."
 
 POLICY: dict[str, Row] = {
     "healthz": Row("public"),
-    # uv and pdm probe for trusted publishing; it is not offered, to anyone.
-    "oidc-not-supported": Row("public", ok=404, kwargs=lambda w: {"rest": "audience"}),
+    # Trusted publishing at the host root: the exchange takes a CI token, never a key; a
+    # request without one is refused as PyPI refuses it. Other /_/oidc/ URLs are not served.
+    "oidc-audience": Row("public"),
+    "oidc-mint-token": Row("public", "POST", ok=422),
+    "oidc-not-supported": Row("public", ok=404, kwargs=lambda w: {"rest": "github/mint-token"}),
     "home": Row("public", ok=302),
     "signup": Row("public"),
     "signup-sent": Row("public"),
@@ -227,6 +243,13 @@ POLICY: dict[str, Row] = {
     "repo-detail virtual": Row("org", kwargs=_virtual()),
     "repo-connect proxy": Row("org", kwargs=_proxy()),
     "repo-connect virtual": Row("org", kwargs=_virtual()),
+    "publisher-add": Row(
+        "org", "POST", "manage_repositories", ok=302, kwargs=_repo(),
+        data={f"publisher-{name}": value for name, value in _NEW_PUBLISHER.items()},
+    ),
+    "publisher-remove": Row(
+        "org", "POST", "manage_repositories", ok=302, kwargs=_repo(publisher_id=_publisher_id)
+    ),
     "repo-edit proxy": Row("org", action="manage_repositories", kwargs=_proxy()),
     "repo-edit virtual": Row("org", action="manage_repositories", kwargs=_virtual()),
     "repo-connect": Row("org", kwargs=_repo()),
@@ -355,6 +378,19 @@ POLICY: dict[str, Row] = {
     "api-override DELETE": Row(
         "api", "DELETE", "manage_repositories", ok=204, repo=True, people_only=True,
         kwargs=_virtual(project=lambda w: "acme-lib"),
+    ),
+    # Which CI jobs may publish is configuration: owners and admins only.
+    "api-publishers": Row("api", action="manage_repositories", repo=True, kwargs=_repo()),
+    "api-publishers POST": Row(
+        "api", "POST", "manage_repositories", ok=201, repo=True, kwargs=_repo(),
+        data=_NEW_PUBLISHER,
+    ),
+    "api-publisher": Row(
+        "api", action="manage_repositories", repo=True, kwargs=_repo(publisher_id=_publisher_id)
+    ),
+    "api-publisher DELETE": Row(
+        "api", "DELETE", "manage_repositories", ok=204, repo=True,
+        kwargs=_repo(publisher_id=_publisher_id),
     ),
     "api-projects": Row("api", repo=True, kwargs=_repo()),
     "api-project": Row("api", repo=True, kwargs=_repo(project=lambda w: "Acme_Lib")),

@@ -27,3 +27,7 @@ class NotMultipart(UploadError):
 
 class NoLongerSupported(UploadError):
     """An old protocol action (project pre-registration, documentation upload)."""
+
+
+class ProjectNotAllowed(UploadError):
+    """The key may upload to one project only (a trusted publisher's), and this is another."""

@@ -28,6 +28,7 @@ from registry.services import project_upload_refusal
 from registry.storage import distribution_storage_key
 from registry.storage import packages_storage
 from uploads.errors import FileExists
+from uploads.errors import ProjectNotAllowed
 from uploads.errors import UploadError
 from uploads.metadata import CoreMetadata
 from uploads.metadata import InvalidDistribution
@@ -67,6 +68,7 @@ def upload_receive(
     `filename` is the name exactly as the client sent it (default: the content's name).
     """
     filename = (content.name or "") if filename is None else filename
+    _check_key_project(api_key, form.name)
     check_filename(filename, form)
     check_digests(form.digests, digests)
     if refusal := project_upload_refusal(repository=repository, name=form.name):
@@ -105,6 +107,15 @@ FILENAME_REUSED = (
     "Use a different version."
 )
 ONE_SDIST = "Only one sdist may be uploaded per release."
+
+
+def _check_key_project(api_key: ApiKey, name: str) -> None:
+    # Before anything else about the file: a key minted for one project learns nothing more.
+    if api_key.upload_project and normalize_name(name) != api_key.upload_project:
+        raise ProjectNotAllowed(
+            f"This token may only upload to project '{api_key.upload_project}', "
+            f"not '{name}' (its trusted publisher is limited to that project)."
+        )
 
 
 def _inspect_distribution(content: UploadedFile, filename: str, form: UploadForm) -> CoreMetadata:

@@ -83,10 +83,10 @@ def _with_query_action(fields: QueryDict, request: HttpRequest) -> QueryDict:
 
 
 def oidc_not_supported(request: HttpRequest, rest: str = "") -> HttpResponse:
-    """uv and pdm probe `/_/oidc/audience` at the upload host before asking for credentials;
-    a 404 tells them trusted publishing is not offered here."""
+    """Any other `/_/oidc/` URL: trusted publishing is `/_/oidc/audience` and
+    `/_/oidc/mint-token` only, for every issuer (publishing.views)."""
     return error_response(
         404,
-        "Trusted publishing is not supported here: upload with an API key.",
+        "Not a trusted publishing endpoint: use /_/oidc/audience and /_/oidc/mint-token.",
         as_json=wants_json(request),
     )

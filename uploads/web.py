@@ -23,6 +23,7 @@ from registry.models import Repository
 from uploads.errors import FileExists
 from uploads.errors import NoLongerSupported
 from uploads.errors import NotMultipart
+from uploads.errors import ProjectNotAllowed
 from uploads.errors import TooLarge
 from uploads.errors import UploadError
 from uploads.handlers import HashingUploadHandler
@@ -36,6 +37,7 @@ STATUS: dict[type[UploadError], int] = {
     TooLarge: 413,
     NotMultipart: 415,
     NoLongerSupported: 410,
+    ProjectNotAllowed: 403,
 }
 
 

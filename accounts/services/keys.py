@@ -66,14 +66,15 @@ def api_key_create(
     allowed_networks: Iterable[str] = (),
     user: User | None = None,
     source_ip: str | None = None,
+    upload_project: str = "",
 ) -> NewApiKey:
     """Create a key and return it with its secret, which exists only in the return value.
 
     `repositories` None covers every repository of the organization, now and later; a
     collection limits the key to those, and must name at least one (an empty limit would be
     a key that works nowhere, or, as it once was, everywhere). `user` makes it a personal key
-    that acts as that user. No permission check: callers that act for a person use
-    `api_key_issue`."""
+    that acts as that user. `upload_project` (a normalized name) limits its uploads to that
+    project. No permission check: callers that act for a person use `api_key_issue`."""
     secret = secrets.token_urlsafe(32)
     all_repositories = repositories is None
     limited_to = [] if repositories is None else list(repositories)
@@ -99,6 +100,7 @@ def api_key_create(
             all_repositories=all_repositories,
             expires_at=expires_at,
             allowed_networks=[str(n).strip() for n in allowed_networks if str(n).strip()],
+            upload_project=upload_project,
         )
         api_key.full_clean()
         api_key.save()
@@ -123,6 +125,7 @@ def _key_details(api_key: ApiKey, repositories: Iterable[RepositoryRef]) -> dict
         "repositories": sorted(r.slug for r in repositories),
         "expires_at": api_key.expires_at.isoformat() if api_key.expires_at else None,
         "allowed_networks": api_key.allowed_networks,
+        **({"upload_project": api_key.upload_project} if api_key.upload_project else {}),
     }
 
 

@@ -80,6 +80,7 @@ def repository_connect(request: AuthenticatedRequest, org: str, repo: str) -> Ht
         index_url=context["urls"]["index_url"],
         upload_url=context["urls"]["upload_url"],
         name=f"{repository.organization.slug}-{repository.slug}",
+        audience=settings.OIDC_AUDIENCE,
     )
     return render(request, "registry/repository_connect.html", context)
 

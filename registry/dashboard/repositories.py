@@ -231,6 +231,8 @@ def repository_edit(request: AuthenticatedRequest, org: str, repo: str) -> HttpR
         submit="Save",
         intro=f"A {repository.get_kind_display().lower()}. A repository's kind never changes.",
         **org_context(request.user, repository.organization),
+        # The settings page also shows its trusted publishers (publishing.templatetags).
+        repository=repository,
         danger_url=reverse("repo-delete", kwargs={"org": org, "repo": repo}),
         danger_label="Delete this repository",
     )

@@ -31,8 +31,12 @@ class ClientSection:
     snippets: tuple[Snippet, ...]
 
 
-def client_sections(*, index_url: str, upload_url: str, name: str) -> list[ClientSection]:
-    """pip, uv, Poetry, PDM and twine settings; `name` names the index in config files."""
+def client_sections(
+    *, index_url: str, upload_url: str, name: str, audience: str
+) -> list[ClientSection]:
+    """pip, uv, Poetry, PDM and twine settings, and publishing from CI with trusted publishing
+    (`audience` is the one CI identity tokens must carry); `name` names the index in config
+    files."""
     host = urlsplit(index_url).hostname or ""
     # pip and PDM expand ${VAR} in URLs: the key stays in the environment.
     index_with_token = url_with_credentials(index_url, "${WHEELHOUSE_TOKEN}")
@@ -83,4 +87,42 @@ def client_sections(*, index_url: str, upload_url: str, name: str) -> list[Clien
                     "password = <your API key>"),
             Snippet("twine-upload", "Upload", f"twine upload -r {name} dist/*"),
         )),
+        ClientSection("ci", "Publishing from CI without secrets",
+                      "Trusted publishing: add the workflow or pipeline as a trusted publisher "
+                      "in this repository's settings; the job then exchanges its identity "
+                      "token for an upload key that works 15 minutes. No key is stored in CI.", (
+            Snippet("github-actions", ".github/workflows/release.yml (GitHub Actions)",
+                    github_actions_workflow(upload_url)),
+            Snippet("gitlab-ci", ".gitlab-ci.yml (GitLab CI)",
+                    gitlab_ci_job(upload_url, audience)),
+        )),
     ]  # fmt: skip
+
+
+def github_actions_workflow(upload_url: str) -> str:
+    # id-token: write lets the job ask GitHub for its identity token; uv does the rest.
+    return (
+        'on:\n  push:\n    tags: ["v*"]\n'
+        "jobs:\n  publish:\n    runs-on: ubuntu-latest\n"
+        "    environment: release\n"
+        "    permissions:\n      id-token: write\n"
+        "    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        "      - uses: astral-sh/setup-uv@v6\n"
+        "      - run: uv build\n"
+        f"      - run: uv publish --trusted-publishing always --publish-url {upload_url}"
+    )
+
+
+def gitlab_ci_job(upload_url: str, audience: str) -> str:
+    # uv reads GitLab's token from <AUDIENCE>_ID_TOKEN: the audience in capitals, every
+    # character that is not a letter or digit made "_".
+    variable = "".join(c if c.isascii() and c.isalnum() else "_" for c in audience.upper())
+    variable += "_ID_TOKEN"
+    return (
+        "publish:\n  image: ghcr.io/astral-sh/uv:python3.12-bookworm\n"
+        "  rules:\n    - if: $CI_COMMIT_TAG\n"
+        f"  id_tokens:\n    {variable}:\n      aud: {audience}\n"
+        "  script:\n    - uv build\n"
+        f"    - uv publish --trusted-publishing always --publish-url {upload_url}"
+    )

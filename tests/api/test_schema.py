@@ -37,6 +37,8 @@ from accounts.models import ApiKey
 from accounts.models import AuditEvent
 from accounts.models import Invitation
 from accounts.models import Membership
+from publishing.models import TrustedPublisher
+from publishing.services import publisher_create
 from registry.models import File
 from registry.models import Release
 from registry.models import Repository
@@ -63,6 +65,7 @@ def test_it_generates_a_schema_that_validates(tmp_path: Path) -> None:
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     text = out.read_text()
     assert "/api/v1/orgs/{org}/repos/{repo}/files/" in text
+    assert "/api/v1/orgs/{org}/repos/{repo}/publishers/{publisher_id}/" in text
     assert "bearer" in text
 
 
@@ -107,6 +110,7 @@ def _identifiers(world: World, org: str, path: str) -> dict[str, str]:
             "filename": world.file.filename,
             "email": world.invitation.email if invitations else world.extra_membership.user.email,
             "public_id": ApiKey.objects.get(organization=world.org_a, name="upload").public_id,
+            "publisher_id": str(TrustedPublisher.objects.get(repository=world.repo_a).pk),
         }
     file_b = File.objects.get(repository=world.repo_b)
     invitation_b = Invitation.objects.get(organization=world.org_b)
@@ -118,6 +122,7 @@ def _identifiers(world: World, org: str, path: str) -> dict[str, str]:
         "filename": file_b.filename,
         "email": invitation_b.email if invitations else world.users["b_member"].email,
         "public_id": ApiKey.objects.get(organization=world.org_b).public_id,
+        "publisher_id": str(TrustedPublisher.objects.get(repository=world.repo_b).pk),
     }
 
 
@@ -140,6 +145,12 @@ def _other_kinds(world: World) -> None:
         organization=world.org_a, actor=owner, slug="combined", kind="virtual",
         members=[world.repo_a.slug, "mirror"],
     )  # fmt: skip
+    # A trusted publisher in each organization, for the publisher endpoints to find.
+    for repository, actor in ((world.repo_a, owner), (world.repo_b, world.users["b_member"])):
+        publisher_create(
+            repository=repository, actor=actor, kind="github",
+            ci_repository="acme/app", workflow="release.yml",
+        )  # fmt: skip
 
 
 def _organization_b(world: World) -> list[Any]:
@@ -153,6 +164,7 @@ def _organization_b(world: World) -> list[Any]:
         list(Release.objects.filter(project__repository__organization=org).values()),
         list(File.objects.filter(repository__organization=org).order_by("pk").values()),
         AuditEvent.objects.filter(organization=org).count(),
+        list(TrustedPublisher.objects.filter(repository__organization=org).values()),
     ]
 
 

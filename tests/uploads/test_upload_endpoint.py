@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from registry.models import DeletedFilename
 from registry.models import File
@@ -202,10 +203,12 @@ def _wheel_with_metadata(metadata: bytes) -> Upload:
     return Upload(wheel_filename(PACKAGE), buffer.getvalue())
 
 
-def test_it_answers_the_trusted_publishing_probe_with_not_found(client) -> None:
-    response = client.get("/_/oidc/audience")
+def test_it_answers_the_trusted_publishing_probe_and_no_other_oidc_url(client) -> None:
+    """uv and pdm ask the audience before anything else; PyPI's per-issuer URLs are not ours."""
+    assert client.get("/_/oidc/audience").json() == {"audience": settings.OIDC_AUDIENCE}
+    response = client.post("/_/oidc/github/mint-token")
     assert response.status_code == 404
-    assert "Trusted publishing is not supported" in response.reason_phrase
+    assert "use /_/oidc/audience and /_/oidc/mint-token" in response.reason_phrase
 
 
 def test_it_accepts_license_files_that_ship_in_the_wheel(tenant: Tenant) -> None:

@@ -1,0 +1,565 @@
+"""The /_/oidc/ exchange in-process, against a real local issuer: which tokens buy an upload
+key, what the key can do, and why every other token is refused."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+import pytest
+import time_machine
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import ApiKey
+from accounts.models import AuditEvent
+from accounts.models import KeyScope
+from accounts.services import organization_get_or_create
+from publishing.models import PublisherKind
+from publishing.models import TrustedPublisher
+from publishing.services import publisher_create
+from registry.services import repository_get_or_create
+from tests.artifacts import Package
+from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
+from tests.fixtures.hostile import Upload
+from tests.oidc import GITHUB_OWNER_ID
+from tests.oidc import GITHUB_REPOSITORY_ID
+from tests.oidc import Issuer
+from tests.oidc import github_claims
+from tests.oidc import gitlab_claims
+from tests.oidc import new_ec_key
+from tests.oidc import new_rsa_key
+from tests.publishing.conftest import mint
+from tests.publishing.conftest import refusal
+from tests.world import Tenant
+
+pytestmark = pytest.mark.django_db
+
+AUD = settings.OIDC_AUDIENCE
+
+
+def _upload(name: str = "demo-app", version: str = "1.0") -> Upload:
+    package = Package(name, version)
+    return Upload(wheel_filename(package), wheel_bytes(package), name=name, version=version)
+
+
+def _minted() -> Any:
+    return ApiKey.objects.filter(name__startswith="trusted publisher")
+
+
+def _github_publisher(tenant: Tenant, **fields: Any) -> TrustedPublisher:
+    fields = {"ci_repository": "acme-corp/app", "workflow": "release.yml", **fields}
+    return publisher_create(
+        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.GITHUB, **fields
+    )
+
+
+def test_it_tells_clients_the_audience_to_request() -> None:
+    response = Client().get("/_/oidc/audience")
+
+    assert response.status_code == 200
+    assert response.json() == {"audience": settings.OIDC_AUDIENCE}
+    # Unless configured, the host name clients reach us by.
+    assert urlsplit(settings.PUBLIC_URL).hostname == settings.OIDC_AUDIENCE
+
+
+def test_a_matching_github_token_buys_a_15_minute_upload_key_for_its_repository(
+    tenant: Tenant, github: Issuer
+) -> None:
+    publisher = _github_publisher(tenant)
+
+    response = mint(github.token(github_claims(AUD)))
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["success"] is True
+    assert abs(body["expires"] - (time.time() + 15 * 60)) < 30
+    key = ApiKey.objects.get(name=f"trusted publisher {publisher.pk}")
+    assert (key.scope, key.all_repositories, key.created_by, key.upload_project) == (
+        KeyScope.UPLOAD, False, None, ""
+    )  # fmt: skip
+    assert list(key.repositories.all()) == [tenant.repository]
+    assert tenant.post(_upload(), token=body["token"]).status_code == 200
+    # The account's and repository's immutable ids, recorded at first use.
+    publisher.refresh_from_db()
+    assert (publisher.owner_id, publisher.ci_repository_id) == (
+        GITHUB_OWNER_ID, GITHUB_REPOSITORY_ID
+    )  # fmt: skip
+    assert publisher.last_used_at is not None
+    event = AuditEvent.objects.get(action="trusted_publisher.mint")
+    assert event.target == f"key {key.public_id}"
+    assert event.details["claims"]["repository"] == "acme-corp/app"
+    assert event.details["claims"]["job_workflow_ref"].startswith(
+        "acme-corp/app/.github/workflows/release.yml@"
+    )
+    assert event.details["publishers"][0]["id"] == publisher.pk
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"repository": "acme-corp/other"}, "no trusted publisher is configured for this identity"),
+        ({"workflow": "evil.yml"}, "the workflow 'acme-corp/app/.github/workflows/evil.yml@"),
+        ({"environment": "staging"}, "the job's environment ('staging') is not the one"),
+        ({"environment": None}, "the job's environment ('none') is not the one"),
+        ({"owner_id": "6666"}, "the owner of acme-corp/app is account id '6666'"),
+        ({"repository_id": "7777"}, "acme-corp/app is repository id '7777'"),
+    ],
+    ids=["repository", "workflow", "environment", "no environment", "owner id", "repository id"],
+)
+def test_each_github_claim_that_does_not_match_is_refused_with_its_reason(
+    tenant: Tenant, github: Issuer, claims: dict[str, Any], reason: str
+) -> None:
+    _github_publisher(
+        tenant,
+        environment="release",
+        owner_id=GITHUB_OWNER_ID,
+        ci_repository_id=GITHUB_REPOSITORY_ID,
+    )
+    token = github.token(github_claims(AUD, **{"environment": "release", **claims}))
+
+    code, description = refusal(mint(token))
+
+    assert code == "invalid-publisher"
+    assert description.startswith("valid token, but no corresponding publisher (")
+    assert reason in description
+    assert not _minted().exists()
+
+
+def test_a_renamed_and_reregistered_owner_cannot_take_over_once_ids_are_recorded(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+
+    # Same names, a new account: GitHub gives it new ids.
+    squatter = github_claims(AUD, owner_id="9999", repository_id="8888")
+    code, description = refusal(mint(github.token(squatter)))
+
+    assert code == "invalid-publisher"
+    assert "account id '9999'" in description
+
+
+def test_environment_names_match_regardless_of_case(tenant: Tenant, github: Issuer) -> None:
+    _github_publisher(tenant, environment="Release")
+
+    response = mint(github.token(github_claims(AUD, environment="release")))
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"exp": int(time.time()) - 120}, "The token has expired (exp)."),
+        ({"nbf": int(time.time()) + 600}, "The token is not valid yet"),
+        ({"iat": int(time.time()) + 600}, "The token is not valid yet"),
+        ({"aud": "pypi"}, "The token's audience (aud) is not"),
+        ({"exp": None}, "The token lacks a claim"),
+    ],
+    ids=["expired", "not yet valid", "issued in the future", "other audience", "no expiry"],
+)
+def test_tokens_outside_their_validity_or_for_another_audience_are_refused(
+    tenant: Tenant, github: Issuer, change: dict[str, Any], reason: str
+) -> None:
+    _github_publisher(tenant)
+
+    code, description = refusal(mint(github.token({**github_claims(AUD), **change})))
+
+    assert code == "invalid-token"
+    assert reason in description
+
+
+def test_a_token_is_accepted_within_the_leeway_of_its_expiry(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    token = github.token({**github_claims(AUD), "exp": int(time.time()) - 5})
+
+    assert mint(token).status_code == 200
+
+
+def test_a_token_presented_twice_is_refused_the_second_time(tenant: Tenant, github: Issuer) -> None:
+    _github_publisher(tenant)
+    token = github.token(github_claims(AUD))
+    assert mint(token).status_code == 200
+
+    code, description = refusal(mint(token))
+
+    assert code == "invalid-token"
+    assert "already exchanged" in description
+    assert _minted().count() == 1
+
+
+def test_a_token_signed_by_another_key_under_the_issuers_key_id_is_refused(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+
+    code, description = refusal(mint(github.token(github_claims(AUD), key=new_rsa_key())))
+
+    assert code == "invalid-token"
+    assert "signature does not verify" in description
+
+
+def test_a_token_claiming_an_issuer_no_publisher_names_is_refused_without_asking_it(
+    tenant: Tenant, github: Issuer, other_issuer: Issuer
+) -> None:
+    _github_publisher(tenant)
+
+    code, description = refusal(mint(other_issuer.token(github_claims(AUD))))
+
+    assert code == "invalid-publisher"
+    assert f"no trusted publisher is configured for issuer {other_issuer.url}" in description
+    assert other_issuer.jwks_fetches == 0
+
+
+def test_a_token_from_another_issuer_claiming_to_be_github_is_refused(
+    tenant: Tenant, github: Issuer, other_issuer: Issuer
+) -> None:
+    _github_publisher(tenant)
+    forged = other_issuer.token({**github_claims(AUD), "iss": github.url}, kid=github.kid)
+
+    code, description = refusal(mint(forged))
+
+    assert code == "invalid-token"
+    assert "signature does not verify" in description
+
+
+def test_a_new_key_id_fetches_the_keys_again_once(tenant: Tenant, github: Issuer) -> None:
+    _github_publisher(tenant)
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+    assert github.jwks_fetches == 1
+    # A second token under the same key: the keys are taken from memory.
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+    assert github.jwks_fetches == 1
+
+    github.rotate()
+    response = mint(github.token(github_claims(AUD)))
+
+    assert response.status_code == 200, response.content
+    assert github.jwks_fetches == 2
+
+
+def test_a_key_id_the_issuer_does_not_publish_is_refused_after_one_refetch(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+
+    code, description = refusal(mint(github.token(github_claims(AUD), kid="made-up")))
+
+    assert code == "invalid-token"
+    assert "signed with key 'made-up', which issuer" in description
+    assert github.jwks_fetches == 2  # the keys in memory, then fetched again for the new id
+
+
+def test_the_keys_are_not_refetched_for_every_unknown_key_id(
+    tenant: Tenant, github: Issuer, settings: Any
+) -> None:
+    settings.OIDC_JWKS_MIN_REFRESH = 60
+    _github_publisher(tenant)
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+
+    for n in range(3):
+        refusal(mint(github.token(github_claims(AUD), kid=f"made-up-{n}")))
+
+    assert github.jwks_fetches == 1
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "none"])
+def test_tokens_not_signed_with_an_issuer_key_are_refused(
+    tenant: Tenant, github: Issuer, algorithm: str
+) -> None:
+    _github_publisher(tenant)
+    if algorithm == "none":
+        token = jwt.encode({**github_claims(AUD), "iss": github.url}, None, algorithm="none")
+    else:
+        token = github.token(github_claims(AUD), algorithm=algorithm)
+
+    code, description = refusal(mint(token))
+
+    assert code == "invalid-token"
+    assert "are not accepted: use RS256 or ES256" in description
+
+
+@pytest.mark.parametrize("body", ["", "not json", '{"token": 5}', '{"jwt": "x"}', "[1]"])
+def test_a_request_without_a_token_is_an_invalid_payload(body: str) -> None:
+    response = Client().post("/_/oidc/mint-token", body, content_type="application/json")
+
+    assert refusal(response)[0] == "invalid-payload"
+
+
+def test_a_malformed_token_is_refused(db: None) -> None:
+    code, description = refusal(mint("not.a.jwt"))
+
+    assert code == "invalid-token"
+    assert description.startswith("Malformed token")
+
+
+def test_the_minted_key_cannot_upload_to_another_repository(tenant: Tenant, github: Issuer) -> None:
+    _github_publisher(tenant)
+    repository_get_or_create(organization=tenant.repository.organization, slug="other")
+    token = mint(github.token(github_claims(AUD))).json()["token"]
+
+    response = tenant.post(_upload(), token=token, url="/acme/other/legacy/")
+
+    assert response.status_code == 404
+
+
+def test_the_minted_key_is_refused_once_expired(tenant: Tenant, github: Issuer) -> None:
+    _github_publisher(tenant)
+    token = mint(github.token(github_claims(AUD))).json()["token"]
+    assert tenant.post(_upload(version="1.0"), token=token).status_code == 200
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=15, seconds=1)):
+        response = tenant.post(_upload(version="2.0"), token=token)
+
+    assert response.status_code == 401
+
+
+def test_a_project_scoped_publisher_mints_a_key_for_that_project_only(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant, project="Demo_App")
+    token = mint(github.token(github_claims(AUD))).json()["token"]
+
+    other = tenant.post(_upload("another-lib"), token=token)
+    own = tenant.post(_upload("demo.app"), token=token)
+
+    assert other.status_code == 403
+    assert "may only upload to project 'demo-app', not 'another-lib'" in other.reason_phrase
+    assert own.status_code == 200, own.content
+
+
+def test_a_token_matching_publishers_of_two_repositories_gets_a_key_for_both(
+    tenant: Tenant, github: Issuer
+) -> None:
+    organization = tenant.repository.organization
+    second = repository_get_or_create(organization=organization, slug="second")
+    first = _github_publisher(tenant)
+    other = publisher_create(
+        repository=second, actor=tenant.owner, kind=PublisherKind.GITHUB,
+        ci_repository="acme-corp/app", workflow="release.yml",
+    )  # fmt: skip
+
+    body = mint(github.token(github_claims(AUD))).json()
+
+    key = _minted().get()
+    assert key.name == f"trusted publisher {first.pk}, {other.pk}"
+    assert set(key.repositories.all()) == {tenant.repository, second}
+    assert (
+        tenant.post(_upload(), token=body["token"], url="/acme/second/legacy/").status_code == 200
+    )
+
+
+def test_a_token_matching_publishers_of_two_organizations_is_refused(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    other_org = organization_get_or_create(slug="globex", name="Globex", owner=tenant.owner)
+    publisher_create(
+        repository=repository_get_or_create(organization=other_org, slug="main"),
+        actor=tenant.owner, kind=PublisherKind.GITHUB,
+        ci_repository="acme-corp/app", workflow="release.yml",
+    )  # fmt: skip
+
+    code, description = refusal(mint(github.token(github_claims(AUD))))
+
+    assert code == "invalid-publisher"
+    assert "more than one organization" in description
+    assert not _minted().exists()
+
+
+def test_publishers_limited_to_different_projects_are_refused_together(
+    tenant: Tenant, github: Issuer
+) -> None:
+    second = repository_get_or_create(organization=tenant.repository.organization, slug="second")
+    _github_publisher(tenant, project="one")
+    publisher_create(
+        repository=second, actor=tenant.owner, kind=PublisherKind.GITHUB,
+        ci_repository="acme-corp/app", workflow="release.yml", project="two",
+    )  # fmt: skip
+
+    code, description = refusal(mint(github.token(github_claims(AUD))))
+
+    assert code == "invalid-publisher"
+    assert "limited to different projects" in description
+
+
+def test_a_deleted_publisher_mints_nothing(tenant: Tenant, github: Issuer) -> None:
+    publisher = _github_publisher(tenant)
+    publisher.delete()
+
+    code, _ = refusal(mint(github.token(github_claims(AUD))))
+
+    assert code == "invalid-publisher"
+
+
+# GitLab and other issuers ---------------------------------------------------------------------
+
+
+def _gitlab_publisher(tenant: Tenant, issuer: Issuer, **fields: Any) -> TrustedPublisher:
+    fields = {"ci_repository": "acme/app", "issuer": issuer.url, **fields}
+    return publisher_create(
+        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.GITLAB, **fields
+    )
+
+
+def test_a_matching_gitlab_token_buys_an_upload_key(tenant: Tenant, other_issuer: Issuer) -> None:
+    publisher = _gitlab_publisher(tenant, other_issuer, environment="production")
+    host = urlsplit(other_issuer.url).netloc
+    claims = gitlab_claims(AUD, host=host, environment="production")
+
+    response = mint(other_issuer.token(claims))
+
+    assert response.status_code == 200, response.content
+    assert publisher.workflow == ".gitlab-ci.yml"
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"project_path": "acme/other"}, "no trusted publisher is configured for this identity"),
+        ({"ci_config": "ci/other.yml"}, "the CI configuration"),
+        ({"host": "gitlab.example"}, "the CI configuration 'gitlab.example/acme/app//"),
+        ({"environment": "staging"}, "the job's environment ('staging')"),
+    ],
+    ids=["project", "ci config", "other instance in the config ref", "environment"],
+)
+def test_each_gitlab_claim_that_does_not_match_is_refused(
+    tenant: Tenant, other_issuer: Issuer, claims: dict[str, Any], reason: str
+) -> None:
+    _gitlab_publisher(tenant, other_issuer, environment="production")
+    host = urlsplit(other_issuer.url).netloc
+    claims = gitlab_claims(AUD, **{"host": host, "environment": "production", **claims})
+
+    code, description = refusal(mint(other_issuer.token(claims)))
+
+    assert code == "invalid-publisher"
+    assert reason in description
+
+
+def test_another_issuer_matches_its_required_claims_and_audience_exactly(
+    tenant: Tenant, other_issuer: Issuer
+) -> None:
+    publisher_create(
+        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
+        issuer=other_issuer.url, audience="wheelhouse-ci",
+        required_claims={"sub": "organization:acme:pipeline:release", "branch": "main"},
+    )  # fmt: skip
+    good = {"sub": "organization:acme:pipeline:release", "branch": "main", "aud": "wheelhouse-ci"}
+
+    assert mint(other_issuer.token(good)).status_code == 200
+    wrong_claim = refusal(mint(other_issuer.token({**good, "branch": "dev"})))
+    missing_claim = refusal(mint(other_issuer.token({**good, "branch": None})))
+    wrong_audience = refusal(mint(other_issuer.token({**good, "aud": AUD})))
+
+    assert "the claim 'branch' ('dev') is not the value" in wrong_claim[1]
+    assert "the claim 'branch' ('missing')" in missing_claim[1]
+    assert wrong_audience == ("invalid-token", wrong_audience[1])
+    assert "audience" in wrong_audience[1]
+
+
+def test_a_refused_signed_token_is_audited_to_the_organization_it_almost_matched(
+    tenant: Tenant, github: Issuer
+) -> None:
+    publisher = _github_publisher(tenant)
+
+    refusal(mint(github.token(github_claims(AUD, workflow="evil.yml"))))
+
+    event = AuditEvent.objects.get(action="trusted_publisher.refused")
+    assert event.organization == tenant.repository.organization
+    assert event.details["publishers"][0]["id"] == publisher.pk
+    assert "evil.yml" in event.details["publishers"][0]["reason"]
+    assert event.details["claims"]["repository"] == "acme-corp/app"
+
+
+def test_a_forged_token_learns_nothing_about_which_repositories_have_publishers(
+    tenant: Tenant, github: Issuer
+) -> None:
+    """The signature is checked before any lookup by repository: configured or not, a
+    token the issuer did not sign gets the same answer."""
+    _github_publisher(tenant)
+    forger = new_rsa_key()
+
+    configured = refusal(mint(github.token(github_claims(AUD), key=forger)))
+    unconfigured = refusal(
+        mint(github.token(github_claims(AUD, repository="someone/else"), key=forger))
+    )
+
+    assert configured == unconfigured
+    assert not AuditEvent.objects.filter(action="trusted_publisher.refused").exists()
+
+
+def test_a_mint_costs_a_fixed_number_of_queries(
+    tenant: Tenant, github: Issuer, django_assert_num_queries: Any
+) -> None:
+    _github_publisher(tenant)
+    for n in range(5):  # other tenants' publishers are never loaded
+        other = organization_get_or_create(slug=f"other{n}", name="O", owner=tenant.owner)
+        publisher_create(
+            repository=repository_get_or_create(organization=other, slug="main"),
+            actor=tenant.owner, kind=PublisherKind.GITHUB,
+            ci_repository=f"other/app{n}", workflow="release.yml",
+        )  # fmt: skip
+    assert mint(github.token(github_claims(AUD))).status_code == 200  # keys fetched
+
+    # Publishers (2), the used token (2, with savepoints), the key as api_key_create makes
+    # it, and the audit: the same whatever else is stored.
+    with django_assert_num_queries(22):
+        assert mint(github.token(github_claims(AUD))).status_code == 200
+
+
+def test_the_rest_api_upload_keeps_a_minted_key_to_its_project(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant, project="demo-app")
+    token = mint(github.token(github_claims(AUD))).json()["token"]
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    package = Package("another-lib", "1.0")
+    content = SimpleUploadedFile(wheel_filename(package), wheel_bytes(package))
+
+    response = api.post("/api/v1/orgs/acme/repos/main/files/", {"content": content})
+
+    assert response.status_code == 403
+    # The name as the upload gave it (here from the wheel's filename).
+    assert response.json()["error"]["message"] == (
+        "This token may only upload to project 'demo-app', not 'another_lib' (its trusted "
+        "publisher is limited to that project)."
+    )
+
+
+def test_an_issuer_whose_discovery_document_names_another_issuer_is_not_trusted(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    github.announced = "https://token.actions.githubusercontent.com"
+
+    code, description = refusal(mint(github.token(github_claims(AUD))))
+
+    assert code == "invalid-token"
+    assert "its configuration names another issuer" in description
+    assert github.jwks_fetches == 0
+
+
+def test_an_issuer_signing_with_es256_is_accepted(tenant: Tenant, settings: Any) -> None:
+    settings.OIDC_ALLOW_INSECURE_LOOPBACK_ISSUERS = True
+    with Issuer(elliptic=True) as issuer:
+        publisher_create(
+            repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
+            issuer=issuer.url, required_claims={"sub": "pipeline:release"},
+        )  # fmt: skip
+
+        accepted = mint(issuer.token({"sub": "pipeline:release", "aud": AUD}))
+        other_curve_key = mint(issuer.token({"sub": "pipeline:release", "aud": AUD},
+                                            key=new_ec_key()))  # fmt: skip
+
+    assert accepted.status_code == 200, accepted.content
+    assert "signature does not verify" in refusal(other_curve_key)[1]
