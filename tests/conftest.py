@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from django.test.utils import override_settings
 from psycopg import sql
 
 from config.celery import app as celery_app
+from config.settings import s3_packages_storage
 from tests.budgets import BudgetTenant
 from tests.budgets import build_budget_tenant
 from tests.fixtures.built import BACKENDS
@@ -30,6 +32,8 @@ from tests.fixtures.real import PLATFORM_WHEEL
 from tests.fixtures.real import UPSTREAM_TREE
 from tests.fixtures.real import fetch_real_distribution
 from tests.fixtures.real import fetch_real_distributions
+from tests.services import S3_ACCESS_KEY
+from tests.services import S3_SECRET_KEY
 from tests.services import EmbeddedStack
 from tests.services import LiveStack
 from tests.services import SeaweedFS
@@ -176,6 +180,34 @@ def s3(session_dir: Path) -> Iterator[SeaweedFS]:
     server.start()
     yield server
     server.stop()
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """The packages storage of one test on the session's S3 server: its bucket, and a
+    boto3 client to look inside it."""
+
+    name: str
+    client: Any
+
+
+@pytest.fixture
+def s3_packages(settings: Any, s3: SeaweedFS, packages_dir: Path) -> S3Bucket:
+    """The packages storage on a bucket of its own on the session's S3 server, configured
+    exactly as production's (config.settings.s3_packages_storage)."""
+    name = f"wheelhouse-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(name)
+    settings.S3_BUCKET = name
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "packages": s3_packages_storage(
+            bucket=name,
+            endpoint_url=s3.endpoint,
+            access_key=S3_ACCESS_KEY,
+            secret_key=S3_SECRET_KEY,
+        ),
+    }
+    return S3Bucket(name=name, client=s3.client())
 
 
 @pytest.fixture(scope="session")

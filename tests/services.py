@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import redis
@@ -148,14 +149,18 @@ class SeaweedFS:
             raise RuntimeError(f"SeaweedFS exited; see {self.workdir / 'seaweedfs.log'}")
         return http_ok(self.endpoint)
 
-    def create_bucket(self, name: str) -> None:
-        client = boto3.client(
+    def client(self) -> Any:
+        """A boto3 S3 client of this server, to look at what the registry stored."""
+        return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=S3_ACCESS_KEY,
             aws_secret_access_key=S3_SECRET_KEY,
             region_name="us-east-1",
         )
+
+    def create_bucket(self, name: str) -> None:
+        client = self.client()
         deadline = time.monotonic() + 60
         while True:
             try:
