@@ -274,6 +274,9 @@ S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
 # Parts of one upload sent to S3 at once. A file on disk (every upload) is read as each part
 # is sent, about 2 MB of memory per part in flight, whatever the file's size.
 S3_UPLOAD_CONCURRENCY = env_int("S3_UPLOAD_CONCURRENCY", 4)
+# Stored objects no row names, and unfinished S3 multipart uploads, are removed once this old
+# (registry.reconcile). An upload in flight is never this old: its row commits within seconds.
+STORAGE_ORPHAN_GRACE_SECONDS = env_int("STORAGE_ORPHAN_GRACE_SECONDS", 24 * 3600)
 
 
 def _s3_client_config() -> Any:
@@ -445,6 +448,13 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-pending-files": {
         "task": "uploads.tasks.requeue_pending_files_task",
         "schedule": env_int("PENDING_SWEEP_SECONDS", 60),
+    },
+    # registry.reconcile: objects no row names, unfinished S3 multipart uploads. A run not
+    # started within its interval (workers down) is dropped: the next one does the same work.
+    "reconcile-storage": {
+        "task": "registry.tasks.reconcile_storage_task",
+        "schedule": env_int("STORAGE_RECONCILE_SECONDS", 3600),
+        "options": {"expires": env_int("STORAGE_RECONCILE_SECONDS", 3600)},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")

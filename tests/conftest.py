@@ -38,6 +38,7 @@ from tests.services import EmbeddedStack
 from tests.services import LiveStack
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
+from tests.services import bucket_delete
 from tests.services import new_cache_prefix
 from tests.services import redis_keys_delete
 from tests.upstream import Upstream
@@ -192,9 +193,10 @@ class S3Bucket:
 
 
 @pytest.fixture
-def s3_packages(settings: Any, s3: SeaweedFS, packages_dir: Path) -> S3Bucket:
+def s3_packages(settings: Any, s3: SeaweedFS, packages_dir: Path) -> Iterator[S3Bucket]:
     """The packages storage on a bucket of its own on the session's S3 server, configured
-    exactly as production's (config.settings.s3_packages_storage)."""
+    exactly as production's (config.settings.s3_packages_storage). Emptied and deleted after
+    the test: SeaweedFS gives each bucket volumes of its own, and runs out after a few."""
     name = f"wheelhouse-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(name)
     settings.S3_BUCKET = name
@@ -207,7 +209,9 @@ def s3_packages(settings: Any, s3: SeaweedFS, packages_dir: Path) -> S3Bucket:
             secret_key=S3_SECRET_KEY,
         ),
     }
-    return S3Bucket(name=name, client=s3.client())
+    bucket = S3Bucket(name=name, client=s3.client())
+    yield bucket
+    bucket_delete(bucket.client, name)
 
 
 @pytest.fixture(scope="session")

@@ -177,6 +177,16 @@ class SeaweedFS:
             stop_process(self.process, grace=3)
 
 
+def bucket_delete(client: Any, name: str) -> None:
+    """Delete a bucket with everything in it: objects and unfinished multipart uploads."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        if keys := [{"Key": item["Key"]} for item in page.get("Contents", [])]:
+            client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+    for upload in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+    client.delete_bucket(Bucket=name)
+
+
 def client_env(**extra: str) -> dict[str, str]:
     """The environment for pip, twine and friends: none of this machine's own index settings."""
     env = {
