@@ -47,6 +47,9 @@ class Folder:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink()
+
     def listing(self) -> set[str]:
         return {p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file()}
 
@@ -64,6 +67,9 @@ class Bucket:
 
     def put(self, key: str, data: bytes = b"bytes") -> None:
         self.client.put_object(Bucket=self.name, Key=key, Body=data)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.name, Key=key)
 
     def listing(self) -> set[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
@@ -142,6 +148,23 @@ def test_it_deletes_what_no_row_names_and_keeps_everything_a_row_names(
     assert result == Reconciliation(listed=8, deleted=4, aborted=0)
     # Idempotent: a second run finds nothing more.
     assert storage_reconcile(grace_seconds=0) == Reconciliation(listed=4, deleted=0, aborted=0)
+
+
+def test_it_keeps_an_object_a_row_names_under_a_key_of_another_shape(
+    tenant: Tenant, stored: Folder | Bucket
+) -> None:
+    # Rows are looked up by the repository and filename a key ends with; a key of any other
+    # shape must still be found by the key itself.
+    cached = _cached_file(tenant, stored)
+    odd = f"repositories/{tenant.repository.pk}/proxy/by-hand/{cached.sha256}"
+    CachedFile.objects.filter(pk=cached.pk).update(storage_key=odd)
+    for key in (cached.storage_key, cached.metadata_storage_key):
+        stored.delete(key)
+    stored.put(odd)
+    stored.put(f"{odd}.metadata")
+
+    assert storage_reconcile(grace_seconds=0).deleted == 0
+    assert stored.listing() == {odd, f"{odd}.metadata"}
 
 
 def test_it_keeps_unnamed_objects_younger_than_the_grace(
@@ -253,3 +276,17 @@ def test_a_scheduled_task_runs_it_every_hour(
 
     assert counts == {"listed": 1, "deleted": 1, "aborted": 0}
     assert stored.listing() == set()
+
+
+@pytest.mark.parametrize("files", [1, 4])
+def test_a_page_of_named_objects_costs_two_queries_whatever_its_size(
+    tenant: Tenant, packages_dir: Path, files: int, django_assert_num_queries: Any
+) -> None:
+    for number in range(files):
+        publish(tenant.repository, Package(f"named{number}", "1.0"), process=False)
+
+    # One for File, one for CachedFile, through their (repository, filename) index.
+    with django_assert_num_queries(2):
+        result = storage_reconcile(grace_seconds=0)
+
+    assert result == Reconciliation(listed=2 * files, deleted=0, aborted=0)
