@@ -187,6 +187,21 @@ def test_it_keeps_unnamed_objects_younger_than_the_grace(
     assert lost not in stored.listing()
 
 
+def test_it_deletes_a_write_cut_off_in_a_local_folder_once_old(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    # The folder storage writes beside the target and renames: a process killed mid-write
+    # leaves the partial file.
+    folder = Folder(packages_dir)
+    partial = f"{_lost_key(tenant, 'cut').rsplit('/', 1)[0]}/.partial-x1y2z3"
+    folder.put(partial)
+
+    assert storage_reconcile().deleted == 0  # maybe a write still going on
+    folder.age(partial, DAY + 60)
+    assert storage_reconcile().deleted == 1
+    assert folder.listing() == set()
+
+
 @pytest.fixture
 def database_fails_on_file_insert() -> None:
     """The database fails as the upload commits its row, with an error that is not an
