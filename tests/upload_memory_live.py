@@ -2,12 +2,12 @@
 
 Starts SeaweedFS, a fresh PostgreSQL database and gunicorn (one worker, THREADS threads) on
 the project tree TREE, makes a few small uploads (each thread builds its own S3 client), then
-two 90 MB wheels with curl, printing the worker's VmHWM (peak) and VmRSS (resident) in MB
-after each step. Compare a tree before the change (`git archive <commit> | tar -x -C DIR`)
-with this one.
+two rounds of PARALLEL 90 MB wheels at once (default 1) with curl, printing the worker's
+VmHWM (peak) and VmRSS (resident) in MB after each step. Compare a tree before the change
+(`git archive <commit> | tar -x -C DIR`) with this one.
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/x \\
-       .venv/bin/python -m tests.upload_memory_live [TREE] [THREADS]
+       .venv/bin/python -m tests.upload_memory_live [TREE] [THREADS] [PARALLEL]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -70,7 +71,7 @@ def _env(work: Path, database_url: str, s3: SeaweedFS, bucket: str, port: int) -
     return env
 
 
-def measure(tree: Path, threads: int, work: Path, database_url: str) -> None:
+def measure(tree: Path, threads: int, parallel: int, work: Path, database_url: str) -> None:
     s3 = SeaweedFS(work / "s3")
     (work / "s3").mkdir()
     s3.start()
@@ -104,11 +105,17 @@ def measure(tree: Path, threads: int, work: Path, database_url: str) -> None:
             (work / "small").write_bytes(body)
             _post(url, token, work / "small", content_type)
         print("after small uploads", _memory(worker))
+        content_type = f"multipart/form-data; boundary={BOUNDARY}"
         for number in range(2):
-            big = large_upload(work, Package(f"big{number}", "1.0"), 90)
-            status = _post(url, token, big.body, f"multipart/form-data; boundary={BOUNDARY}")
-            big.body.unlink()
-            print(f"after 90 MB upload #{number + 1} ({status})", _memory(worker))
+            bodies = [
+                large_upload(work, Package(f"big{number}x{n}", "1.0"), 90).body
+                for n in range(parallel)
+            ]
+            with ThreadPoolExecutor(parallel) as pool:
+                answers = list(pool.map(lambda b: _post(url, token, b, content_type), bodies))
+            for body in bodies:
+                body.unlink()
+            print(f"after round {number + 1} of {parallel} x 90 MB {answers}", _memory(worker))
     finally:
         stop_process(web)
         s3.stop()
@@ -117,6 +124,7 @@ def measure(tree: Path, threads: int, work: Path, database_url: str) -> None:
 def main() -> None:
     tree = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else PROJECT_ROOT
     threads = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    parallel = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wheelhouse")
     name = f"wheelhouse_memory_{uuid.uuid4().hex[:8]}"
     admin = base.rsplit("/", 1)[0] + "/postgres"
@@ -124,7 +132,7 @@ def main() -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         with tempfile.TemporaryDirectory(prefix="wheelhouse-memory-") as work:
-            measure(tree, threads, Path(work), base.rsplit("/", 1)[0] + f"/{name}")
+            measure(tree, threads, parallel, Path(work), base.rsplit("/", 1)[0] + f"/{name}")
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(
