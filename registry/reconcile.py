@@ -50,9 +50,10 @@ class Reconciliation:
     aborted: int = 0
 
 
-def storage_reconcile(*, grace_seconds: int | None = None) -> Reconciliation:
+def storage_reconcile(*, grace_seconds: int | None = None, dry_run: bool = False) -> Reconciliation:
     """Delete stored objects no File or CachedFile row names, and abort unfinished S3
-    multipart uploads, of those older than `grace_seconds` (STORAGE_ORPHAN_GRACE_SECONDS)."""
+    multipart uploads, of those older than `grace_seconds` (STORAGE_ORPHAN_GRACE_SECONDS).
+    With `dry_run`, only count (and log) them: a check that storage holds nothing else."""
     if grace_seconds is None:
         grace_seconds = settings.STORAGE_ORPHAN_GRACE_SECONDS
     cutoff = timezone.now() - timedelta(seconds=grace_seconds)
@@ -67,11 +68,16 @@ def storage_reconcile(*, grace_seconds: int | None = None) -> Reconciliation:
         # Rows first (most objects have one), then each survivor's age again, then its
         # rows again: a key an upload wrote and committed meanwhile is kept.
         candidates = [key for key in _unnamed(old) if bucket.older_than(key, cutoff)]
-        deleted = bucket.delete(_unnamed(candidates))
+        orphans = _unnamed(candidates)
+        deleted = orphans if dry_run else bucket.delete(orphans)
         for key in deleted:
-            logger.warning("Deleted %s: no file names it and it is older than the grace", key)
+            logger.warning(
+                "%s %s: no file names it and it is older than the grace",
+                "Found" if dry_run else "Deleted",
+                key,
+            )
         result.deleted += len(deleted)
-    result.aborted = bucket.abort_uploads(cutoff)
+    result.aborted = bucket.abort_uploads(cutoff, dry_run=dry_run)
     return result
 
 
@@ -141,7 +147,7 @@ class _Folder:
             self.storage.delete(key)
         return keys
 
-    def abort_uploads(self, cutoff: datetime) -> int:
+    def abort_uploads(self, cutoff: datetime, *, dry_run: bool) -> int:
         # A folder has no multipart uploads; a write cut off leaves a `.partial-` file
         # (registry.storage.AtomicFileSystemStorage), which no row names: deleted above.
         return 0
@@ -193,13 +199,18 @@ class _Bucket:
             logger.error("Could not delete %s: %s", error.get("Key"), error.get("Message"))
         return [key for key in keys if key not in failed]
 
-    def abort_uploads(self, cutoff: datetime) -> int:
-        """Abort the multipart uploads begun before `cutoff` and never completed."""
+    def abort_uploads(self, cutoff: datetime, *, dry_run: bool) -> int:
+        """Abort the multipart uploads begun before `cutoff` and never completed (with
+        `dry_run`, count them)."""
         aborted = 0
         paginator = self.client.get_paginator("list_multipart_uploads")
         for page in paginator.paginate(Bucket=self.name, Prefix=PREFIX):
             for upload in page.get("Uploads", []):
                 if upload["Initiated"] >= cutoff:
+                    continue
+                if dry_run:
+                    logger.warning("Found the unfinished multipart upload of %s", upload["Key"])
+                    aborted += 1
                     continue
                 try:
                     self.client.abort_multipart_upload(

@@ -6,12 +6,15 @@ the session's S3 server and on a local folder."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from registry.models import CachedFile
@@ -305,3 +308,22 @@ def test_a_page_of_named_objects_costs_two_queries_whatever_its_size(
         result = storage_reconcile(grace_seconds=0)
 
     assert result == Reconciliation(listed=2 * files, deleted=0, aborted=0)
+
+
+def test_the_command_checks_with_a_dry_run_and_then_removes(tenant: Tenant, bucket: Bucket) -> None:
+    lost = _lost_key(tenant, "lost")
+    bucket.put(lost)
+    begun = bucket.client.create_multipart_upload(Bucket=bucket.name, Key=_lost_key(tenant, "cut"))
+
+    def command(*args: str) -> dict[str, int]:
+        out = io.StringIO()
+        call_command("reconcile_storage", "--grace", "0", *args, stdout=out)
+        return json.loads(out.getvalue())
+
+    assert command("--dry-run") == {"listed": 1, "deleted": 1, "aborted": 1}
+    assert bucket.listing() == {lost}
+    assert [u["UploadId"] for u in bucket.uploads()] == [begun["UploadId"]]
+
+    assert command() == {"listed": 1, "deleted": 1, "aborted": 1}
+    assert bucket.listing() == set()
+    assert bucket.uploads() == []
