@@ -28,6 +28,16 @@ class PackagesS3Storage(S3Storage):
         self.bucket.Object(key).upload_file(path, ExtraArgs=params, Config=self.transfer_config)
         return cleaned
 
+    def _get_write_parameters(self, name: str, content: Any = None) -> dict[str, Any]:
+        # Objects are served as the bytes uploaded, as downloads from a local folder are.
+        # django-storages guesses from the name: a `.tar.gz` would be stored with
+        # `Content-Encoding: gzip`, and a client honouring it (browsers, httpx, requests)
+        # would unpack the sdist on download, bytes other than its sha256.
+        params: dict[str, Any] = super()._get_write_parameters(name, content)
+        params.pop("ContentEncoding", None)
+        params["ContentType"] = "application/octet-stream"
+        return params
+
 
 def _temporary_file_path(content: Any) -> str | None:
     # Django's File wraps the uploaded file in `.file`; either may be the temporary file.
