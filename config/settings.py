@@ -274,6 +274,12 @@ S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY") or None
 S3_REGION = env_str("S3_REGION", "us-east-1")
 # Downloads redirect to a URL valid this long; pip and uv follow it at once.
 S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
+# Parts of one upload sent to S3 at once. A file on disk (every upload) is read as each part
+# is sent, about 2 MB of memory per part in flight, whatever the file's size.
+S3_UPLOAD_CONCURRENCY = env_int("S3_UPLOAD_CONCURRENCY", 4)
+# Stored objects no row names, and unfinished S3 multipart uploads, are removed once this old
+# (registry.reconcile). An upload in flight is never this old: its row commits within seconds.
+STORAGE_ORPHAN_GRACE_SECONDS = env_int("STORAGE_ORPHAN_GRACE_SECONDS", 24 * 3600)
 
 
 def _s3_client_config() -> Any:
@@ -288,14 +294,28 @@ def _s3_client_config() -> Any:
     )
 
 
-PACKAGES_STORAGE = (
-    {
-        "BACKEND": "storages.backends.s3.S3Storage",
+def _s3_transfer_config() -> Any:
+    from boto3.s3.transfer import TransferConfig  # noqa: PLC0415  (only S3 deployments)
+
+    config = TransferConfig(max_concurrency=S3_UPLOAD_CONCURRENCY)
+    # A stream without a path (a proxy's download) is buffered a part (8 MB) at a time, up to
+    # ten parts by default; two keep one part sending while the next is read.
+    config.max_in_memory_upload_chunks = 2
+    return config
+
+
+def s3_packages_storage(
+    *, bucket: str, endpoint_url: str | None, access_key: str | None, secret_key: str | None
+) -> dict[str, Any]:
+    """The packages storage on S3 (a function: the tests point it at their own server)."""
+    return {
+        # django-storages' S3Storage, sending uploads from their temporary file's path.
+        "BACKEND": "registry.s3.PackagesS3Storage",
         "OPTIONS": {
-            "bucket_name": S3_BUCKET,
-            "endpoint_url": S3_ENDPOINT_URL,
-            "access_key": S3_ACCESS_KEY_ID,
-            "secret_key": S3_SECRET_ACCESS_KEY,
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url,
+            "access_key": access_key,
+            "secret_key": secret_key,
             "region_name": S3_REGION,
             # Keys are content-addressed: the same key always holds the same bytes.
             "file_overwrite": True,
@@ -307,8 +327,18 @@ PACKAGES_STORAGE = (
             # botocore waits a minute to connect by default: a storage outage must answer 503
             # in seconds, not hold a web worker (and the client) that long.
             "client_config": _s3_client_config(),
+            "transfer_config": _s3_transfer_config(),
         },
     }
+
+
+PACKAGES_STORAGE = (
+    s3_packages_storage(
+        bucket=S3_BUCKET,
+        endpoint_url=S3_ENDPOINT_URL,
+        access_key=S3_ACCESS_KEY_ID,
+        secret_key=S3_SECRET_ACCESS_KEY,
+    )
     if S3_BUCKET
     else {
         # Writes are atomic renames: a reader never sees half an upload.
@@ -446,6 +476,13 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-pending-files": {
         "task": "uploads.tasks.requeue_pending_files_task",
         "schedule": env_int("PENDING_SWEEP_SECONDS", 60),
+    },
+    # registry.reconcile: objects no row names, unfinished S3 multipart uploads. A run not
+    # started within its interval (workers down) is dropped: the next one does the same work.
+    "reconcile-storage": {
+        "task": "registry.tasks.reconcile_storage_task",
+        "schedule": env_int("STORAGE_RECONCILE_SECONDS", 3600),
+        "options": {"expires": env_int("STORAGE_RECONCILE_SECONDS", 3600)},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")

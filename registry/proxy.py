@@ -243,8 +243,9 @@ def _fetch_into(
     with upstream.download(url, sha256=sha256, what=what) as spool:
         size = spool.seek(0, 2)
         spool.seek(0)
-        if not storage.exists(key):
-            storage.save(key, DjangoFile(spool))
+        # Even over an existing object (the same bytes: content-addressed): a write makes it
+        # young again, so the reconciliation's grace covers it until this row commits.
+        storage.save(key, DjangoFile(spool))
     if metadata:
         cached.metadata_sha256 = sha256
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from botocore.exceptions import BotoCoreError
@@ -9,6 +10,7 @@ from botocore.exceptions import ClientError
 from celery import shared_task
 from django.db import transaction
 
+from registry.reconcile import storage_reconcile
 from registry.storage import stored_objects_delete
 
 # Objects per deletion task: small enough for one message, large enough to be few messages.
@@ -32,3 +34,12 @@ def delete_stored_objects_on_commit(keys: list[str]) -> None:
     for start in range(0, len(keys), DELETE_BATCH):
         batch = keys[start : start + DELETE_BATCH]
         transaction.on_commit(functools.partial(delete_stored_objects_task.delay, batch))
+
+
+# A run lists the whole bucket: it may take far longer than the default task limits, but must
+# end before the next hourly run is sent (a second run at once would only repeat the work).
+@shared_task(acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
+def reconcile_storage_task() -> dict[str, int]:
+    """Remove stored objects and multipart uploads no row accounts for (registry.reconcile).
+    No retry: the next scheduled run is one."""
+    return dataclasses.asdict(storage_reconcile())

@@ -10,6 +10,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from django.test.utils import override_settings
 from psycopg import sql
 
 from config.celery import app as celery_app
+from config.settings import s3_packages_storage
 from tests.budgets import BudgetTenant
 from tests.budgets import build_budget_tenant
 from tests.fixtures.built import BACKENDS
@@ -31,10 +33,13 @@ from tests.fixtures.real import PLATFORM_WHEEL
 from tests.fixtures.real import UPSTREAM_TREE
 from tests.fixtures.real import fetch_real_distribution
 from tests.fixtures.real import fetch_real_distributions
+from tests.services import S3_ACCESS_KEY
+from tests.services import S3_SECRET_KEY
 from tests.services import EmbeddedStack
 from tests.services import LiveStack
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
+from tests.services import bucket_delete
 from tests.services import new_cache_prefix
 from tests.services import redis_keys_delete
 from tests.services import running
@@ -177,6 +182,37 @@ def s3(session_dir: Path) -> Iterator[SeaweedFS]:
     server.start()
     yield server
     server.stop()
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """The packages storage of one test on the session's S3 server: its bucket, and a
+    boto3 client to look inside it."""
+
+    name: str
+    client: Any
+
+
+@pytest.fixture
+def s3_packages(settings: Any, s3: SeaweedFS, packages_dir: Path) -> Iterator[S3Bucket]:
+    """The packages storage on a bucket of its own on the session's S3 server, configured
+    exactly as production's (config.settings.s3_packages_storage). Emptied and deleted after
+    the test: SeaweedFS gives each bucket volumes of its own, and runs out after a few."""
+    name = f"wheelhouse-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(name)
+    settings.S3_BUCKET = name
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "packages": s3_packages_storage(
+            bucket=name,
+            endpoint_url=s3.endpoint,
+            access_key=S3_ACCESS_KEY,
+            secret_key=S3_SECRET_KEY,
+        ),
+    }
+    bucket = S3Bucket(name=name, client=s3.client())
+    yield bucket
+    bucket_delete(bucket.client, name)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import boto3
 import redis
@@ -150,14 +151,18 @@ class SeaweedFS:
             raise RuntimeError(f"SeaweedFS exited; see {self.workdir / 'seaweedfs.log'}")
         return http_ok(self.endpoint)
 
-    def create_bucket(self, name: str) -> None:
-        client = boto3.client(
+    def client(self) -> Any:
+        """A boto3 S3 client of this server, to look at what the registry stored."""
+        return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             aws_access_key_id=S3_ACCESS_KEY,
             aws_secret_access_key=S3_SECRET_KEY,
             region_name="us-east-1",
         )
+
+    def create_bucket(self, name: str) -> None:
+        client = self.client()
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -172,6 +177,16 @@ class SeaweedFS:
     def stop(self) -> None:
         if self.process is not None:
             stop_process(self.process, grace=3)
+
+
+def bucket_delete(client: Any, name: str) -> None:
+    """Delete a bucket with everything in it: objects and unfinished multipart uploads."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+        if keys := [{"Key": item["Key"]} for item in page.get("Contents", [])]:
+            client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+    for upload in client.list_multipart_uploads(Bucket=name).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+    client.delete_bucket(Bucket=name)
 
 
 def client_env(**extra: str) -> dict[str, str]:

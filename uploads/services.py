@@ -131,14 +131,16 @@ def _inspect_distribution(content: UploadedFile, filename: str, form: UploadForm
 
 def _store(content: UploadedFile, key: str, core: CoreMetadata) -> None:
     """The distribution, and its core metadata beside it, so the worker never opens the
-    archive again. Both keys are content-addressed: existing objects hold the same bytes."""
+    archive again.
+
+    Written even when a key exists: keys are content-addressed, so an existing object holds
+    the same bytes, but one no row names yet (an earlier attempt failed before its commit)
+    is deleted once old (registry.reconcile). A write makes it young again, so it is safe
+    until this upload's row commits."""
     storage = packages_storage()
-    if not storage.exists(key):
-        content.seek(0)
-        storage.save(key, DjangoFile(content))
-    metadata_key = f"{key}.metadata"
-    if not storage.exists(metadata_key):
-        storage.save(metadata_key, ContentFile(core.raw))
+    content.seek(0)
+    storage.save(key, DjangoFile(content))
+    storage.save(f"{key}.metadata", ContentFile(core.raw))
 
 
 def _check_one_sdist_per_release(repository: Repository, form: UploadForm, filename: str) -> None:

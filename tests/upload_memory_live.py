@@ -1,0 +1,144 @@
+"""A live web worker's memory around 90 MB uploads (issue 14, item 8), for the report, not CI.
+
+Starts SeaweedFS, a fresh PostgreSQL database and gunicorn (one worker, THREADS threads) on
+the project tree TREE, makes a few small uploads (each thread builds its own S3 client), then
+two rounds of PARALLEL 90 MB wheels at once (default 1) with curl, printing the worker's
+VmHWM (peak) and VmRSS (resident) in MB after each step. Compare a tree before the change
+(`git archive <commit> | tar -x -C DIR`) with this one.
+
+Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/x \\
+       .venv/bin/python -m tests.upload_memory_live [TREE] [THREADS] [PARALLEL]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from tests.artifacts import Package
+from tests.artifacts import wheel_bytes
+from tests.artifacts import wheel_filename
+from tests.clients import multipart
+from tests.fixtures.hostile import Upload
+from tests.large_uploads import BOUNDARY
+from tests.large_uploads import large_upload
+from tests.services import PROJECT_ROOT
+from tests.services import S3_ACCESS_KEY
+from tests.services import S3_SECRET_KEY
+from tests.services import SeaweedFS
+from tests.services import free_port
+from tests.services import http_ok
+from tests.services import start_process
+from tests.services import stop_process
+from tests.services import wait_for
+
+
+def _memory(pid: int) -> dict[str, int]:
+    with open(f"/proc/{pid}/status") as status:
+        fields = dict(line.split(":", 1) for line in status if line.startswith("Vm"))
+    return {name: int(fields[name].split()[0]) // 1024 for name in ("VmHWM", "VmRSS")}
+
+
+def _post(url: str, token: str, body: Path, content_type: str) -> str:
+    command = [
+        "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", f"__token__:{token}",
+        "-H", f"Content-Type: {content_type}", "--data-binary", f"@{body}", url,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def _env(work: Path, database_url: str, s3: SeaweedFS, bucket: str, port: int) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("S3_", "DATABASE_", "REDIS_", "CELERY_"))
+    }
+    env.update(
+        DATABASE_URL=database_url, S3_BUCKET=bucket, S3_ENDPOINT_URL=s3.endpoint,
+        S3_ACCESS_KEY_ID=S3_ACCESS_KEY, S3_SECRET_ACCESS_KEY=S3_SECRET_KEY,
+        DATA_DIR=str(work / "data"), SECRET_KEY=uuid.uuid4().hex * 2,
+        PUBLIC_URL=f"http://127.0.0.1:{port}", CELERY_BROKER_URL="memory://",
+    )  # fmt: skip
+    return env
+
+
+def measure(tree: Path, threads: int, parallel: int, work: Path, database_url: str) -> None:
+    s3 = SeaweedFS(work / "s3")
+    (work / "s3").mkdir()
+    s3.start()
+    bucket, port = f"measure-{uuid.uuid4().hex[:8]}", free_port()
+    s3.create_bucket(bucket)
+    env = _env(work, database_url, s3, bucket, port)
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=tree, env=env, check=True)
+    provisioned = subprocess.run(
+        [python, "manage.py", "provision", "--org", "acme", "--repo", "main",
+         "--email", "owner@acme.test", "--scope", "upload", "--base-url", env["PUBLIC_URL"]],
+        cwd=tree, env=env, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    token = json.loads(provisioned)["api_key"]["token"]
+    url = f"http://127.0.0.1:{port}/acme/main/legacy/"
+    web = start_process(
+        [python, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1", "--threads", str(threads), "--timeout", "300", "--chdir", str(tree)],
+        env=env, log=work / "web.log",
+    )  # fmt: skip
+    try:
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=60, what="web")
+        children = subprocess.run(["pgrep", "-P", str(web.pid)], capture_output=True, text=True)
+        worker = int(children.stdout.split()[0])
+        print("fresh", _memory(worker))
+        for number in range(threads):
+            package = Package(f"warm{number}", "1.0")
+            filename, data = wheel_filename(package), wheel_bytes(package)
+            upload = Upload(filename, data, name=package.name, version="1.0")
+            body, content_type = multipart(upload.fields(), {"content": (filename, data)})
+            (work / "small").write_bytes(body)
+            _post(url, token, work / "small", content_type)
+        print("after small uploads", _memory(worker))
+        content_type = f"multipart/form-data; boundary={BOUNDARY}"
+        for number in range(2):
+            bodies = [
+                large_upload(work, Package(f"big{number}x{n}", "1.0"), 90).body
+                for n in range(parallel)
+            ]
+            with ThreadPoolExecutor(parallel) as pool:
+                answers = list(pool.map(lambda b: _post(url, token, b, content_type), bodies))
+            for body in bodies:
+                body.unlink()
+            print(f"after round {number + 1} of {parallel} x 90 MB {answers}", _memory(worker))
+    finally:
+        stop_process(web)
+        s3.stop()
+
+
+def main() -> None:
+    tree = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else PROJECT_ROOT
+    threads = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    parallel = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wheelhouse")
+    name = f"wheelhouse_memory_{uuid.uuid4().hex[:8]}"
+    admin = base.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        with tempfile.TemporaryDirectory(prefix="wheelhouse-memory-") as work:
+            measure(tree, threads, parallel, Path(work), base.rsplit("/", 1)[0] + f"/{name}")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+if __name__ == "__main__":
+    main()
