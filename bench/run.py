@@ -1,9 +1,14 @@
 """Benchmark this registry against devpi-server and pypiserver on the same data, same machine.
 
     .venv/bin/python bench/run.py --files 2000 [--grow-to 40000] [--duration 5]
+    .venv/bin/python bench/run.py --only embedded,production --visible-only [--rounds 40]
 
 Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL as for the tests) and `wrk`. Prints one
 table per measurement and the ratios of this registry to each peer. Not part of the test suite.
+Besides `wheelhouse` (PostgreSQL, Redis, local files), `--only` takes `embedded` (`make run`:
+SQLite, local files, a solo worker on the filesystem broker) and `production` (PostgreSQL,
+Redis, S3 on SeaweedFS, a prefork worker). `--visible-only` measures nothing but the time from
+an upload to its listing on the project page.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hashlib
 import http.client
 import io
 import os
+import random
 import re
 import shutil
 import statistics
@@ -166,13 +172,15 @@ def project_path(server: Server, project: str) -> str:
     return f"{server.index_path}{project}/"
 
 
-def wait_listed(server: Server, project: str, filename: str, timeout: float = 120) -> None:
+def wait_listed(
+    server: Server, project: str, filename: str, timeout: float = 120, poll: float = 0.02
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status, body = get(server, project_path(server, project))
         if status == 200 and filename.encode() in body:
             return
-        time.sleep(0.02)
+        time.sleep(poll)
     raise TimeoutError(f"{server.name}: {filename} not listed after {timeout}s")
 
 
@@ -187,17 +195,29 @@ def wait_quiet(server: Server, *, stable_for: int = 5, timeout: float = 3600) ->
         time.sleep(1)
 
 
-def upload_to_visible(server: Server, tag: str, *, rounds: int = 5) -> float:
-    """Median seconds from sending an upload to seeing it on the project page."""
-    timings = []
+def upload_to_visible(server: Server, tag: str, *, rounds: int = 20) -> dict[str, float]:
+    """Seconds from sending an upload to seeing it on the project page: p50, p90 and max.
+    One upload at a time, each into a project of its own (a fresh page each round), with a
+    random pause between rounds so a worker that polls is caught at any point of its cycle."""
+    timings, answered = [], []
     host = urllib.parse.urlsplit(server.base_url).netloc
+    pauses = random.Random(0)  # noqa: S311 (pauses, not secrets)
     for i in range(rounds):
-        item = dist(Package("bench-visible", f"{tag}.{i}"))
+        project = f"bench-visible-{tag}-{i}"
+        item = dist(Package(project, "1.0"))
         started = time.perf_counter()
         upload(server, item, http.client.HTTPConnection(host, timeout=60))
-        wait_listed(server, "bench-visible", item[0])
+        answered.append(time.perf_counter() - started)
+        wait_listed(server, project, item[0], poll=0.005)
         timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+        time.sleep(pauses.uniform(0.05, 0.5))
+    timings.sort()
+    return {
+        "p50": statistics.median(timings),
+        "p90": timings[int(0.9 * (len(timings) - 1))],
+        "max": timings[-1],
+        "upload answered p50": statistics.median(answered),
+    }
 
 
 # Reads ---------------------------------------------------------------------------------------
@@ -304,7 +324,13 @@ def main() -> None:
     parser.add_argument("--grow-to", type=int, default=0, help="then top up and measure again")
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--only", default="wheelhouse,devpi,pypiserver")
+    parser.add_argument("--visible-only", action="store_true",
+                        help="measure only upload to visible, then stop")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=20, help="uploads for upload to visible")
     args = parser.parse_args()
+    if args.visible_only:
+        visible_only(args.only.split(","), rounds=args.rounds)
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
     workdir = Path(__file__).resolve().parent / "work"
@@ -343,9 +369,26 @@ def main() -> None:
     finally:
         for server in started.values():
             server.stop()
-            if server.name == "wheelhouse":
-                servers.drop_wheelhouse_database(server)
+            servers.drop_wheelhouse_database(server)
     print_report(report)
+
+
+def visible_only(names: list[str], *, rounds: int) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="wheelhouse-bench-visible-"))
+    for name in names:
+        server = start(name, workdir)
+        try:
+            upload_to_visible(server, "warm", rounds=3)
+            figures = upload_to_visible(server, "9", rounds=rounds)
+        finally:
+            server.stop()
+            servers.drop_wheelhouse_database(server)
+        print(
+            f"{name:12} upload to visible, {rounds} uploads: "
+            + "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in figures.items()),
+            flush=True,
+        )
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _name_and_file(package: Package) -> tuple[str, str]:
@@ -355,9 +398,12 @@ def _name_and_file(package: Package) -> tuple[str, str]:
 def start(name: str, workdir: Path) -> Server:
     folder = workdir / name
     folder.mkdir()
-    if name == "wheelhouse":
+    if name == "embedded":
+        return servers.start_embedded(folder)
+    if name in ("wheelhouse", "production"):
         database = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wheelhouse")
-        return servers.start_wheelhouse(
+        start_stack = servers.start_wheelhouse if name == "wheelhouse" else servers.start_production
+        return start_stack(
             folder,
             database_admin_url=database.rsplit("/", 1)[0] + "/postgres",
             redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
@@ -373,7 +419,9 @@ def measure(started, report, args, workdir: Path, *, size: int, reads_only: bool
         for key, value in resolvers(server, workdir).items():
             report[name][f"{key} @{size}"] = value
         if not reads_only:
-            report[name]["upload to visible (s)"] = upload_to_visible(server, "9")
+            visible = upload_to_visible(server, "9", rounds=args.rounds)
+            report[name]["upload to visible p50 (s)"] = visible["p50"]
+            report[name]["upload to visible p90 (s)"] = visible["p90"]
             report[name]["large download (MB/s)"] = download_rate(server, "bench-large")
 
 

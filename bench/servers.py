@@ -18,7 +18,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from tests.services import EmbeddedStack
 from tests.services import LiveStack
+from tests.services import SeaweedFS
+from tests.services import ServicesStack
 from tests.services import free_port
 from tests.services import http_ok
 from tests.services import start_process
@@ -122,28 +125,61 @@ class WheelhouseStack(LiveStack):
 
 
 def start_wheelhouse(workdir: Path, *, database_admin_url: str, redis_url: str) -> Server:
-    name = f"wheelhouse_bench_{os.urandom(4).hex()}"
-    with psycopg.connect(database_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    database_url = database_admin_url.rsplit("/", 1)[0] + f"/{name}"
+    """PostgreSQL, Redis, packages in a local folder, gunicorn and a prefork worker."""
+    database_url, name = _create_database(database_admin_url)
     stack = WheelhouseStack(workdir, database_url=database_url, redis_url=redis_url)
     stack.start(workers=int(os.environ.get("BENCH_WORKERS", "4")),
                 threads=int(os.environ.get("BENCH_THREADS", "2")))  # fmt: skip
+    server = _tenant_server("wheelhouse", stack)
+    server.drop_database = (database_admin_url, name)  # type: ignore[attr-defined]
+    return server
+
+
+def start_embedded(workdir: Path) -> Server:
+    """The embedded default exactly as `make run` starts it: SQLite, local files, a solo
+    worker on the filesystem broker."""
+    stack = EmbeddedStack(workdir)
+    stack.start()
+    return _tenant_server("embedded", stack)
+
+
+def start_production(workdir: Path, *, database_admin_url: str, redis_url: str) -> Server:
+    """Production's parts as the test suite starts them: PostgreSQL, Redis, S3 (SeaweedFS),
+    gunicorn and a prefork worker with beat."""
+    database_url, name = _create_database(database_admin_url)
+    s3 = SeaweedFS(workdir / "seaweedfs")
+    s3.start()
+    stack = ServicesStack(workdir / "stack", database_url=database_url, redis_url=redis_url, s3=s3)
+    stack.processes.append(s3.process)  # type: ignore[arg-type]
+    stack.start()
+    server = _tenant_server("production", stack)
+    server.drop_database = (database_admin_url, name)  # type: ignore[attr-defined]
+    return server
+
+
+def _create_database(admin_url: str) -> tuple[str, str]:
+    name = f"wheelhouse_bench_{os.urandom(4).hex()}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return admin_url.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def _tenant_server(name: str, stack: LiveStack) -> Server:
     tenant = stack.provision("bench", "main")
     token = str(tenant["api_key"]["token"])  # type: ignore[index]
-    server = Server(
-        name="wheelhouse",
+    return Server(
+        name=name,
         base_url=stack.base_url,
         index_path="/bench/main/simple/",
         upload_path="/bench/main/legacy/",
         auth=basic("__token__", token),
         processes=stack.processes,
     )
-    server.drop_database = (database_admin_url, name)  # type: ignore[attr-defined]
-    return server
 
 
 def drop_wheelhouse_database(server: Server) -> None:
+    if not hasattr(server, "drop_database"):
+        return
     admin_url, name = server.drop_database  # type: ignore[attr-defined]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(

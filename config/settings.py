@@ -352,6 +352,10 @@ if CELERY_BROKER_URL == "filesystem://":
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
         "control_folder": str(_broker_dir / "control"),
+        # The folder is polled (there is nothing to block on): kombu's default of 1 s made an
+        # upload wait 0.5 s on average before the worker even saw it. A poll lists one small
+        # folder: every 50 ms, the idle worker uses 0.4% of one core (0.1% at 1 s).
+        "polling_interval": 0.05,
     }
 else:
     # Longer than any task may run, or a slow task is handed to a second worker.
