@@ -83,7 +83,6 @@ def _process_claimed(file: File) -> None:
         # PEP 658 metadata is offered for wheels only: an sdist's PKG-INFO may not be final.
         metadata_sha256 = hashlib.sha256(core.raw).hexdigest()
     _finish(file, status=FileStatus.READY, core=core, metadata_sha256=metadata_sha256)
-    project_touch(project_id=file.release.project_id)
 
 
 def _verified_metadata(file: File) -> CoreMetadata:
@@ -118,6 +117,10 @@ def _finish(
     metadata_sha256: str = "",
     rejection_reason: str = "",
 ) -> None:
+    """The file's new status, its release's metadata and, when it becomes ready, the bumped
+    project serial that names its cached pages: one transaction. A fault at any point leaves
+    either all of it or none (the file still pending, sent again), never a ready file under
+    the old page."""
     with transaction.atomic():
         locked = File.objects.select_for_update().filter(pk=file.pk).first()
         if locked is None or locked.status != FileStatus.PENDING:
@@ -147,6 +150,9 @@ def _finish(
                 "claimed_until",
             ]
         )
+        if status == FileStatus.READY:
+            # A rejected file is listed nowhere: the pages stay as they were.
+            project_touch(project_id=file.release.project_id)
 
 
 def _fill_release(release: Release, core: CoreMetadata) -> None:
