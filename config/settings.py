@@ -381,7 +381,8 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-# A file still pending this long after upload is assumed lost by the queue and sent again.
+# The sweep takes a file for lost (and sends it again) only when it has waited unclaimed this
+# long and more files wait than messages are queued (uploads.processing.lost_pending_file_ids).
 PENDING_SWEEP_AFTER_SECONDS = env_int("PENDING_SWEEP_AFTER_SECONDS", 120)
 # How long a worker owns a file it processes: longer than a task may run, so only a worker
 # that died loses its claim, and the sweep hands the file to another.

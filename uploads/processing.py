@@ -4,6 +4,7 @@ it ready (or rejected, with the reason). Called by uploads.tasks; never enqueues
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -48,19 +49,38 @@ def file_process(*, file_id: int) -> None:
         raise
 
 
-def stale_pending_file_ids(*, older_than: timedelta | None = None) -> list[int]:
-    """Files still pending after `older_than` whom no live worker claims: a lost message, a
-    killed worker or a broker restart."""
+def lost_pending_file_ids(
+    *, queued: Callable[[], int | None], older_than: timedelta | None = None
+) -> list[int]:
+    """Pending files whose message is lost, to be sent again; a file whose message is still
+    queued is left to it, so a backlog never fills the queue with copies.
+
+    Lost for sure: a claim that expired (its worker died mid-task). Lost by count: files
+    waiting unclaimed beyond what the queue holds. `queued()` is how many messages the
+    queue holds (None: the broker cannot say, so only expired claims are sent). The queue
+    is served in order, so when more files wait than messages, the missing messages are
+    those of the oldest files (older than `older_than`, so a message on its way is not
+    mistaken for a lost one): a broker restarted empty, or a send that failed.
+    """
     if older_than is None:
         older_than = timedelta(seconds=settings.PENDING_SWEEP_AFTER_SECONDS)
     now = timezone.now()
-    stale = (
-        File.objects.filter(status=FileStatus.PENDING, uploaded_at__lte=now - older_than)
-        # A live claim means a worker is on it; an expired one, that the worker died.
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .values_list("pk", flat=True)
+    pending = File.objects.filter(status=FileStatus.PENDING)
+    expired = list(pending.filter(claimed_until__lt=now).values_list("pk", flat=True))
+    unclaimed = pending.filter(claimed_until__isnull=True)
+    # Counted before the queue: a file uploaded in between adds its message to the count
+    # but not its row, so the sweep sends too little (next minute's sweep sees it), never
+    # a copy of a file whose message is queued.
+    waiting = unclaimed.count()
+    messages = queued() if waiting else 0
+    if messages is None or waiting <= messages:
+        return expired
+    lost = (
+        unclaimed.filter(uploaded_at__lte=now - older_than)
+        .order_by("uploaded_at", "pk")
+        .values_list("pk", flat=True)[: waiting - messages]
     )
-    return list(stale)
+    return expired + list(lost)
 
 
 def _claim(file_id: int) -> bool:
