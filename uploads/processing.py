@@ -4,6 +4,7 @@ it ready (or rejected, with the reason). Called by uploads.tasks; never enqueues
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -33,9 +34,10 @@ def file_process(*, file_id: int) -> None:
     """Read the stored file back, check it, fill its release and make it ready, or reject it.
 
     Idempotent and exclusive: the file is claimed with one conditional UPDATE, so a redelivered
-    or duplicated task finds it claimed or no longer pending and leaves it alone. Storage faults
-    release the claim and propagate for the task to retry; a bad distribution is rejected for
-    good. A worker killed mid-task leaves a claim that expires, and the sweep sends it again.
+    or duplicated task finds it claimed or no longer pending and leaves it alone. Storage and
+    database faults release the claim and propagate for the task to retry; a bad distribution
+    is rejected for good. A worker killed mid-task leaves a short claim, renewed while it
+    lived, that soon expires, and the sweep sends the file again.
     """
     if not _claim(file_id):
         return
@@ -92,6 +94,22 @@ def _claim(file_id: int) -> bool:
     return claimable.update(claimed_until=now + lease) == 1
 
 
+class _Lease:
+    """Keeps a claim alive while its worker works: renewed once a third of it has passed,
+    so a short lease (quick recovery when the worker dies) outlasts a long read."""
+
+    def __init__(self, file_id: int) -> None:
+        self.file_id = file_id
+        self.renewed = time.monotonic()
+
+    def keep(self) -> None:
+        if time.monotonic() - self.renewed < settings.FILE_CLAIM_SECONDS / 3:
+            return
+        until = timezone.now() + timedelta(seconds=settings.FILE_CLAIM_SECONDS)
+        File.objects.filter(pk=self.file_id, status=FileStatus.PENDING).update(claimed_until=until)
+        self.renewed = time.monotonic()
+
+
 def _process_claimed(file: File) -> None:
     try:
         core = _verified_metadata(file)
@@ -112,12 +130,14 @@ def _verified_metadata(file: File) -> CoreMetadata:
     the archive is read here only to hash it. Files accepted before that was so have no
     metadata object: their archive is read and checked again, and the object written."""
     storage = packages_storage()
+    lease = _Lease(file.pk)
     with storage.open(file.storage_key, "rb") as fh:
         sha256 = hashlib.sha256()
         size = 0
         while chunk := fh.read(CHUNK):
             sha256.update(chunk)
             size += len(chunk)
+            lease.keep()
         if sha256.hexdigest() != file.sha256:
             raise InvalidDistribution("The stored file does not match its recorded sha256.")
         if not storage.exists(file.metadata_storage_key):

@@ -9,14 +9,18 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError
 from celery import shared_task
+from django.db import InterfaceError
+from django.db import OperationalError
 from kombu.exceptions import ChannelError
 
 from uploads import processing
 
 logger = logging.getLogger(__name__)
 
-# Storage and network faults pass; a bad distribution is rejected inside processing instead.
-TRANSIENT_ERRORS = (OSError, BotoCoreError, ClientError)
+# Storage, network and database faults pass (a dropped connection, a restarting server, a
+# locked SQLite file): retried in seconds rather than left to the sweep. A bad distribution
+# is rejected inside processing instead.
+TRANSIENT_ERRORS = (OSError, BotoCoreError, ClientError, OperationalError, InterfaceError)
 
 
 @shared_task(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import OperationalError
 from django.utils import timezone
 
 from accounts.services import api_key_create
@@ -23,6 +24,7 @@ from tests.artifacts import wheel_filename
 from tests.world import Tenant
 from tests.world import key_client
 from tests.world import publish
+from uploads import processing
 from uploads.errors import UploadError
 from uploads.processing import file_process
 from uploads.services import upload_receive
@@ -245,3 +247,48 @@ def test_a_file_made_ready_is_listed_on_the_very_next_page_request(tenant) -> No
     file_process(file_id=second.pk)
 
     assert b"demo-2.0-" in client.get(page).content
+
+
+def test_a_database_fault_is_retried_by_the_task_not_left_to_the_sweep(
+    repository, monkeypatch
+) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    finish = processing._finish
+    faults = [OperationalError("server closed the connection unexpectedly")]
+
+    def finish_after_a_fault(*args, **kwargs) -> None:
+        if faults:
+            raise faults.pop()
+        finish(*args, **kwargs)
+
+    monkeypatch.setattr(processing, "_finish", finish_after_a_fault)
+    process_file_task.apply(args=[file.pk])  # eagerly: its retry runs at once
+
+    file.refresh_from_db()
+    assert (file.status, faults) == (FileStatus.READY, [])
+
+
+def test_a_claim_is_short_and_renewed_while_its_worker_reads(
+    repository, settings, monkeypatch
+) -> None:
+    settings.FILE_CLAIM_SECONDS = 30
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    clock = [1000.0]
+    monkeypatch.setattr(processing.time, "monotonic", lambda: clock[0])
+    assert processing._claim(file.pk)
+    lease = processing._Lease(file.pk)
+    claimed = File.objects.get(pk=file.pk).claimed_until
+    assert claimed is not None
+    assert claimed - timezone.now() <= timedelta(seconds=30)
+
+    clock[0] += 5  # less than a third of the lease: no write
+    lease.keep()
+    assert File.objects.get(pk=file.pk).claimed_until == claimed
+
+    clock[0] += 6
+    lease.keep()
+    renewed = File.objects.get(pk=file.pk).claimed_until
+    assert renewed is not None
+    assert renewed > claimed
