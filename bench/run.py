@@ -2,13 +2,15 @@
 
     .venv/bin/python bench/run.py --files 2000 [--grow-to 40000] [--duration 5]
     .venv/bin/python bench/run.py --only embedded,production --visible-only [--rounds 40]
+    .venv/bin/python bench/run.py --only embedded,production --worker-rate 500
 
 Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL as for the tests) and `wrk`. Prints one
 table per measurement and the ratios of this registry to each peer. Not part of the test suite.
 Besides `wheelhouse` (PostgreSQL, Redis, local files), `--only` takes `embedded` (`make run`:
 SQLite, local files, a solo worker on the filesystem broker) and `production` (PostgreSQL,
 Redis, S3 on SeaweedFS, a prefork worker). `--visible-only` measures nothing but the time from
-an upload to its listing on the project page.
+an upload to its listing on the project page; `--worker-rate N` nothing but how fast the worker
+lists a backlog of N uploads (uploaded while it is paused).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import base64
 import hashlib
 import http.client
 import io
+import json
 import os
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -327,9 +331,11 @@ def main() -> None:
     parser.add_argument("--visible-only", action="store_true",
                         help="measure only upload to visible, then stop")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=20, help="uploads for upload to visible")
+    parser.add_argument("--worker-rate", type=int, default=0, metavar="N",
+                        help="measure only how fast a backlog of N uploads is listed")  # fmt: skip
     args = parser.parse_args()
-    if args.visible_only:
-        visible_only(args.only.split(","), rounds=args.rounds)
+    if args.visible_only or args.worker_rate:
+        only_pipeline(args.only.split(","), rounds=args.rounds, backlog=args.worker_rate)
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
@@ -373,22 +379,51 @@ def main() -> None:
     print_report(report)
 
 
-def visible_only(names: list[str], *, rounds: int) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="wheelhouse-bench-visible-"))
+def only_pipeline(names: list[str], *, rounds: int, backlog: int) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="wheelhouse-bench-pipeline-"))
     for name in names:
         server = start(name, workdir)
         try:
-            upload_to_visible(server, "warm", rounds=3)
-            figures = upload_to_visible(server, "9", rounds=rounds)
+            if backlog:
+                rate, upload_rate = worker_rate(server, backlog)
+                print(f"{name:12} worker: {backlog} files listed at {rate:.1f} files/s "
+                      f"(uploaded at {upload_rate:.1f} files/s, worker paused)",
+                      flush=True)  # fmt: skip
+            else:
+                upload_to_visible(server, "warm", rounds=3)
+                figures = upload_to_visible(server, "9", rounds=rounds)
+                print(
+                    f"{name:12} upload to visible, {rounds} uploads: "
+                    + "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in figures.items()),
+                    flush=True,
+                )
         finally:
             server.stop()
             servers.drop_wheelhouse_database(server)
-        print(
-            f"{name:12} upload to visible, {rounds} uploads: "
-            + "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in figures.items()),
-            flush=True,
-        )
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def worker_rate(server: Server, count: int) -> tuple[float, float]:
+    """Files per second the worker lists from a backlog of `count` uploads sent while it is
+    paused (SIGSTOP), timed from its resumption until the project page lists them all; and
+    the rate the uploads were answered at."""
+    items = [dist(Package("bench-rate", f"1.0.{i}")) for i in range(count)]
+    workers = server.worker_pids()
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        upload_rate = bulk_upload(server, items, clients=4)
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+    started = time.perf_counter()
+    path = project_path(server, "bench-rate")
+    while True:
+        status, body = get(server, path, JSON_ACCEPT)
+        if status == 200 and len(json.loads(body)["files"]) == count:
+            break
+        time.sleep(0.05)
+    return count / (time.perf_counter() - started), upload_rate
 
 
 def _name_and_file(package: Package) -> tuple[str, str]:

@@ -88,6 +88,20 @@ class Server:
                 continue
         return total_kb / 1024
 
+    def worker_pids(self) -> list[int]:
+        """The Celery worker's processes (its main process and its pool)."""
+        groups = {p.pid for p in self.processes}
+        pids = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                pid = int(cmdline.parent.name)
+                command = cmdline.read_bytes().split(b"\0")
+                if os.getpgid(pid) in groups and b"celery" in command and b"worker" in command:
+                    pids.append(pid)
+            except (OSError, ProcessLookupError, ValueError):
+                continue
+        return pids
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             stop_process(process, grace=10)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -120,33 +123,85 @@ def _process_claimed(file: File) -> None:
     if file.packagetype == PackageType.WHEEL:
         # PEP 658 metadata is offered for wheels only: an sdist's PKG-INFO may not be final.
         metadata_sha256 = hashlib.sha256(core.raw).hexdigest()
-    _finish(file, status=FileStatus.READY, core=core, metadata_sha256=metadata_sha256)
+    # Rendered before the transaction, and only for the release's first file: docutils takes
+    # milliseconds, during which the release (and SQLite's whole database) would stay locked.
+    readme = "" if file.release.metadata else _readme_html(core)
+    _finish(
+        file, status=FileStatus.READY, core=core, metadata_sha256=metadata_sha256, readme=readme
+    )
 
 
 def _verified_metadata(file: File) -> CoreMetadata:
     """The file's core metadata, once its stored bytes are proven to be the ones uploaded.
 
     The upload stored the metadata beside the distribution after checking the archive, so
-    the archive is read here only to hash it. Files accepted before that was so have no
-    metadata object: their archive is read and checked again, and the object written."""
+    the archive is read here only to hash it, streamed once. Files accepted before that was
+    so have no metadata object: their archive is read and checked again, and the object
+    written."""
     storage = packages_storage()
     lease = _Lease(file.pk)
+    sha256 = hashlib.sha256()
+    size = 0
+    for chunk in _stored_chunks(storage, file.storage_key):
+        sha256.update(chunk)
+        size += len(chunk)
+        lease.keep()
+    if sha256.hexdigest() != file.sha256:
+        raise InvalidDistribution("The stored file does not match its recorded sha256.")
+    raw = _stored_bytes_or_none(storage, file.metadata_storage_key)
+    if raw is not None:
+        return parse_core_metadata(raw)
     with storage.open(file.storage_key, "rb") as fh:
-        sha256 = hashlib.sha256()
-        size = 0
-        while chunk := fh.read(CHUNK):
-            sha256.update(chunk)
-            size += len(chunk)
-            lease.keep()
-        if sha256.hexdigest() != file.sha256:
-            raise InvalidDistribution("The stored file does not match its recorded sha256.")
-        if not storage.exists(file.metadata_storage_key):
-            fh.seek(0)
-            core = read_core_metadata(fh, file.filename, file.packagetype, size=size)
-            storage.save(file.metadata_storage_key, ContentFile(core.raw))
-            return core
-    with storage.open(file.metadata_storage_key, "rb") as stored:
-        return parse_core_metadata(stored.read())
+        core = read_core_metadata(fh, file.filename, file.packagetype, size=size)
+    storage.save(file.metadata_storage_key, ContentFile(core.raw))
+    return core
+
+
+def _stored_chunks(storage: Storage, key: str) -> Iterator[bytes]:
+    """An object's bytes, streamed from one request. (S3Storage.open asks for the object's
+    size, then downloads all of it to a spooled file through a transfer manager: three
+    requests, threads, and the whole file in the worker's memory.)"""
+    s3 = _s3_client(storage)
+    if s3 is None:
+        with storage.open(key, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                yield chunk
+        return
+    body = s3.get_object(Bucket=storage.bucket_name, Key=_s3_key(storage, key))["Body"]  # type: ignore[attr-defined]
+    try:
+        yield from body.iter_chunks(CHUNK)
+    finally:
+        body.close()
+
+
+def _stored_bytes_or_none(storage: Storage, key: str) -> bytes | None:
+    """A small object's bytes, or None when there is none, in one request."""
+    s3 = _s3_client(storage)
+    if s3 is None:
+        try:
+            with storage.open(key, "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+    try:
+        response = s3.get_object(Bucket=storage.bucket_name, Key=_s3_key(storage, key))  # type: ignore[attr-defined]
+    except s3.exceptions.NoSuchKey:
+        return None
+    with response["Body"] as body:
+        return body.read()
+
+
+def _s3_client(storage: Storage) -> Any:
+    """The storage's S3 client, or None for a local folder (duck-typed: importing the S3
+    backend would load boto3 into the embedded worker)."""
+    connection = getattr(storage, "connection", None)
+    return None if connection is None else connection.meta.client
+
+
+def _s3_key(storage: Storage, key: str) -> str:
+    # As S3Storage names its objects (under its `location`, if one is set); our keys are
+    # already clean (registry.storage.distribution_storage_key).
+    return str(storage._normalize_name(key))  # type: ignore[attr-defined]
 
 
 def _finish(
@@ -156,6 +211,7 @@ def _finish(
     core: CoreMetadata | None = None,
     metadata_sha256: str = "",
     rejection_reason: str = "",
+    readme: str = "",
 ) -> None:
     """The file's new status, its release's metadata and, when it becomes ready, the bumped
     project serial that names its cached pages: one transaction. A fault at any point leaves
@@ -166,7 +222,7 @@ def _finish(
         if locked is None or locked.status != FileStatus.PENDING:
             return
         if core is not None:
-            _fill_release(file.release, core)
+            _fill_release(file.release, core, readme)
             locked.requires_python = str(core.metadata.requires_python or "")
         if status == FileStatus.REJECTED:
             audit_record(
@@ -195,15 +251,20 @@ def _finish(
             project_touch(project_id=file.release.project_id)
 
 
-def _fill_release(release: Release, core: CoreMetadata) -> None:
-    """The release takes its metadata from the first file processed, as PyPI does."""
+def _fill_release(release: Release, core: CoreMetadata, readme: str) -> None:
+    """The release takes its metadata from the first file processed, as PyPI does.
+    `readme` is the core metadata's description as HTML, if rendered already."""
     release = Release.objects.select_for_update().get(pk=release.pk)
     if release.metadata:
         return
     release.metadata = core.fields
     release.summary = (core.metadata.summary or "")[:512]
     release.requires_python = str(core.metadata.requires_python or "")
-    release.description_html = readme_render(
-        core.metadata.description, core.metadata.description_content_type
-    )
+    # Empty when the release looked filled before the transaction (or the description is
+    # empty): rendered here, should that have changed.
+    release.description_html = readme or _readme_html(core)
     release.save(update_fields=["metadata", "summary", "requires_python", "description_html"])
+
+
+def _readme_html(core: CoreMetadata) -> str:
+    return readme_render(core.metadata.description, core.metadata.description_content_type)
