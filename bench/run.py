@@ -20,7 +20,6 @@ import base64
 import hashlib
 import http.client
 import io
-import json
 import os
 import random
 import re
@@ -404,10 +403,14 @@ def only_pipeline(names: list[str], *, rounds: int, backlog: int) -> None:
 
 
 def worker_rate(server: Server, count: int) -> tuple[float, float]:
-    """Files per second the worker lists from a backlog of `count` uploads sent while it is
-    paused (SIGSTOP), timed from its resumption until the project page lists them all; and
-    the rate the uploads were answered at."""
-    items = [dist(Package("bench-rate", f"1.0.{i}")) for i in range(count)]
+    """Files per second the worker lists from a backlog of `count` uploads (projects of
+    VERSIONS_PER_PROJECT versions) sent while it is paused (SIGSTOP), timed from its
+    resumption until the last upload is listed and then every project is found complete;
+    and the rate the uploads were answered at. Only the last file's page is polled while
+    the worker runs: re-rendering big pages would take the CPU the worker needs."""
+    packages = [Package(f"bench-rate-{i // VERSIONS_PER_PROJECT:05d}",
+                        f"1.0.{i % VERSIONS_PER_PROJECT}") for i in range(count)]  # fmt: skip
+    items = [dist(p) for p in packages]
     workers = server.worker_pids()
     for pid in workers:
         os.kill(pid, signal.SIGSTOP)
@@ -417,13 +420,24 @@ def worker_rate(server: Server, count: int) -> tuple[float, float]:
         for pid in workers:
             os.kill(pid, signal.SIGCONT)
     started = time.perf_counter()
-    path = project_path(server, "bench-rate")
-    while True:
-        status, body = get(server, path, JSON_ACCEPT)
-        if status == 200 and len(json.loads(body)["files"]) == count:
-            break
-        time.sleep(0.05)
-    return count / (time.perf_counter() - started), upload_rate
+    wait_listed(server, packages[-1].name, items[-1][0], timeout=3600, poll=0.05)
+    done = time.perf_counter()
+    missing: dict[str, set[str]] = {}
+    for package, (filename, _content) in zip(packages, items, strict=True):
+        missing.setdefault(package.name, set()).add(filename)
+    late = False
+    while missing:
+        for project, filenames in list(missing.items()):
+            body = get(server, project_path(server, project))[1].decode()
+            filenames -= {f for f in filenames if f in body}
+            if not filenames:
+                del missing[project]
+        if missing:
+            late = True
+            time.sleep(0.5)
+    if late:  # some were listed after the last: they count to when they were seen
+        done = time.perf_counter()
+    return count / (done - started), upload_rate
 
 
 def _name_and_file(package: Package) -> tuple[str, str]:

@@ -357,6 +357,8 @@ if CELERY_BROKER_URL == "filesystem://":
         # folder: every 50 ms, the idle worker uses 0.4% of one core (0.1% at 1 s).
         "polling_interval": 0.05,
     }
+    # kombu's folder transport, listing the folder once per batch of messages, not per message.
+    CELERY_BROKER_TRANSPORT = "config.celery:FolderTransport"
 else:
     # Longer than any task may run, or a slow task is handed to a second worker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -25,7 +25,13 @@ from uploads.tasks import pending_files_requeue
 
 pytestmark = pytest.mark.django_db
 
-CONF = ("broker_url", "broker_transport_options", "task_always_eager", "task_default_queue")
+CONF = (
+    "broker_url",
+    "broker_transport",
+    "broker_transport_options",
+    "task_always_eager",
+    "task_default_queue",
+)
 
 
 def _forget_connections() -> None:
@@ -41,9 +47,11 @@ def queued(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[
     yields how many messages it holds."""
     queue = f"wheelhouse-test-sweep-{uuid.uuid4().hex}"
     options: dict[str, object] = {}
-    url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    url, transport = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL), None
     if request.param == "filesystem":
-        url, folder = "filesystem://", tmp_path / "broker"
+        # The embedded default's transport, exactly (config/settings.py).
+        url, transport = "filesystem://", "config.celery:FolderTransport"
+        folder = tmp_path / "broker"
         folder.mkdir()
         options = {
             "data_folder_in": str(folder),
@@ -54,6 +62,7 @@ def queued(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[
     saved = {name: celery_app.conf[name] for name in CONF}
     celery_app.conf.update(
         broker_url=url,
+        broker_transport=transport,
         broker_transport_options=options,
         task_always_eager=False,
         task_default_queue=queue,
