@@ -54,5 +54,6 @@ def main() -> None:
         figure = rate(transport, args.messages)
         print(f"{label:18} {args.messages} queued: {figure:8.0f} messages/s", flush=True)
 
+
 if __name__ == "__main__":
     main()
