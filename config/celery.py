@@ -31,20 +31,24 @@ class FolderTransport(filesystem.Transport):
     one listing, split by queue and in order, is shared by the connection's channels and
     taken from until the queue asked for has nothing left; the folder is then listed again,
     at most once per polling interval (an idle worker still sees a message that soon), and
-    at most once a second while another queue still has messages listed (the control
-    queue must not list the folder between every two uploads of a backlog)."""
+    at most once a second while another queue consumed here still has messages listed (the
+    control queue must not list the folder between every two uploads of a backlog)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.listing: dict[str, deque[str]] = {}
         self.listed_at = -float("inf")
+        self.asked: set[str] = set()
 
     class Channel(filesystem.Channel):
         def _get(self, queue: str, timeout: float | None = None) -> Any:
             transport = self.connection
+            transport.asked.add(queue)
             names = transport.listing.get(queue)
             if not names:
-                busy = any(transport.listing.values())
+                # Only queues consumed here count: messages of a queue nobody takes (a
+                # reply to a control command long gone) must not slow the listing down.
+                busy = any(transport.listing.get(asked) for asked in transport.asked)
                 interval = 1.0 if busy else (transport.polling_interval or 0)
                 if time.monotonic() - transport.listed_at >= interval:
                     self._list(transport)

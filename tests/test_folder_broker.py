@@ -69,10 +69,12 @@ def test_an_idle_consumer_sees_a_new_message_within_the_polling_interval(
 ) -> None:
     with connection(tmp_path) as producer_side, connection(tmp_path) as consumer_side:
         name = queue_name()
+        # Messages of a queue nobody consumes lie in the folder for good.
+        producer_side.SimpleQueue(queue_name()).put("a reply nobody reads")
         received = consumer_side.SimpleQueue(name)
         with pytest.raises(received.Empty):
             received.get(timeout=0.1)
         producer_side.SimpleQueue(name).put("upload")
         started = time.monotonic()
         assert received.get(timeout=1).payload == "upload"
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 0.4
