@@ -74,18 +74,22 @@ def lost_pending_file_ids(
     expired = list(pending.filter(claimed_until__lt=now).values_list("pk", flat=True))
     unclaimed = pending.filter(claimed_until__isnull=True)
     # Counted before the queue: a file uploaded in between adds its message to the count
-    # but not its row, so the sweep sends too little (next minute's sweep sees it), never
-    # a copy of a file whose message is queued.
+    # but not its row, so the sweep sends too little (the next sweep sees it), never a
+    # copy of a file whose message is queued.
     waiting = unclaimed.count()
     messages = queued() if waiting else 0
-    if messages is None or waiting <= messages:
-        return expired
-    lost = (
-        unclaimed.filter(uploaded_at__lte=now - older_than)
-        .order_by("uploaded_at", "pk")
-        .values_list("pk", flat=True)[: waiting - messages]
-    )
-    return expired + list(lost)
+    lost: list[int] = []
+    if messages is not None and waiting > messages:
+        lost = list(
+            unclaimed.filter(uploaded_at__lte=now - older_than)
+            .order_by("uploaded_at", "pk")
+            .values_list("pk", flat=True)[: waiting - messages]
+        )
+    if expired:
+        # About to be sent: from now on unclaimed, with its message queued and counted like
+        # any other, instead of sent again at every sweep while a backlog drains.
+        File.objects.filter(pk__in=expired, claimed_until__lt=now).update(claimed_until=None)
+    return expired + lost
 
 
 def _claim(file_id: int) -> bool:

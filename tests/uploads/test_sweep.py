@@ -164,6 +164,9 @@ def test_it_sends_a_file_whose_worker_died_holding_it_even_behind_a_backlog(
     assert pending_files_requeue(**SWEEP) == 1
     assert sent == [claimed.pk]
     assert queued() == 5
+    # Its new message waits behind the backlog: the next sweeps leave it there.
+    assert pending_files_requeue(**SWEEP) == 0
+    assert queued() == 5
 
 
 def _record_sends(monkeypatch: pytest.MonkeyPatch) -> list[int]:
