@@ -416,6 +416,9 @@ def worker_rate(server: Server, count: int) -> tuple[float, float]:
         os.kill(pid, signal.SIGSTOP)
     try:
         upload_rate = bulk_upload(server, items, clients=4)
+        # A worker that was not paused would make the rate meaningless.
+        if items[0][0].encode() in get(server, project_path(server, packages[0].name))[1]:
+            raise RuntimeError(f"{server.name}: files were listed while the worker was paused")
     finally:
         for pid in workers:
             os.kill(pid, signal.SIGCONT)

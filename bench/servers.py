@@ -95,7 +95,8 @@ class Server:
         for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
             try:
                 pid = int(cmdline.parent.name)
-                command = cmdline.read_bytes().split(b"\0")
+                # Celery retitles its processes ("[celeryd: ...]"): a substring, not an arg.
+                command = cmdline.read_bytes()
                 if os.getpgid(pid) in groups and b"celery" in command and b"worker" in command:
                     pids.append(pid)
             except (OSError, ProcessLookupError, ValueError):
