@@ -2,13 +2,19 @@
 
     .venv/bin/python bench/run.py --files 2000 [--grow-to 40000] [--duration 5] \
         [--results bench/RESULTS.md]
+    .venv/bin/python bench/run.py --only embedded,production --visible-only [--rounds 40]
+    .venv/bin/python bench/run.py --only embedded,production --worker-rate 500
 
 Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL as for the tests) and `wrk`. Runs this
-registry in its production shape ("wheelhouse") and embedded ("embedded", as `make run`),
-devpi-server, pypiserver, and a bare WSGI app ("bare") serving the bytes of the registry's
-project page: the ceiling for that page on this machine. Prints one table with absolute
-figures and the ratios of each shape of this registry to each peer, and with `--results`
-writes it, with the machine's cores and load, to a Markdown file. Not part of the test suite.
+registry in three shapes: "production" (PostgreSQL, Redis, S3 on SeaweedFS, a prefork
+worker), "wheelhouse" (the same with packages in a local folder) and "embedded" (`make run`:
+SQLite, local files, a solo worker on the filesystem broker); devpi-server, pypiserver, and a
+bare WSGI app ("bare") serving the bytes of the registry's project page: the ceiling for that
+page on this machine. Prints one table with absolute figures and the ratios of each shape of
+this registry to each other server, and with `--results` writes it, with the machine's cores
+and load, to a Markdown file. `--visible-only` measures nothing but the time from an upload to
+its listing on the project page; `--worker-rate N` nothing but how fast the worker lists a
+backlog of N uploads (uploaded while it is paused). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import hashlib
 import http.client
 import io
 import os
+import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -51,7 +59,7 @@ LARGE_MB = 64
 # devpi-server fails concurrent uploads (sqlite "database is locked", then 500): one at a time.
 UPLOAD_CLIENTS = {"devpi": 1}
 # This registry's shapes; the others are what they are measured against.
-OURS = ("wheelhouse", "embedded")
+OURS = ("production", "wheelhouse", "embedded")
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 HTML_ACCEPT = "text/html"
 
@@ -173,13 +181,15 @@ def project_path(server: Server, project: str) -> str:
     return f"{server.index_path}{project}/"
 
 
-def wait_listed(server: Server, project: str, filename: str, timeout: float = 120) -> None:
+def wait_listed(
+    server: Server, project: str, filename: str, timeout: float = 120, poll: float = 0.02
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status, body = get(server, project_path(server, project))
         if status == 200 and filename.encode() in body:
             return
-        time.sleep(0.02)
+        time.sleep(poll)
     raise TimeoutError(f"{server.name}: {filename} not listed after {timeout}s")
 
 
@@ -194,17 +204,29 @@ def wait_quiet(server: Server, *, stable_for: int = 5, timeout: float = 3600) ->
         time.sleep(1)
 
 
-def upload_to_visible(server: Server, tag: str, *, rounds: int = 5) -> float:
-    """Median seconds from sending an upload to seeing it on the project page."""
-    timings = []
+def upload_to_visible(server: Server, tag: str, *, rounds: int = 20) -> dict[str, float]:
+    """Seconds from sending an upload to seeing it on the project page: p50, p90 and max.
+    One upload at a time, each into a project of its own (a fresh page each round), with a
+    random pause between rounds so a worker that polls is caught at any point of its cycle."""
+    timings, answered = [], []
     host = urllib.parse.urlsplit(server.base_url).netloc
+    pauses = random.Random(0)  # noqa: S311 (pauses, not secrets)
     for i in range(rounds):
-        item = dist(Package("bench-visible", f"{tag}.{i}"))
+        project = f"bench-visible-{tag}-{i}"
+        item = dist(Package(project, "1.0"))
         started = time.perf_counter()
         upload(server, item, http.client.HTTPConnection(host, timeout=60))
-        wait_listed(server, "bench-visible", item[0])
+        answered.append(time.perf_counter() - started)
+        wait_listed(server, project, item[0], poll=0.005)
         timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+        time.sleep(pauses.uniform(0.05, 0.5))
+    timings.sort()
+    return {
+        "p50": statistics.median(timings),
+        "p90": timings[int(0.9 * (len(timings) - 1))],
+        "max": timings[-1],
+        "upload answered p50": statistics.median(answered),
+    }
 
 
 # Reads ---------------------------------------------------------------------------------------
@@ -310,9 +332,17 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--grow-to", type=int, default=0, help="then top up and measure again")
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--only", default="wheelhouse,embedded,devpi,pypiserver,bare")
+    parser.add_argument("--only", default="production,embedded,devpi,pypiserver,bare")
     parser.add_argument("--results", type=Path, help="also write the table to this file")
+    parser.add_argument("--visible-only", action="store_true",
+                        help="measure only upload to visible, then stop")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=20, help="uploads for upload to visible")
+    parser.add_argument("--worker-rate", type=int, default=0, metavar="N",
+                        help="measure only how fast a backlog of N uploads is listed")  # fmt: skip
     args = parser.parse_args()
+    if args.visible_only or args.worker_rate:
+        only_pipeline(args.only.split(","), rounds=args.rounds, backlog=args.worker_rate)
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
     workdir = Path(__file__).resolve().parent / "work"
@@ -327,6 +357,9 @@ def main() -> None:
     load_before = os.getloadavg()
     started = {name: start(name, workdir) for name in wanted if name != "bare"}
     report: dict[str, dict[str, object]] = {name: {} for name in wanted}
+    time.sleep(5)  # started and settled, nothing asked yet
+    for name, server in started.items():
+        report[name]["idle memory, proportional (MB)"] = server.proportional_memory_mb()
     try:
         for name, server in started.items():
             print(f"[{name}] uploading ...", flush=True)
@@ -362,13 +395,77 @@ def main() -> None:
     finally:
         for server in started.values():
             server.stop()
-            if server.name == "wheelhouse":
-                servers.drop_wheelhouse_database(server)
+            servers.drop_wheelhouse_database(server)
     table = report_table(report)
     print(table)
     if args.results:
         args.results.write_text(results_markdown(table, args, load_before))
         print(f"written to {args.results}")
+
+
+def only_pipeline(names: list[str], *, rounds: int, backlog: int) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="wheelhouse-bench-pipeline-"))
+    for name in names:
+        server = start(name, workdir)
+        try:
+            if backlog:
+                rate, upload_rate = worker_rate(server, backlog)
+                print(f"{name:12} worker: {backlog} files listed at {rate:.1f} files/s "
+                      f"(uploaded at {upload_rate:.1f} files/s, worker paused)",
+                      flush=True)  # fmt: skip
+            else:
+                upload_to_visible(server, "warm", rounds=3)
+                figures = upload_to_visible(server, "9", rounds=rounds)
+                print(
+                    f"{name:12} upload to visible, {rounds} uploads: "
+                    + "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in figures.items()),
+                    flush=True,
+                )
+        finally:
+            server.stop()
+            servers.drop_wheelhouse_database(server)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def worker_rate(server: Server, count: int) -> tuple[float, float]:
+    """Files per second the worker lists from a backlog of `count` uploads (projects of
+    VERSIONS_PER_PROJECT versions) sent while it is paused (SIGSTOP), timed from its
+    resumption until the last upload is listed and then every project is found complete;
+    and the rate the uploads were answered at. Only the last file's page is polled while
+    the worker runs: re-rendering big pages would take the CPU the worker needs."""
+    packages = [Package(f"bench-rate-{i // VERSIONS_PER_PROJECT:05d}",
+                        f"1.0.{i % VERSIONS_PER_PROJECT}") for i in range(count)]  # fmt: skip
+    items = [dist(p) for p in packages]
+    workers = server.worker_pids()
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        upload_rate = bulk_upload(server, items, clients=4)
+        # A worker that was not paused would make the rate meaningless.
+        if items[0][0].encode() in get(server, project_path(server, packages[0].name))[1]:
+            raise RuntimeError(f"{server.name}: files were listed while the worker was paused")
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+    started = time.perf_counter()
+    wait_listed(server, packages[-1].name, items[-1][0], timeout=3600, poll=0.05)
+    done = time.perf_counter()
+    missing: dict[str, set[str]] = {}
+    for package, (filename, _content) in zip(packages, items, strict=True):
+        missing.setdefault(package.name, set()).add(filename)
+    late = False
+    while missing:
+        for project, filenames in list(missing.items()):
+            body = get(server, project_path(server, project))[1].decode()
+            filenames -= {f for f in filenames if f in body}
+            if not filenames:
+                del missing[project]
+        if missing:
+            late = True
+            time.sleep(0.5)
+    if late:  # some were listed after the last: they count to when they were seen
+        done = time.perf_counter()
+    return count / (done - started), upload_rate
 
 
 def _name_and_file(package: Package) -> tuple[str, str]:
@@ -388,9 +485,10 @@ def start(name: str, workdir: Path) -> Server:
     folder.mkdir()
     if name == "embedded":
         return servers.start_embedded(folder)
-    if name == "wheelhouse":
+    if name in ("wheelhouse", "production"):
         database = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wheelhouse")
-        return servers.start_wheelhouse(
+        start_stack = servers.start_wheelhouse if name == "wheelhouse" else servers.start_production
+        return start_stack(
             folder,
             database_admin_url=database.rsplit("/", 1)[0] + "/postgres",
             redis_url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
@@ -408,7 +506,9 @@ def measure(started, report, args, workdir: Path, *, size: int, reads_only: bool
         for key, value in resolvers(server, workdir).items():
             report[name][f"{key} @{size}"] = value
         if not reads_only:
-            report[name]["upload to visible (s)"] = upload_to_visible(server, "9")
+            visible = upload_to_visible(server, "9", rounds=args.rounds)
+            report[name]["upload to visible p50 (s)"] = visible["p50"]
+            report[name]["upload to visible p90 (s)"] = visible["p90"]
             report[name]["large download (MB/s)"] = download_rate(server, "bench-large")
 
 

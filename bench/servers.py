@@ -1,7 +1,7 @@
 """What the benchmark compares, each started on a free port in its own folder: this registry in
-its production shape (gunicorn + Celery on PostgreSQL and Redis) and embedded (`manage.py
-serve`, as `make run`), devpi-server and pypiserver (each pip-installed from PyPI into its own
-virtualenv under bench/.venvs/), and a bare WSGI app serving the same page bytes."""
+three shapes (production's parts with S3, the same with packages in a local folder, and the
+embedded default of `make run`), devpi-server and pypiserver (each pip-installed from PyPI into
+its own virtualenv under bench/.venvs/), and a bare WSGI app serving the same page bytes."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from psycopg import sql
 from tests.services import PROJECT_ROOT
 from tests.services import EmbeddedStack
 from tests.services import LiveStack
+from tests.services import SeaweedFS
+from tests.services import ServicesStack
 from tests.services import free_port
 from tests.services import http_ok
 from tests.services import start_process
@@ -75,18 +77,41 @@ class Server:
 
     def peak_memory_mb(self) -> float:
         """Sum of the peak resident sizes (VmHWM) of every process in its process groups."""
+        return self._memory_mb("status", "VmHWM:")
+
+    def proportional_memory_mb(self) -> float:
+        """Sum of the proportional set sizes (Pss: shared pages split between their users) of
+        every process in its process groups: what the processes cost the machine now."""
+        return self._memory_mb("smaps_rollup", "Pss:")
+
+    def _memory_mb(self, proc_file: str, field: str) -> float:
         groups = {p.pid for p in self.processes}
         total_kb = 0
-        for status in Path("/proc").glob("[0-9]*/status"):
+        for path in Path("/proc").glob(f"[0-9]*/{proc_file}"):
             try:
-                if os.getpgid(int(status.parent.name)) not in groups:
+                if os.getpgid(int(path.parent.name)) not in groups:
                     continue
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmHWM:"):
+                for line in path.read_text().splitlines():
+                    if line.startswith(field):
                         total_kb += int(line.split()[1])
             except (OSError, ProcessLookupError, ValueError):
                 continue
         return total_kb / 1024
+
+    def worker_pids(self) -> list[int]:
+        """The Celery worker's processes (its main process and its pool)."""
+        groups = {p.pid for p in self.processes}
+        pids = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                pid = int(cmdline.parent.name)
+                # Celery retitles its processes ("[celeryd: ...]"): a substring, not an arg.
+                command = cmdline.read_bytes()
+                if os.getpgid(pid) in groups and b"celery" in command and b"worker" in command:
+                    pids.append(pid)
+            except (OSError, ProcessLookupError, ValueError):
+                continue
+        return pids
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -125,36 +150,50 @@ class WheelhouseStack(LiveStack):
 
 
 def start_wheelhouse(workdir: Path, *, database_admin_url: str, redis_url: str) -> Server:
-    name = f"wheelhouse_bench_{os.urandom(4).hex()}"
-    with psycopg.connect(database_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    database_url = database_admin_url.rsplit("/", 1)[0] + f"/{name}"
+    """PostgreSQL, Redis, packages in a local folder, gunicorn and a prefork worker."""
+    database_url, name = _create_database(database_admin_url)
     stack = WheelhouseStack(workdir, database_url=database_url, redis_url=redis_url)
     stack.start(workers=int(os.environ.get("BENCH_WORKERS", "4")),
                 threads=int(os.environ.get("BENCH_THREADS", "2")))  # fmt: skip
-    tenant = stack.provision("bench", "main")
-    token = str(tenant["api_key"]["token"])  # type: ignore[index]
-    server = Server(
-        name="wheelhouse",
-        base_url=stack.base_url,
-        index_path="/bench/main/simple/",
-        upload_path="/bench/main/legacy/",
-        auth=basic("__token__", token),
-        processes=stack.processes,
-    )
+    server = _tenant_server("wheelhouse", stack)
     server.drop_database = (database_admin_url, name)  # type: ignore[attr-defined]
     return server
 
 
 def start_embedded(workdir: Path) -> Server:
-    """The embedded default exactly as `make run` starts it (`manage.py serve`: SQLite, local
-    files, the filesystem broker), in a folder of its own."""
+    """The embedded default exactly as `make run` starts it: SQLite, local files, a solo
+    worker on the filesystem broker."""
     stack = EmbeddedStack(workdir)
     stack.start()
+    return _tenant_server("embedded", stack)
+
+
+def start_production(workdir: Path, *, database_admin_url: str, redis_url: str) -> Server:
+    """Production's parts as the test suite starts them: PostgreSQL, Redis, S3 (SeaweedFS),
+    gunicorn and a prefork worker with beat."""
+    database_url, name = _create_database(database_admin_url)
+    s3 = SeaweedFS(workdir / "seaweedfs")
+    s3.start()
+    stack = ServicesStack(workdir / "stack", database_url=database_url, redis_url=redis_url, s3=s3)
+    stack.processes.append(s3.process)  # type: ignore[arg-type]
+    stack.start()
+    server = _tenant_server("production", stack)
+    server.drop_database = (database_admin_url, name)  # type: ignore[attr-defined]
+    return server
+
+
+def _create_database(admin_url: str) -> tuple[str, str]:
+    name = f"wheelhouse_bench_{os.urandom(4).hex()}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return admin_url.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def _tenant_server(name: str, stack: LiveStack) -> Server:
     tenant = stack.provision("bench", "main")
     token = str(tenant["api_key"]["token"])  # type: ignore[index]
     return Server(
-        name="embedded",
+        name=name,
         base_url=stack.base_url,
         index_path="/bench/main/simple/",
         upload_path="/bench/main/legacy/",
@@ -187,6 +226,8 @@ def start_bare(workdir: Path, *, html: bytes, json_body: bytes, path: str) -> Se
 
 
 def drop_wheelhouse_database(server: Server) -> None:
+    if not hasattr(server, "drop_database"):
+        return
     admin_url, name = server.drop_database  # type: ignore[attr-defined]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(

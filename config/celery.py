@@ -1,18 +1,94 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import time
+from collections import deque
+from queue import Empty
 from typing import Any
 
 from celery import Celery
 from celery import bootsteps
 from celery.beat import EmbeddedService
 from click import Option
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("wheelhouse")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class FolderTransport(filesystem.Transport):
+    """kombu's folder broker (the embedded default's), listing the folder once for many
+    messages instead of once for each.
+
+    kombu lists and sorts the whole folder for every message it takes, and again whenever a
+    queue is found empty (the worker's control queue, at every poll): with 7,000 uploads
+    queued that cost 16 ms a message, at 22,000 41 ms, more than processing the file. Here
+    one listing, split by queue and in order, is shared by the connection's channels and
+    taken from until the queue asked for has nothing left; the folder is then listed again,
+    at most once per polling interval (an idle worker still sees a message that soon), and
+    at most once a second while another queue consumed here still has messages listed (the
+    control queue must not list the folder between every two uploads of a backlog)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.listing: dict[str, deque[str]] = {}
+        self.listed_at = -float("inf")
+        self.asked: set[str] = set()
+
+    class Channel(filesystem.Channel):
+        def _get(self, queue: str, timeout: float | None = None) -> Any:
+            transport = self.connection
+            transport.asked.add(queue)
+            names = transport.listing.get(queue)
+            if not names:
+                # Only queues consumed here count: messages of a queue nobody takes (a
+                # reply to a control command long gone) must not slow the listing down.
+                busy = any(transport.listing.get(asked) for asked in transport.asked)
+                interval = 1.0 if busy else (transport.polling_interval or 0)
+                if time.monotonic() - transport.listed_at >= interval:
+                    self._list(transport)
+                    names = transport.listing.get(queue)
+            while names:
+                payload = self._take(names.popleft())
+                if payload is not None:
+                    return loads(bytes_to_str(payload))
+            raise Empty()
+
+        def _list(self, transport: FolderTransport) -> None:
+            listing: dict[str, deque[str]] = {}
+            for name in sorted(os.listdir(self.data_folder_in)):
+                # kombu names a message <time>_<uuid>.<queue>.msg
+                queue, _, extension = name.partition(".")[2].rpartition(".")
+                if extension == "msg":
+                    listing.setdefault(queue, deque()).append(name)
+            transport.listing = listing
+            transport.listed_at = time.monotonic()
+
+        def _take(self, name: str) -> bytes | None:
+            """The message's bytes, once moved out of the queue (as kombu does: a move
+            another consumer made first fails, and the message is theirs), or None."""
+            folder = self.processed_folder if self.store_processed else tempfile.gettempdir()
+            try:
+                shutil.move(os.path.join(self.data_folder_in, name), folder)
+            except OSError:
+                return None
+            path = os.path.join(folder, name)
+            try:
+                with open(path, "rb") as message:
+                    payload = message.read()
+                if not self.store_processed:
+                    os.remove(path)
+            except OSError as exc:
+                raise ChannelError(f"Cannot read file {path!r} from queue.") from exc
+            return payload
 
 
 class BeatThread(bootsteps.StartStopStep):

@@ -222,6 +222,32 @@ def test_it_finishes_every_upload_when_workers_are_killed_mid_task(fault_stack) 
     assert_all_ready_once(stack, repo_id, uploads)
 
 
+def sweep(stack: FaultStack) -> int:
+    """Run the pending sweep once, as beat would, with the stack's settings: how many files
+    it sent again."""
+    out = stack.manage(
+        "shell", "-c",
+        "from datetime import timedelta; from uploads.tasks import pending_files_requeue; "
+        "print(pending_files_requeue(older_than=timedelta(0)))",
+    )  # fmt: skip
+    return int(out.split()[-1])
+
+
+def test_the_sweep_sends_nothing_for_a_backlog_still_queued(fault_stack) -> None:
+    stack, broker = fault_stack
+    stack.kill_worker()
+    repo_id, uploads = upload_many(stack, "backlog", FILES)
+    queue = stack.env["CELERY_QUEUE"]
+    assert broker.queued(queue) == FILES
+
+    # Minutes of a worker that cannot keep up: not one copy is added to the queue.
+    assert [sweep(stack) for _minute in range(3)] == [0, 0, 0]
+    assert broker.queued(queue) == FILES
+
+    stack.start_worker()
+    assert_all_ready_once(stack, repo_id, uploads)
+
+
 def test_it_finishes_every_upload_when_the_broker_restarts_empty(fault_stack) -> None:
     stack, broker = fault_stack
     stack.kill_worker()
@@ -231,6 +257,10 @@ def test_it_finishes_every_upload_when_the_broker_restarts_empty(fault_stack) ->
     broker.kill()
     broker.start()
     assert broker.queued(stack.env["CELERY_QUEUE"]) == 0
+    # Every message is lost: the sweep sends each file once, and a second sweep nothing.
+    assert sweep(stack) == FILES
+    assert sweep(stack) == 0
+    assert broker.queued(stack.env["CELERY_QUEUE"]) == FILES
     stack.start_worker()
 
     assert_all_ready_once(stack, repo_id, uploads)

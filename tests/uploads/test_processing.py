@@ -8,17 +8,23 @@ from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import OperationalError
 from django.utils import timezone
 
 from accounts.services import api_key_create
+from registry import services as registry_services
 from registry.models import File
 from registry.models import FileStatus
+from registry.models import Project
 from registry.models import Repository
 from registry.storage import packages_storage
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
 from tests.world import Tenant
+from tests.world import key_client
+from tests.world import publish
+from uploads import processing
 from uploads.errors import UploadError
 from uploads.processing import file_process
 from uploads.services import upload_receive
@@ -179,3 +185,110 @@ def test_it_leaves_a_claimed_file_to_its_worker_until_the_claim_expires(reposito
     assert pending_files_requeue(older_than=timedelta(0)) == 1
     file.refresh_from_db()
     assert file.status == FileStatus.READY
+
+
+def test_a_fault_after_the_serial_bump_rolls_the_whole_finish_back(repository, monkeypatch) -> None:
+    """The page serial moves in the transaction that makes the file ready: a crash between
+    the two (here, an error right after the bump, before commit) leaves neither, so the file
+    is sent again and never sits ready under the old page."""
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    project = Project.objects.get(pk=file.release.project_id)
+    serials = (project.serial, repository.serial)
+
+    def touch_then_crash(*, project_id: int) -> None:
+        registry_services.project_touch(project_id=project_id)
+        raise ConnectionError("the worker lost its database before commit")
+
+    monkeypatch.setattr("uploads.processing.project_touch", touch_then_crash)
+    with pytest.raises(ConnectionError):
+        file_process(file_id=file.pk)
+
+    file.refresh_from_db()
+    project.refresh_from_db()
+    repository.refresh_from_db()
+    assert (file.status, file.claimed_until, file.processed_at) == (FileStatus.PENDING, None, None)
+    assert file.release.metadata == {}
+    assert (project.serial, repository.serial) == serials
+
+    monkeypatch.undo()
+    file_process(file_id=file.pk)
+    file.refresh_from_db()
+    project.refresh_from_db()
+    repository.refresh_from_db()
+    assert file.status == FileStatus.READY
+    assert (project.serial, repository.serial) == (serials[0] + 1, serials[1] + 1)
+
+
+def test_a_rejected_file_leaves_the_pages_as_they_were(repository) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    storage = packages_storage()
+    storage.delete(file.storage_key)
+    storage.save(file.storage_key, ContentFile(b"tampered"))
+    serial = Project.objects.get(pk=file.release.project_id).serial
+
+    file_process(file_id=file.pk)
+
+    file.refresh_from_db()
+    assert file.status == FileStatus.REJECTED
+    assert Project.objects.get(pk=file.release.project_id).serial == serial
+
+
+@pytest.mark.usefixtures("locmem_cache")
+def test_a_file_made_ready_is_listed_on_the_very_next_page_request(tenant) -> None:
+    client = key_client(tenant.token)
+    publish(tenant.repository, Package("demo", "1.0"))
+    page = "/acme/main/simple/demo/"
+    assert b"demo-1.0-" in client.get(page).content  # the page is now cached
+    second = publish(tenant.repository, Package("demo", "2.0"), process=False)
+    assert b"demo-2.0-" not in client.get(page).content  # pending: not listed
+
+    file_process(file_id=second.pk)
+
+    assert b"demo-2.0-" in client.get(page).content
+
+
+def test_a_database_fault_is_retried_by_the_task_not_left_to_the_sweep(
+    repository, monkeypatch
+) -> None:
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    finish = processing._finish
+    faults = [OperationalError("server closed the connection unexpectedly")]
+
+    def finish_after_a_fault(*args, **kwargs) -> None:
+        if faults:
+            raise faults.pop()
+        finish(*args, **kwargs)
+
+    monkeypatch.setattr(processing, "_finish", finish_after_a_fault)
+    process_file_task.apply(args=[file.pk])  # eagerly: its retry runs at once
+
+    file.refresh_from_db()
+    assert (file.status, faults) == (FileStatus.READY, [])
+
+
+def test_a_claim_is_short_and_renewed_while_its_worker_reads(
+    repository, settings, monkeypatch
+) -> None:
+    settings.FILE_CLAIM_SECONDS = 30
+    package = Package("Demo.Pkg", "1.0")
+    file = receive(repository, wheel_bytes(package), wheel_filename(package))
+    clock = [1000.0]
+    monkeypatch.setattr(processing.time, "monotonic", lambda: clock[0])
+    assert processing._claim(file.pk)
+    lease = processing._Lease(file.pk)
+    claimed = File.objects.get(pk=file.pk).claimed_until
+    assert claimed is not None
+    assert claimed - timezone.now() <= timedelta(seconds=30)
+
+    clock[0] += 5  # less than a third of the lease: no write
+    lease.keep()
+    assert File.objects.get(pk=file.pk).claimed_until == claimed
+
+    clock[0] += 6
+    lease.keep()
+    renewed = File.objects.get(pk=file.pk).claimed_until
+    assert renewed is not None
+    assert renewed > claimed
