@@ -138,7 +138,10 @@ class SeaweedFS:
         command = [
             weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-s3", f"-s3.port={self.port}", f"-s3.config={config}",
-            "-master.volumeSizeLimitMB=64", "-volume.max=20",
+            # Each bucket grows volumes of its own, several at a time: with a few stacks and
+            # per-test buckets alive at once, 20 ran out (uploads then failed with 503). Empty
+            # volumes cost no disk.
+            "-master.volumeSizeLimitMB=64", "-volume.max=300",
             *(f"-{name}={port}" for name, port in ports.items()),
         ]  # fmt: skip
         self.process = start_process(
