@@ -43,6 +43,11 @@ urlpatterns = [
     path(f"{repo}/projects/", r.ProjectListView.as_view(), name="api-projects"),
     path(f"{repo}/projects/<str:project>/", r.ProjectView.as_view(), name="api-project"),
     path(
+        f"{repo}/projects/<str:project>/status/",
+        r.ProjectStatusView.as_view(),
+        name="api-project-status",
+    ),
+    path(
         f"{repo}/projects/<str:project>/releases/", r.ReleaseListView.as_view(), name="api-releases"
     ),
     path(f"{release}/", r.ReleaseView.as_view(), name="api-release"),

@@ -381,6 +381,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Files and projects both have a "status": each enum keeps its own name.
+    "ENUM_NAME_OVERRIDES": {"ProjectStatusEnum": "registry.models.ProjectStatus"},
 }
 
 # Celery -----------------------------------------------------------------------------------------

@@ -231,6 +231,9 @@ POLICY: dict[str, Row] = {
     "repo-edit virtual": Row("org", action="manage_repositories", kwargs=_virtual()),
     "repo-connect": Row("org", kwargs=_repo()),
     "project-detail": Row("org", kwargs=_project()),
+    "project-status": Row(
+        "org", "POST", "yank_delete", ok=302, data={"status": "archived"}, kwargs=_project()
+    ),
     "release-yank": Row(
         "org", "POST", "yank_delete", ok=302, data={"reason": "broken"}, kwargs=_release()
     ),
@@ -358,6 +361,10 @@ POLICY: dict[str, Row] = {
     ),
     "api-projects": Row("api", repo=True, kwargs=_repo()),
     "api-project": Row("api", repo=True, kwargs=_repo(project=lambda w: "Acme_Lib")),
+    "api-project-status PUT": Row(
+        "api", "PUT", "yank_delete", repo=True, kwargs=_repo(project=lambda w: "acme-lib"),
+        data={"status": "archived", "reason": "moved"},
+    ),
     "api-releases": Row("api", repo=True, kwargs=_repo(project=lambda w: "acme-lib")),
     "api-release": Row("api", repo=True, kwargs=_release()),
     "api-release DELETE": Row(

@@ -22,6 +22,7 @@ from accounts.permissions import can
 from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.dashboard.forms import ProjectSearchForm
+from registry.dashboard.forms import ProjectStatusForm
 from registry.dashboard.forms import YankForm
 from registry.dashboard.kinds import kind_context
 from registry.dashboard.snippets import client_sections
@@ -111,12 +112,34 @@ def project_detail(
         "releases": releases,
         "latest": latest_release(releases),
         "yank_form": YankForm(),
+        "status_form": ProjectStatusForm(initial={"status": found.status}),
     }
     return render(request, "registry/project.html", context)
 
 
-def _to_project(release: Release) -> HttpResponse:
-    project = release.project
+@login_required
+@require_POST
+def project_status(
+    request: AuthenticatedRequest, org: str, repo: str, project: str
+) -> HttpResponse:
+    found = _project(request, org, repo, project, Action.READ)
+    form = ProjectStatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+        return _to_project_page(found)
+    # The service checks the role: a reader's POST is refused there, not here.
+    registry_services.project_status_set(
+        project=found,
+        actor=request.user,
+        status=form.cleaned_data["status"],
+        reason=form.cleaned_data["reason"],
+        source_ip=client_ip(request),
+    )
+    messages.success(request, f"{found.name} is now {found.get_status_display().lower()}.")
+    return _to_project_page(found)
+
+
+def _to_project_page(project: Project) -> HttpResponse:
     repository = project.repository
     return redirect(
         "project-detail",
@@ -124,6 +147,10 @@ def _to_project(release: Release) -> HttpResponse:
         repo=repository.slug,
         project=project.normalized_name,
     )
+
+
+def _to_project(release: Release) -> HttpResponse:
+    return _to_project_page(release.project)
 
 
 @login_required
