@@ -186,6 +186,8 @@ POLICY: dict[str, Row] = {
     "org-detail": Row("org", kwargs=_org()),
     "org-members": Row("org", kwargs=_org()),
     "org-keys": Row("org", kwargs=_org()),
+    # With no secret waiting in the session: back to the list, saying it was shown once.
+    "key-created": Row("org", ok=302, kwargs=_org()),
     "org-settings": Row("org", action="manage_settings", kwargs=_org()),
     "org-delete": Row("org", action="delete_organization", kwargs=_org()),
     "org-audit": Row("org", action="view_audit", kwargs=_org()),
@@ -205,8 +207,9 @@ POLICY: dict[str, Row] = {
     "key-revoke": Row(
         "org", "POST", "manage_keys", ok=302, denied=404, kwargs=_org(public_id=_upload_key_id)
     ),
+    # Rotating redirects to the one page that shows the new secret (post, redirect, get).
     "key-rotate": Row(
-        "org", "POST", "manage_keys", ok=200, denied=404, kwargs=_org(public_id=_upload_key_id)
+        "org", "POST", "manage_keys", ok=302, denied=404, kwargs=_org(public_id=_upload_key_id)
     ),
     "repo-create": Row("org", action="manage_repositories", kwargs=_org()),
     "repo-edit": Row("org", action="manage_repositories", kwargs=_repo()),

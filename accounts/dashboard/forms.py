@@ -53,6 +53,7 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+DEFAULT_KEY_DAYS = 90
 ALL_REPOSITORIES = "all"
 ONLY_THESE = "only"
 
@@ -79,8 +80,14 @@ class ApiKeyForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="With “Only these”: the key works in these and nowhere else.",
     )
+    # A default lifetime: a forgotten key should not work for ever (UX review, item 6).
     expires_in_days = forms.IntegerField(
-        min_value=1, max_value=3650, required=False, help_text="Empty means it never expires."
+        label="Expires in (days)",
+        min_value=1,
+        max_value=3650,
+        required=False,
+        initial=DEFAULT_KEY_DAYS,
+        help_text=f"{DEFAULT_KEY_DAYS} days unless you change it; empty means it never expires.",
     )
     allowed_networks = forms.CharField(
         required=False,
@@ -88,11 +95,30 @@ class ApiKeyForm(forms.Form):
         help_text="CIDR networks, one per line or comma separated; empty means anywhere.",
     )
 
-    def __init__(self, *args: Any, repositories: QuerySet[Model], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        repositories: QuerySet[Model],
+        scopes: frozenset[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`scopes`: the scopes of the personal keys a person without manage_keys may make
+        (None for key managers): the form then offers only those, and always personal."""
         super().__init__(*args, **kwargs)
         field = self.fields["repositories"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
         field.queryset = repositories
+        self.personal_only = scopes is not None
+        if scopes is not None:
+            scope = self.fields["scope"]
+            assert isinstance(scope, forms.ChoiceField)
+            scope.choices = [(v, label) for v, label in KeyScope.choices if v in scopes]
+            scope.help_text = "Your role allows these scopes."
+            # Not a choice: without manage_keys only personal keys can be made.
+            del self.fields["personal"]
+
+    def is_personal(self) -> bool:
+        return self.personal_only or bool(self.cleaned_data.get("personal"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

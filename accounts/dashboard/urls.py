@@ -107,6 +107,7 @@ dashboard_patterns = [
         name="invitation-revoke",
     ),
     path(f"{org}/keys/", views_keys.keys, name="org-keys"),
+    path(f"{org}/keys/new/", views_keys.key_created, name="key-created"),
     path(f"{org}/keys/<str:public_id>/revoke/", views_keys.key_revoke, name="key-revoke"),
     path(f"{org}/keys/<str:public_id>/rotate/", views_keys.key_rotate, name="key-rotate"),
     path(f"{org}/audit/", views.audit_log, name="org-audit"),
