@@ -82,7 +82,6 @@ class ApiKeyForm(forms.Form):
     )
     # A default lifetime: a forgotten key should not work for ever (UX review, item 6).
     expires_in_days = forms.IntegerField(
-        label="Expires in (days)",
         min_value=1,
         max_value=3650,
         required=False,
