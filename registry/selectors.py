@@ -267,6 +267,27 @@ def repository_projects(*, repository: Repository, query: str = "") -> QuerySet[
     return projects.order_by("normalized_name")
 
 
+def project_repositories_named(*, repository: Repository, names: Iterable[str]) -> dict[str, str]:
+    """Which of these normalized names are projects of the repository's organization, and
+    the repository holding each (this one first, else the first by slug): the project page
+    links dependencies that live in the same organization. One query; none without names."""
+    wanted = set(names)
+    if not wanted:
+        return {}
+    rows = (
+        Project.objects.filter(
+            repository__organization_id=repository.organization_id, normalized_name__in=wanted
+        )
+        .order_by("repository__slug")
+        .values_list("normalized_name", "repository__slug", "repository_id")
+    )
+    found: dict[str, str] = {}
+    for name, slug, repository_id in rows:
+        if repository_id == repository.pk or name not in found:
+            found[name] = slug
+    return found
+
+
 def releases_of(*, project: Project) -> QuerySet[Release]:
     """Newest first; each release knows its project without another query."""
     return project.releases.order_by("-created_at", "-pk")

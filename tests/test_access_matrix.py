@@ -237,6 +237,7 @@ POLICY: dict[str, Row] = {
     "project-status": Row(
         "org", "POST", "yank_delete", ok=302, data={"status": "archived"}, kwargs=_project()
     ),
+    "release-detail": Row("org", kwargs=_release()),
     "release-yank": Row(
         "org", "POST", "yank_delete", ok=302, data={"reason": "broken"}, kwargs=_release()
     ),

@@ -19,8 +19,11 @@ from accounts.dashboard.views import org_context
 from accounts.network import client_ip
 from accounts.permissions import Action
 from accounts.permissions import can
+from core.errors import NotFound
 from registry import selectors as registry_selectors
 from registry import services as registry_services
+from registry.dashboard.about import history
+from registry.dashboard.about import release_about
 from registry.dashboard.forms import ProjectSearchForm
 from registry.dashboard.forms import ProjectStatusForm
 from registry.dashboard.forms import YankForm
@@ -31,6 +34,7 @@ from registry.models import Project
 from registry.models import Release
 from registry.models import Repository
 from registry.names import latest_release
+from registry.names import normalize_version
 
 
 def _repository(
@@ -104,15 +108,45 @@ def _release(
 def project_detail(
     request: AuthenticatedRequest, org: str, repo: str, project: str
 ) -> HttpResponse:
+    return _project_page(request, _project(request, org, repo, project, Action.READ))
+
+
+@login_required
+def release_detail(
+    request: AuthenticatedRequest, org: str, repo: str, project: str, version: str
+) -> HttpResponse:
     found = _project(request, org, repo, project, Action.READ)
-    releases = registry_selectors.project_releases_for_dashboard(project=found)
+    return _project_page(request, found, version=normalize_version(version))
+
+
+def _project_page(
+    request: AuthenticatedRequest, project: Project, version: str | None = None
+) -> HttpResponse:
+    """The project as pypi.org shows it: one release (the latest, or `version`) with its
+    metadata, README and files, beside the whole release history."""
+    releases = registry_selectors.project_releases_for_dashboard(project=project)
+    latest = latest_release(releases)
+    shown = latest
+    if version is not None:
+        shown = next((r for r in releases if r.canonical_version == version), None)
+        if shown is None:
+            raise NotFound(f"Release '{project.name} {version}' not found.")
+    about = release_about(shown) if shown is not None else {}
+    deps = about.get("dependencies", [])
+    linked = registry_selectors.project_repositories_named(
+        repository=project.repository, names=[d.normalized_name for d in deps]
+    )
     context = {
-        **_repository_context(request, found.repository),
-        "project": found,
+        **_repository_context(request, project.repository),
+        "project": project,
         "releases": releases,
-        "latest": latest_release(releases),
+        "history": history(releases),
+        "latest": latest,
+        "shown": shown,
+        "about": about,
+        "dependencies": [(d, linked.get(d.normalized_name)) for d in deps],
         "yank_form": YankForm(),
-        "status_form": ProjectStatusForm(initial={"status": found.status}),
+        "status_form": ProjectStatusForm(initial={"status": project.status}),
     }
     return render(request, "registry/project.html", context)
 

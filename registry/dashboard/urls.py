@@ -35,6 +35,7 @@ urlpatterns = [
     ),
     path(f"{project}/", projects.project_detail, name="project-detail"),
     path(f"{project}/status/", projects.project_status, name="project-status"),
+    path(f"{release}/", projects.release_detail, name="release-detail"),
     path(f"{release}/yank/", projects.release_yank, name="release-yank"),
     path(f"{release}/unyank/", projects.release_unyank, name="release-unyank"),
     path(f"{release}/delete/", projects.release_delete, name="release-delete"),

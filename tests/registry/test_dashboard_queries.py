@@ -42,9 +42,11 @@ PAGES = [
     # with release counts and last release
     Page(f"{R}/", 7, lambda n: [f"proj-{i}" for i in range(n)]),
     # membership, repository, project, releases, their files (with uploading key and its
-    # user), switcher
+    # user), switcher: the release history lists every version...
+    Page(f"{R}/projects/{PROJECT}/", 8, lambda n: [f"1.{i}" for i in range(n)]),
+    # ...and a version's page its files, each with its uploader, at the same cost
     Page(
-        f"{R}/projects/{PROJECT}/",
+        f"{R}/projects/{PROJECT}/versions/1.0/",
         8,
         lambda n: (
             [f"1.{i}" for i in range(n)]
