@@ -234,6 +234,7 @@ POLICY: dict[str, Row] = {
     "repo-edit virtual": Row("org", action="manage_repositories", kwargs=_virtual()),
     "repo-connect": Row("org", kwargs=_repo()),
     "project-detail": Row("org", kwargs=_project()),
+    "org-search": Row("org", kwargs=_org()),
     "project-status": Row(
         "org", "POST", "yank_delete", ok=302, data={"status": "archived"}, kwargs=_project()
     ),

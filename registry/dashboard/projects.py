@@ -9,11 +9,14 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from accounts import selectors as account_selectors
 from accounts.dashboard.http import AuthenticatedRequest
 from accounts.dashboard.views import org_context
 from accounts.network import client_ip
@@ -35,6 +38,8 @@ from registry.models import Release
 from registry.models import Repository
 from registry.names import latest_release
 from registry.names import normalize_version
+
+PROJECTS_PER_PAGE = 50
 
 
 def _repository(
@@ -63,14 +68,37 @@ def repository_detail(request: AuthenticatedRequest, org: str, repo: str) -> Htt
     repository = _repository(request, org, repo)
     form = ProjectSearchForm(request.GET)
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    projects = registry_selectors.repository_projects(repository=repository, query=query)
     context = {
         **_repository_context(request, repository),
         **kind_context(repository),
         "form": form,
         "query": query,
-        "projects": registry_selectors.repository_projects(repository=repository, query=query),
+        **_project_page_of(request, projects),
     }
     return render(request, "registry/repository.html", context)
+
+
+@login_required
+def organization_search(request: AuthenticatedRequest, org: str) -> HttpResponse:
+    organization = account_selectors.organization_for(actor=request.user, slug=org)
+    form = ProjectSearchForm(request.GET)
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    projects = registry_selectors.organization_projects(organization=organization, query=query)
+    context = {
+        **org_context(request.user, organization),
+        "form": form,
+        "query": query,
+        **_project_page_of(request, projects),
+    }
+    return render(request, "registry/search.html", context)
+
+
+def _project_page_of(request: AuthenticatedRequest, projects: QuerySet[Project]) -> dict[str, Any]:
+    """One page of a project list, each project with its latest release."""
+    page = Paginator(projects, PROJECTS_PER_PAGE).get_page(request.GET.get("page"))
+    registry_selectors.projects_latest_load(projects=page.object_list)
+    return {"projects": page.object_list, "page_obj": page}
 
 
 @login_required

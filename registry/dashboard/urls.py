@@ -18,6 +18,7 @@ release = f"{project}/versions/<str:version>"
 urlpatterns = [
     path(f"{org}/", repositories.org_detail, name="org-detail"),
     path(f"{org}/delete/", repositories.org_delete, name="org-delete"),
+    path(f"{org}/search/", projects.organization_search, name="org-search"),
     path(f"{org}/repos/new/", repositories.repository_create, name="repo-create"),
     path(f"{repo}/", projects.repository_detail, name="repo-detail"),
     path(f"{repo}/connect/", projects.repository_connect, name="repo-connect"),

@@ -38,9 +38,13 @@ PAGES = [
     # membership, usage (bytes and files, projects, releases, repositories), member count,
     # switcher, repositories with their project and file counts
     Page(f"{ORG_PATH}/", 10, lambda n: [f"repo-{i}" for i in range(n)]),
-    # membership, repository, the virtual repositories it is a member of, switcher, projects
-    # with release counts and last release
-    Page(f"{R}/", 7, lambda n: [f"proj-{i}" for i in range(n)]),
+    # membership, repository, the virtual repositories it is a member of, switcher, how many
+    # projects (pages), a page of projects with release counts and last release, and their
+    # releases (for each project's latest version)
+    Page(f"{R}/", 9, lambda n: [f"proj-{i}" for i in range(n)]),
+    # membership, switcher, how many projects match, a page of them (with repositories),
+    # their releases
+    Page(f"{ORG_PATH}/search/?q=proj", 7, lambda n: [f"proj-{i}" for i in range(n)]),
     # membership, repository, project, releases, their files (with uploading key and its
     # user), switcher: the release history lists every version...
     Page(f"{R}/projects/{PROJECT}/", 8, lambda n: [f"1.{i}" for i in range(n)]),
