@@ -240,7 +240,8 @@ def test_it_counts_each_repositorys_projects_and_ready_files(world: World) -> No
     _pending_copy(world.file, "acme_lib-1.0-py2-none-any.whl")
     page = text(as_user(world, "reader").get("/orgs/acme/"))
     rows = re.findall(
-        r'<strong>([\w-]+)</strong></a>.*?<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>',
+        r'<strong>([\w-]+)</strong></a>.*?<td data-label="Projects" class="num">(\d+)</td>\s*'
+        r'<td data-label="Files" class="num">(\d+)</td>',
         page,
         re.DOTALL,
     )
