@@ -191,6 +191,7 @@ POLICY: dict[str, Row] = {
     "org-settings": Row("org", action="manage_settings", kwargs=_org()),
     "org-delete": Row("org", action="delete_organization", kwargs=_org()),
     "org-audit": Row("org", action="view_audit", kwargs=_org()),
+    "org-audit-csv": Row("org", action="view_audit", kwargs=_org()),
     "member-role": Row(
         "org", "POST", "manage_members", ok=302, data={"role": "reader"},
         kwargs=_org(membership_id=lambda w: w.extra_membership.pk),

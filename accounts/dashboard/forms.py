@@ -161,11 +161,14 @@ class AuditFilterForm(forms.Form):
         label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    def __init__(self, *args: Any, actions: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, actions: list[str], labels: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["action"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [("", "Any action"), *((a, a) for a in actions)]
+        names = labels or {}
+        field.choices = [("", "Any action"), *((a, names.get(a, a)) for a in actions)]
 
     def filters(self) -> dict[str, Any]:
         """The service's keyword filters; dates are whole UTC days, `until` inclusive."""

@@ -29,7 +29,6 @@ from accounts import services
 from accounts.authentication import LOGIN_THROTTLED_MESSAGE
 from accounts.authentication import login_failure
 from accounts.authentication import login_retry_after
-from accounts.dashboard.forms import AuditFilterForm
 from accounts.dashboard.forms import InviteForm
 from accounts.dashboard.forms import OrganizationForm
 from accounts.dashboard.forms import RoleForm
@@ -48,7 +47,6 @@ from core.http import too_many_attempts_response
 
 T = TypeVar("T")
 # The newest events the audit page shows; filters narrow down to older ones.
-AUDIT_PAGE_SIZE = 500
 
 
 def form_page(request: HttpRequest, form: BaseForm, title: str, **extra: Any) -> HttpResponse:
@@ -324,25 +322,3 @@ def invitation_accept(request: AuthenticatedRequest, token: str) -> HttpResponse
         messages.success(request, f"Welcome to {invitation.organization.name}.")
         return redirect("org-detail", org=invitation.organization.slug)
     return render(request, "accounts/invitation.html", context)
-
-
-# Audit ------------------------------------------------------------------------------------------
-
-
-@login_required
-def audit_log(request: AuthenticatedRequest, org: str) -> HttpResponse:
-    organization = selectors.organization_for(actor=request.user, slug=org)
-    form = AuditFilterForm(
-        request.GET or None, actions=selectors.audit_actions(organization=organization)
-    )
-    events = selectors.audit_events_filtered(
-        organization=organization, actor=request.user, **form.filters()
-    )
-    context = {
-        **org_context(request.user, organization),
-        "form": form,
-        "filtered": any(form.filters().values()),
-        "events": events[:AUDIT_PAGE_SIZE],
-        "page_size": AUDIT_PAGE_SIZE,
-    }
-    return render(request, "accounts/audit.html", context)

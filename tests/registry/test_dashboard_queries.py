@@ -70,8 +70,9 @@ PAGES = [
             + [f"invitee{i}@budget.test" for i in range(n)]
         ),
     ),
-    # membership, the filter's action choices, switcher, events
-    Page(f"{ORG_PATH}/audit/", 6, lambda n: [f"repository {ORG}/repo-{i}" for i in range(n)]),
+    # membership, the filter's action choices, switcher, how many events (pages), a page of
+    # events with their keys and users
+    Page(f"{ORG_PATH}/audit/", 7, lambda n: [f"repository {ORG}/repo-{i}" for i in range(n)]),
     # the user's memberships (with organizations), switcher
     Page("/orgs/", 4, lambda n: [f"Budget {i}" for i in range(1, n)]),
 ]
