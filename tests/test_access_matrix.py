@@ -180,7 +180,8 @@ POLICY: dict[str, Row] = {
     "password_reset_complete": Row("public"),
     "password_change": Row("login"),
     "password_change_done": Row("login"),
-    "invitation-accept": Row("login", kwargs=lambda w: {"token": INVITATION_TOKEN}),
+    # Whoever holds the link sees what it is for (then logs in, or signs up, to accept).
+    "invitation-accept": Row("public", kwargs=lambda w: {"token": INVITATION_TOKEN}),
     "org-list": Row("login"),
     "org-create": Row("login"),
     "org-detail": Row("org", kwargs=_org()),

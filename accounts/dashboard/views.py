@@ -225,6 +225,14 @@ def members(request: AuthenticatedRequest, org: str) -> HttpResponse:
             )
             if invited is not None:
                 messages.success(request, f"Invitation sent to {invited.invitation.email}.")
+                if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+                    # No mail server: the link goes to the files under DATA_DIR/mail, which
+                    # the inviter may not read; they can pass this one on themselves.
+                    messages.info(
+                        request,
+                        "Email is not set up here (EMAIL_URL), so nothing was delivered. "
+                        f"Send this link yourself: {invited.url}",
+                    )
                 return redirect("org-members", org=org)
     can_manage = can(request.user, Action.MANAGE_MEMBERS, organization)
     context = {
@@ -303,7 +311,6 @@ def invitation_revoke(request: AuthenticatedRequest, org: str, invitation_id: in
     return redirect("org-members", org=org)
 
 
-@login_required
 def invitation_accept(request: AuthenticatedRequest, token: str) -> HttpResponse:
     invitation = services.invitation_find(token=token)
     if invitation is None:
@@ -311,6 +318,10 @@ def invitation_accept(request: AuthenticatedRequest, token: str) -> HttpResponse
     context = {"invitation": invitation, "expired": invitation.is_expired}
     if invitation.is_expired:
         return render(request, "accounts/invitation.html", context, status=410)
+    if not request.user.is_authenticated:
+        # Whoever holds the link sees what it is for, then logs in or signs up and returns.
+        context["anonymous"] = True
+        return render(request, "accounts/invitation.html", context)
     if request.method == "POST":
         try:
             services.invitation_accept(

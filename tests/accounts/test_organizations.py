@@ -233,7 +233,7 @@ def test_member_changes_and_invitations_are_audited_with_who_what_and_where(
     ]  # fmt: skip
     assert seen == [
         ("invitation.create", owner, "user new@acme.test", "192.0.2.1",
-         {"role": Role.MEMBER, "expires_at": invitation.expires_at.isoformat()}),
+         {"role": Role.MEMBER, "expires_at": invitation.expires_at.isoformat(), "replaced": 0}),
         ("invitation.revoke", owner, "user new@acme.test", "192.0.2.2", {}),
         ("membership.remove", admin, "user member@acme.test", "192.0.2.3",
          {"role": Role.MEMBER}),
