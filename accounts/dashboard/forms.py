@@ -44,6 +44,38 @@ class OrganizationForm(forms.Form):
     name = forms.CharField(max_length=200, required=False, help_text="Shown in the dashboard.")
 
 
+class OrganizationSettingsForm(OrganizationForm):
+    """A rename breaks every configured client at once (their URLs hold the slug), so it is
+    never a side effect of saving: it must be confirmed."""
+
+    confirm_rename = forms.BooleanField(
+        required=False,
+        label="Yes, rename: I will update every client's index and upload URLs",
+    )
+
+    def __init__(self, *args: Any, current_slug: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.current_slug = current_slug
+        self.fields["slug"].help_text = (
+            f"Part of every index and upload URL (/{current_slug}/…). Renaming breaks pip, uv, "
+            "twine and CI configured with the old URLs: they get 404 until updated."
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        renamed = data.get("slug") not in (None, self.current_slug)
+        if renamed and not data.get("confirm_rename"):
+            self.add_error(
+                "confirm_rename",
+                f"Clients using /{self.current_slug}/… stop working when you rename; "
+                "tick this to rename anyway.",
+            )
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        return {k: v for k, v in self.cleaned_data.items() if k != "confirm_rename"}
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField()
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)

@@ -31,6 +31,7 @@ from accounts.authentication import login_failure
 from accounts.authentication import login_retry_after
 from accounts.dashboard.forms import InviteForm
 from accounts.dashboard.forms import OrganizationForm
+from accounts.dashboard.forms import OrganizationSettingsForm
 from accounts.dashboard.forms import RoleForm
 from accounts.dashboard.forms import SignupForm
 from accounts.dashboard.http import AuthenticatedRequest
@@ -175,7 +176,9 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
         actor=request.user, slug=org, action=Action.MANAGE_SETTINGS
     )
     initial = {"slug": organization.slug, "name": organization.name}
-    form = OrganizationForm(request.POST or None, initial=initial)
+    form = OrganizationSettingsForm(
+        request.POST or None, initial=initial, current_slug=organization.slug
+    )
     if request.method == "POST" and form.is_valid():
         done = _apply(
             form,
@@ -183,7 +186,7 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
                 organization=organization,
                 actor=request.user,
                 source_ip=client_ip(request),
-                **form.cleaned_data,
+                **form.changes(),
             ),
         )
         if done is not None:
