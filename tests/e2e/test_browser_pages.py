@@ -278,3 +278,66 @@ def test_package_lists_and_search_fit_a_phone(browser: Browser, stack: EmbeddedS
         expect(utils).to_contain_text("Small helpers for Acme services")
         assert no_wide_tables(page) == []
         context.close()
+
+
+def test_the_audit_log_reads_in_words_and_downloads_as_csv(
+    browser: Browser, stack: EmbeddedStack
+) -> None:
+    for width in WIDTHS:
+        context, page = logged_in(browser, stack, "owner", width)
+        page.goto(f"{ORG}/audit/")
+        expect(page.locator("tbody")).to_contain_text("Repository created")
+        expect(page.locator("tbody")).to_contain_text("Release yanked")
+        page.get_by_label("Action").select_option("release.yank")
+        page.get_by_role("button", name="Filter").click()
+        expect(page.locator("tbody tr")).to_have_count(1)
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download CSV").click()
+        saved = download.value.path()
+        lines = Path(saved).read_text().splitlines()
+        assert lines[0].startswith("time_utc,actor,action,action_label")
+        assert len(lines) == 2
+        assert "Release yanked" in lines[1]
+        assert no_wide_tables(page) == []
+        shoot(page, "audit-filtered", width)
+        context.close()
+
+
+def test_an_invitation_link_can_be_passed_on_and_explains_itself(
+    browser: Browser, stack: EmbeddedStack
+) -> None:
+    context, page = logged_in(browser, stack, "owner")
+    page.goto(f"{ORG}/members/")
+    page.get_by_label("Email").fill("newcomer@acme.test")
+    page.get_by_role("button", name="Send invitation").click()
+    notice = page.locator(".messages li", has_text="Send this link yourself")
+    expect(notice).to_be_visible()
+    link = (notice.text_content() or "").split("Send this link yourself: ")[1].strip()
+    context.close()
+    stranger = browser.new_context(viewport={"width": 390, "height": 900})
+    visitor = stranger.new_page()
+    visitor.goto(link)
+    expect(visitor.get_by_role("heading", level=1)).to_have_text("Join Acme")
+    expect(visitor.locator("main")).to_contain_text("newcomer@acme.test was invited to join Acme")
+    shoot(visitor, "invitation-anonymous", 390)
+    visitor.get_by_role("link", name="Log in to accept").click()
+    expect(visitor).to_have_url(
+        f"{stack.base_url}/accounts/login/?next={link.split(stack.base_url)[1]}"
+    )
+    stranger.close()
+
+
+def test_renaming_the_organization_warns_before_breaking_clients(
+    browser: Browser, stack: EmbeddedStack
+) -> None:
+    context, page = logged_in(browser, stack, "owner")
+    page.goto(f"{ORG}/settings/")
+    page.get_by_label("Slug").fill("acme-corp")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("main")).to_contain_text(
+        "Clients using /acme/… stop working when you rename"
+    )
+    shoot(page, "org-rename-warning", 1280)
+    page.goto(f"{ORG}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Acme")
+    context.close()
