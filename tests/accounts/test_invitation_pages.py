@@ -78,7 +78,7 @@ def test_a_visitor_who_is_not_logged_in_sees_what_the_link_is_for(world: World) 
         "erin@acme.test was invited to join Acme on Wheelhouse as <strong>member</strong>" in body
     )
     assert f'href="/accounts/login/?next={path}"' in body
-    assert "Sign up</a>" in body
+    assert "Create an account</a>" in body
     # Nothing is accepted without logging in.
     assert Client().post(path).status_code == 200
     assert not Membership.objects.filter(user__email="erin@acme.test").exists()

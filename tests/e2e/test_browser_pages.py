@@ -128,6 +128,16 @@ def test_every_page_has_no_serious_accessibility_violation(
         shoot(page, name, width)
         report[name] = serious_violations(page)
     context.close()
+    # And what a visitor sees before logging in.
+    anonymous = browser.new_context(
+        base_url=stack.base_url, viewport={"width": width, "height": 900}, bypass_csp=True
+    )
+    visitor = anonymous.new_page()
+    for name, path in {"login": "/accounts/login/", "signup": "/accounts/signup/"}.items():
+        visitor.goto(path)
+        shoot(visitor, name, width)
+        report[name] = serious_violations(visitor)
+    anonymous.close()
     (SHOTS / f"axe-{width}.json").write_text(json.dumps(report, indent=2))
     assert {name: found for name, found in report.items() if found} == {}
 
