@@ -97,14 +97,15 @@ def shoot(page: Page, name: str, width: int) -> None:
     page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
 
 
-def serious_violations(page: Page) -> list[dict[str, Any]]:
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """Every violation axe-core finds on the page (WCAG 2 A/AA and best practice), any impact."""
     page.add_script_tag(path=str(AXE))
     found: list[dict[str, Any]] = page.evaluate(
         """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
             .map(v => ({id: v.id, impact: v.impact, help: v.help,
                         nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))"""
     )
-    return [v for v in found if v["impact"] in {"serious", "critical"}]
+    return found
 
 
 def no_wide_tables(page: Page) -> list[str]:
@@ -126,7 +127,7 @@ def test_every_page_has_no_serious_accessibility_violation(
     for name, path in PAGES.items():
         page.goto(path)
         shoot(page, name, width)
-        report[name] = serious_violations(page)
+        report[name] = axe_violations(page)
     context.close()
     # And what a visitor sees before logging in.
     anonymous = browser.new_context(
@@ -136,10 +137,15 @@ def test_every_page_has_no_serious_accessibility_violation(
     for name, path in {"login": "/accounts/login/", "signup": "/accounts/signup/"}.items():
         visitor.goto(path)
         shoot(visitor, name, width)
-        report[name] = serious_violations(visitor)
+        report[name] = axe_violations(visitor)
     anonymous.close()
+    # All of them are kept for review; serious and critical ones fail the test.
     (SHOTS / f"axe-{width}.json").write_text(json.dumps(report, indent=2))
-    assert {name: found for name, found in report.items() if found} == {}
+    serious = {
+        name: [v for v in found if v["impact"] in {"serious", "critical"}]
+        for name, found in report.items()
+    }
+    assert {name: found for name, found in serious.items() if found} == {}
 
 
 def test_the_project_page_shows_what_the_release_is_about(
