@@ -245,7 +245,9 @@ POLICY: dict[str, Row] = {
         "org", "POST", "yank_delete", ok=302, data={"reason": "broken"}, kwargs=_release()
     ),
     "release-unyank": Row("org", "POST", "yank_delete", ok=302, kwargs=_release()),
-    "release-delete": Row("org", "POST", "yank_delete", ok=302, kwargs=_release()),
+    "release-delete": Row(
+        "org", "POST", "yank_delete", ok=302, data={"confirm": "1.0"}, kwargs=_release()
+    ),
     "file-delete": Row(
         "org", "POST", "yank_delete", ok=302, kwargs=_release(file_id=lambda w: w.file.pk)
     ),

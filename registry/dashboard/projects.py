@@ -27,6 +27,7 @@ from registry import selectors as registry_selectors
 from registry import services as registry_services
 from registry.dashboard.about import history
 from registry.dashboard.about import release_about
+from registry.dashboard.forms import ConfirmForm
 from registry.dashboard.forms import ProjectSearchForm
 from registry.dashboard.forms import ProjectStatusForm
 from registry.dashboard.forms import YankForm
@@ -258,8 +259,16 @@ def release_delete(
     request: AuthenticatedRequest, org: str, repo: str, project: str, version: str
 ) -> HttpResponse:
     release = _release(request, org, repo, project, version, Action.YANK_DELETE)
+    what = f"release {release}"
     if request.method != "POST":
-        return _confirm_page(request, release, what=f"release {release}")
+        return _confirm_page(request, release, what=what, form=ConfirmForm())
+    # As for repositories and organizations: the version typed, so no stray click deletes.
+    # (Where the policy forbids deletion the service says so, whatever was typed.)
+    form = ConfirmForm(request.POST)
+    typed = form.cleaned_data["confirm"].strip() if form.is_valid() else ""
+    if release.project.repository.allow_file_deletion and typed != release.version:
+        form.add_error("confirm", f"Type {release.version} to delete this release.")
+        return _confirm_page(request, release, what=what, form=form)
     try:
         registry_services.release_delete(
             release=release, actor=request.user, source_ip=client_ip(request)

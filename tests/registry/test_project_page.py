@@ -140,3 +140,18 @@ def test_it_asks_before_yanking(world: World) -> None:
     assert (
         'data-confirm="Yank acme-lib 1.0? Installers skip it unless pinned to it exactly."' in page
     )
+
+
+def test_it_deletes_a_release_only_when_its_version_is_typed(
+    world: World, releases: dict[str, Release]
+) -> None:
+    admin = as_user(world, "admin")
+    url = f"{PROJECT}versions/1.1/delete/"
+    assert "Type <code>1.1</code> to confirm" in text(admin.get(url))
+    wrong = admin.post(url, {"confirm": "1.0"})
+    assert wrong.status_code == 200
+    assert "Type 1.1 to delete this release." in text(wrong)
+    assert Release.objects.filter(pk=releases["1.1"].pk).exists()
+    done = admin.post(url, {"confirm": "1.1"}, follow=True)
+    assert "acme-lib 1.1 deleted" in text(done)
+    assert not Release.objects.filter(pk=releases["1.1"].pk).exists()
