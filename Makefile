@@ -73,8 +73,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Not --quiet: the first `make run` installs for about a minute, and should be seen doing so.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	@echo "Installing Wheelhouse and its dependencies into $(VENV)/ (about a minute, once)..."
+	$(BIN)/python -m pip install --progress-bar on -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python

@@ -28,6 +28,7 @@ from registry.models import DEFAULT_UPSTREAM_URL
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import PackageType
+from registry.models import ProjectStatus
 from registry.models import Repository
 from registry.models import RepositoryKind
 from registry.selectors import member_slugs
@@ -383,7 +384,18 @@ class UpstreamOverrideSetSerializer(serializers.Serializer):
 class ProjectSerializer(serializers.Serializer):
     name = serializers.CharField()
     normalized_name = serializers.CharField()
+    status = serializers.ChoiceField(choices=ProjectStatus.choices, help_text="PEP 792")
+    status_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+
+class ProjectStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=ProjectStatus.choices,
+        help_text="archived: no new uploads; quarantined: no file offered; "
+        "deprecated: a warning; active: none of these.",
+    )
+    reason = serializers.CharField(allow_blank=True, default="", max_length=500)
 
 
 class ReleaseSerializer(serializers.Serializer):

@@ -434,10 +434,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # Two choice sets share the field name `kind`: each gets its own name in the schema.
+    # Choice sets sharing a field name (`kind` of repositories and publishers, `status` of
+    # files and projects): each gets its own name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "RepositoryKindEnum": "registry.models.RepositoryKind",
         "PublisherKindEnum": "publishing.models.PublisherKind",
+        "ProjectStatusEnum": "registry.models.ProjectStatus",
     },
 }
 

@@ -41,6 +41,7 @@ from registry.models import Repository
 from registry.models import RepositoryKind
 from registry.models import UpstreamOverride
 from registry.models import VirtualMember
+from registry.names import latest_release
 from registry.names import newest_first
 from registry.names import normalize_name
 from registry.names import normalize_version
@@ -252,19 +253,70 @@ def projects_of(*, repository: Repository, name: str = "") -> QuerySet[Project]:
 
 
 def repository_projects(*, repository: Repository, query: str = "") -> QuerySet[Project]:
-    """Every project of the repository (pending ones too), searchable by name or summary,
-    with how many releases each has and when it last had one."""
+    """Every project of the repository (pending ones too), searchable by name, summary or
+    keywords, with how many releases each has and when it last had one."""
+    return _searched(Project.objects.filter(repository=repository), query).order_by(
+        "normalized_name"
+    )
+
+
+def organization_projects(*, organization: Organization, query: str) -> QuerySet[Project]:
+    """Projects of every repository of the organization matching the search, each
+    with its repository: one search instead of one per repository."""
+    projects = Project.objects.filter(repository__organization=organization).select_related(
+        "repository"
+    )
+    return _searched(projects, query).order_by("normalized_name", "repository__slug")
+
+
+def _searched(projects: QuerySet[Project], query: str) -> QuerySet[Project]:
     # Counted before the search filters on releases, so a search by summary still counts
     # every release of a project it finds, not only those whose summary matched.
-    projects = Project.objects.filter(repository=repository).annotate(
+    projects = projects.annotate(
         release_count=Count("releases", distinct=True), updated_at=Max("releases__created_at")
     )
     if query:
         projects = projects.filter(
             Q(normalized_name__icontains=normalize_name(query))
             | Q(releases__summary__icontains=query)
+            | Q(releases__metadata__keywords__icontains=query)
         ).distinct()
-    return projects.order_by("normalized_name")
+    return projects
+
+
+def projects_latest_load(*, projects: Iterable[Project]) -> None:
+    """Give each project its `latest` release (pypi.org's choice, registry.names), in one
+    query for the whole page of projects, not one per row."""
+    by_project: dict[int, list[Release]] = {}
+    page = list(projects)
+    releases = Release.objects.filter(project__in=page).only(
+        "project_id", "version", "yanked", "summary", "created_at"
+    )
+    for release in releases:
+        by_project.setdefault(release.project_id, []).append(release)
+    for project in page:
+        project.latest = latest_release(by_project.get(project.pk, []))  # type: ignore[attr-defined]
+
+
+def project_repositories_named(*, repository: Repository, names: Iterable[str]) -> dict[str, str]:
+    """Which of these normalized names are projects of the repository's organization, and
+    the repository holding each (this one first, else the first by slug): the project page
+    links dependencies that live in the same organization. One query; none without names."""
+    wanted = set(names)
+    if not wanted:
+        return {}
+    rows = (
+        Project.objects.filter(
+            repository__organization_id=repository.organization_id, normalized_name__in=wanted
+        )
+        .order_by("repository__slug")
+        .values_list("normalized_name", "repository__slug", "repository_id")
+    )
+    found: dict[str, str] = {}
+    for name, slug, repository_id in rows:
+        if repository_id == repository.pk or name not in found:
+            found[name] = slug
+    return found
 
 
 def releases_of(*, project: Project) -> QuerySet[Release]:

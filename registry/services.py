@@ -552,13 +552,41 @@ def project_touch(*, project_id: int) -> None:
     project_content_changed(project_id=project_id)
 
 
+STATUS_REASON_MAX = 500
+
+
 @transaction.atomic
-def project_status_set(*, project: Project, status: str, reason: str = "") -> Project:
-    """PEP 792: archived projects take no uploads; quarantined ones offer no files."""
+def project_status_set(
+    *,
+    project: Project,
+    actor: Actor,
+    status: str,
+    reason: str = "",
+    source_ip: str | None = None,
+) -> Project:
+    """PEP 792: archived projects take no uploads; quarantined ones offer no files; active
+    ones are back to normal. Owners and admins only, like yanking: it hides files too."""
+    repository = project.repository
+    require(actor, Action.YANK_DELETE, repository.organization, repository)
+    if status not in ProjectStatus.values:
+        raise ValidationError({"status": f"Unknown status '{status}'."})
+    reason = reason.strip()
+    if len(reason) > STATUS_REASON_MAX:
+        raise ValidationError({"reason": f"At most {STATUS_REASON_MAX} characters."})
+    previous = project.status
     project.status = ProjectStatus(status)
-    project.status_reason = reason
+    # An active project has nothing to explain; a stale reason would read as current.
+    project.status_reason = "" if status == ProjectStatus.ACTIVE else reason
     project.save(update_fields=["status", "status_reason"])
     project_touch(project_id=project.pk)
+    audit_record(
+        organization=repository.organization,
+        action="project.status",
+        actor=actor,
+        target=f"project {repository}/{project.name}",
+        source_ip=source_ip,
+        details={"from": previous, "to": project.status, "reason": project.status_reason},
+    )
     return project
 
 

@@ -196,15 +196,19 @@ POLICY: dict[str, Row] = {
     "password_reset_complete": Row("public"),
     "password_change": Row("login"),
     "password_change_done": Row("login"),
-    "invitation-accept": Row("login", kwargs=lambda w: {"token": INVITATION_TOKEN}),
+    # Whoever holds the link sees what it is for (then logs in, or signs up, to accept).
+    "invitation-accept": Row("public", kwargs=lambda w: {"token": INVITATION_TOKEN}),
     "org-list": Row("login"),
     "org-create": Row("login"),
     "org-detail": Row("org", kwargs=_org()),
     "org-members": Row("org", kwargs=_org()),
     "org-keys": Row("org", kwargs=_org()),
+    # With no secret waiting in the session: back to the list, saying it was shown once.
+    "key-created": Row("org", ok=302, kwargs=_org()),
     "org-settings": Row("org", action="manage_settings", kwargs=_org()),
     "org-delete": Row("org", action="delete_organization", kwargs=_org()),
     "org-audit": Row("org", action="view_audit", kwargs=_org()),
+    "org-audit-csv": Row("org", action="view_audit", kwargs=_org()),
     "member-role": Row(
         "org", "POST", "manage_members", ok=302, data={"role": "reader"},
         kwargs=_org(membership_id=lambda w: w.extra_membership.pk),
@@ -221,8 +225,9 @@ POLICY: dict[str, Row] = {
     "key-revoke": Row(
         "org", "POST", "manage_keys", ok=302, denied=404, kwargs=_org(public_id=_upload_key_id)
     ),
+    # Rotating redirects to the one page that shows the new secret (post, redirect, get).
     "key-rotate": Row(
-        "org", "POST", "manage_keys", ok=200, denied=404, kwargs=_org(public_id=_upload_key_id)
+        "org", "POST", "manage_keys", ok=302, denied=404, kwargs=_org(public_id=_upload_key_id)
     ),
     "repo-create": Row("org", action="manage_repositories", kwargs=_org()),
     "repo-edit": Row("org", action="manage_repositories", kwargs=_repo()),
@@ -254,11 +259,18 @@ POLICY: dict[str, Row] = {
     "repo-edit virtual": Row("org", action="manage_repositories", kwargs=_virtual()),
     "repo-connect": Row("org", kwargs=_repo()),
     "project-detail": Row("org", kwargs=_project()),
+    "org-search": Row("org", kwargs=_org()),
+    "project-status": Row(
+        "org", "POST", "yank_delete", ok=302, data={"status": "archived"}, kwargs=_project()
+    ),
+    "release-detail": Row("org", kwargs=_release()),
     "release-yank": Row(
         "org", "POST", "yank_delete", ok=302, data={"reason": "broken"}, kwargs=_release()
     ),
     "release-unyank": Row("org", "POST", "yank_delete", ok=302, kwargs=_release()),
-    "release-delete": Row("org", "POST", "yank_delete", ok=302, kwargs=_release()),
+    "release-delete": Row(
+        "org", "POST", "yank_delete", ok=302, data={"confirm": "1.0"}, kwargs=_release()
+    ),
     "file-delete": Row(
         "org", "POST", "yank_delete", ok=302, kwargs=_release(file_id=lambda w: w.file.pk)
     ),
@@ -394,6 +406,10 @@ POLICY: dict[str, Row] = {
     ),
     "api-projects": Row("api", repo=True, kwargs=_repo()),
     "api-project": Row("api", repo=True, kwargs=_repo(project=lambda w: "Acme_Lib")),
+    "api-project-status PUT": Row(
+        "api", "PUT", "yank_delete", repo=True, kwargs=_repo(project=lambda w: "acme-lib"),
+        data={"status": "archived", "reason": "moved"},
+    ),
     "api-releases": Row("api", repo=True, kwargs=_repo(project=lambda w: "acme-lib")),
     "api-release": Row("api", repo=True, kwargs=_release()),
     "api-release DELETE": Row(

@@ -44,6 +44,38 @@ class OrganizationForm(forms.Form):
     name = forms.CharField(max_length=200, required=False, help_text="Shown in the dashboard.")
 
 
+class OrganizationSettingsForm(OrganizationForm):
+    """A rename breaks every configured client at once (their URLs hold the slug), so it is
+    never a side effect of saving: it must be confirmed."""
+
+    confirm_rename = forms.BooleanField(
+        required=False,
+        label="Yes, rename: I will update every client's index and upload URLs",
+    )
+
+    def __init__(self, *args: Any, current_slug: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.current_slug = current_slug
+        self.fields["slug"].help_text = (
+            f"Part of every index and upload URL (/{current_slug}/…). Renaming breaks pip, uv, "
+            "twine and CI configured with the old URLs: they get 404 until updated."
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        renamed = data.get("slug") not in (None, self.current_slug)
+        if renamed and not data.get("confirm_rename"):
+            self.add_error(
+                "confirm_rename",
+                f"Clients using /{self.current_slug}/… stop working when you rename; "
+                "tick this to rename anyway.",
+            )
+        return data
+
+    def changes(self) -> dict[str, Any]:
+        return {k: v for k, v in self.cleaned_data.items() if k != "confirm_rename"}
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField()
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
@@ -53,6 +85,7 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+DEFAULT_KEY_DAYS = 90
 ALL_REPOSITORIES = "all"
 ONLY_THESE = "only"
 
@@ -79,8 +112,13 @@ class ApiKeyForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="With “Only these”: the key works in these and nowhere else.",
     )
+    # A default lifetime: a forgotten key should not work for ever (UX review, item 6).
     expires_in_days = forms.IntegerField(
-        min_value=1, max_value=3650, required=False, help_text="Empty means it never expires."
+        min_value=1,
+        max_value=3650,
+        required=False,
+        initial=DEFAULT_KEY_DAYS,
+        help_text=f"{DEFAULT_KEY_DAYS} days unless you change it; empty means it never expires.",
     )
     allowed_networks = forms.CharField(
         required=False,
@@ -88,11 +126,30 @@ class ApiKeyForm(forms.Form):
         help_text="CIDR networks, one per line or comma separated; empty means anywhere.",
     )
 
-    def __init__(self, *args: Any, repositories: QuerySet[Model], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        repositories: QuerySet[Model],
+        scopes: frozenset[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`scopes`: the scopes of the personal keys a person without manage_keys may make
+        (None for key managers): the form then offers only those, and always personal."""
         super().__init__(*args, **kwargs)
         field = self.fields["repositories"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
         field.queryset = repositories
+        self.personal_only = scopes is not None
+        if scopes is not None:
+            scope = self.fields["scope"]
+            assert isinstance(scope, forms.ChoiceField)
+            scope.choices = [(v, label) for v, label in KeyScope.choices if v in scopes]
+            scope.help_text = "Your role allows these scopes."
+            # Not a choice: without manage_keys only personal keys can be made.
+            del self.fields["personal"]
+
+    def is_personal(self) -> bool:
+        return self.personal_only or bool(self.cleaned_data.get("personal"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -136,11 +193,14 @@ class AuditFilterForm(forms.Form):
         label="Until", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    def __init__(self, *args: Any, actions: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, actions: list[str], labels: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["action"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [("", "Any action"), *((a, a) for a in actions)]
+        names = labels or {}
+        field.choices = [("", "Any action"), *((a, names.get(a, a)) for a in actions)]
 
     def filters(self) -> dict[str, Any]:
         """The service's keyword filters; dates are whole UTC days, `until` inclusive."""

@@ -8,6 +8,7 @@ from django.urls import path
 from django.urls import reverse_lazy
 from django.views.generic import TemplateView
 
+from accounts.dashboard import audit
 from accounts.dashboard import keys as views_keys
 from accounts.dashboard import views
 from accounts.dashboard.forms import PublicPasswordResetForm
@@ -107,9 +108,11 @@ dashboard_patterns = [
         name="invitation-revoke",
     ),
     path(f"{org}/keys/", views_keys.keys, name="org-keys"),
+    path(f"{org}/keys/new/", views_keys.key_created, name="key-created"),
     path(f"{org}/keys/<str:public_id>/revoke/", views_keys.key_revoke, name="key-revoke"),
     path(f"{org}/keys/<str:public_id>/rotate/", views_keys.key_rotate, name="key-rotate"),
-    path(f"{org}/audit/", views.audit_log, name="org-audit"),
+    path(f"{org}/audit/", audit.audit_log, name="org-audit"),
+    path(f"{org}/audit.csv", audit.audit_csv, name="org-audit-csv"),
 ]
 
 urlpatterns = account_patterns + dashboard_patterns

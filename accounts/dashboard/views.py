@@ -29,9 +29,9 @@ from accounts import services
 from accounts.authentication import LOGIN_THROTTLED_MESSAGE
 from accounts.authentication import login_failure
 from accounts.authentication import login_retry_after
-from accounts.dashboard.forms import AuditFilterForm
 from accounts.dashboard.forms import InviteForm
 from accounts.dashboard.forms import OrganizationForm
+from accounts.dashboard.forms import OrganizationSettingsForm
 from accounts.dashboard.forms import RoleForm
 from accounts.dashboard.forms import SignupForm
 from accounts.dashboard.http import AuthenticatedRequest
@@ -48,7 +48,6 @@ from core.http import too_many_attempts_response
 
 T = TypeVar("T")
 # The newest events the audit page shows; filters narrow down to older ones.
-AUDIT_PAGE_SIZE = 500
 
 
 def form_page(request: HttpRequest, form: BaseForm, title: str, **extra: Any) -> HttpResponse:
@@ -177,7 +176,9 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
         actor=request.user, slug=org, action=Action.MANAGE_SETTINGS
     )
     initial = {"slug": organization.slug, "name": organization.name}
-    form = OrganizationForm(request.POST or None, initial=initial)
+    form = OrganizationSettingsForm(
+        request.POST or None, initial=initial, current_slug=organization.slug
+    )
     if request.method == "POST" and form.is_valid():
         done = _apply(
             form,
@@ -185,7 +186,7 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
                 organization=organization,
                 actor=request.user,
                 source_ip=client_ip(request),
-                **form.cleaned_data,
+                **form.changes(),
             ),
         )
         if done is not None:
@@ -227,6 +228,14 @@ def members(request: AuthenticatedRequest, org: str) -> HttpResponse:
             )
             if invited is not None:
                 messages.success(request, f"Invitation sent to {invited.invitation.email}.")
+                if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+                    # No mail server: the link goes to the files under DATA_DIR/mail, which
+                    # the inviter may not read; they can pass this one on themselves.
+                    messages.info(
+                        request,
+                        "Email is not set up here (EMAIL_URL), so nothing was delivered. "
+                        f"Send this link yourself: {invited.url}",
+                    )
                 return redirect("org-members", org=org)
     can_manage = can(request.user, Action.MANAGE_MEMBERS, organization)
     context = {
@@ -305,7 +314,6 @@ def invitation_revoke(request: AuthenticatedRequest, org: str, invitation_id: in
     return redirect("org-members", org=org)
 
 
-@login_required
 def invitation_accept(request: AuthenticatedRequest, token: str) -> HttpResponse:
     invitation = services.invitation_find(token=token)
     if invitation is None:
@@ -313,6 +321,10 @@ def invitation_accept(request: AuthenticatedRequest, token: str) -> HttpResponse
     context = {"invitation": invitation, "expired": invitation.is_expired}
     if invitation.is_expired:
         return render(request, "accounts/invitation.html", context, status=410)
+    if not request.user.is_authenticated:
+        # Whoever holds the link sees what it is for, then logs in or signs up and returns.
+        context["anonymous"] = True
+        return render(request, "accounts/invitation.html", context)
     if request.method == "POST":
         try:
             services.invitation_accept(
@@ -324,25 +336,3 @@ def invitation_accept(request: AuthenticatedRequest, token: str) -> HttpResponse
         messages.success(request, f"Welcome to {invitation.organization.name}.")
         return redirect("org-detail", org=invitation.organization.slug)
     return render(request, "accounts/invitation.html", context)
-
-
-# Audit ------------------------------------------------------------------------------------------
-
-
-@login_required
-def audit_log(request: AuthenticatedRequest, org: str) -> HttpResponse:
-    organization = selectors.organization_for(actor=request.user, slug=org)
-    form = AuditFilterForm(
-        request.GET or None, actions=selectors.audit_actions(organization=organization)
-    )
-    events = selectors.audit_events_filtered(
-        organization=organization, actor=request.user, **form.filters()
-    )
-    context = {
-        **org_context(request.user, organization),
-        "form": form,
-        "filtered": any(form.filters().values()),
-        "events": events[:AUDIT_PAGE_SIZE],
-        "page_size": AUDIT_PAGE_SIZE,
-    }
-    return render(request, "accounts/audit.html", context)

@@ -151,6 +151,12 @@ def api_key_issue(
         require(actor, Action.MANAGE_KEYS, organization)
     elif scope not in ROLE_KEY_SCOPES[role]:
         raise PermissionDenied(f"A {role} cannot create a key with the '{scope}' scope.")
+    # Names are how people tell keys apart in lists and the audit log; only live keys count,
+    # so a revoked key's name can be used again.
+    if ApiKey.objects.filter(organization=organization, name=name, revoked_at=None).exists():
+        raise ValidationError(
+            {"name": f"A key named '{name}' already exists; choose another name or revoke it."}
+        )
     return api_key_create(
         organization=organization,
         name=name,

@@ -126,6 +126,11 @@ def invitation_create(
     token = secrets.token_urlsafe(32)
     lifetime = timedelta(seconds=settings.INVITATION_LIFETIME_SECONDS)
     with transaction.atomic():
+        # One live invitation per address: inviting again replaces the earlier one (its role
+        # and its link), so no second link can still grant a role nobody meant any more.
+        replaced, _ = Invitation.objects.filter(
+            organization=organization, email__iexact=email, accepted_at__isnull=True
+        ).delete()
         invitation = Invitation(
             organization=organization,
             email=email,
@@ -142,7 +147,11 @@ def invitation_create(
             actor=actor,
             target=f"user {email}",
             source_ip=source_ip,
-            details={"role": role, "expires_at": invitation.expires_at.isoformat()},
+            details={
+                "role": role,
+                "expires_at": invitation.expires_at.isoformat(),
+                "replaced": replaced,
+            },
         )
     url = base_url.rstrip("/") + reverse("invitation-accept", kwargs={"token": token})
     _send_invitation(invitation, url)
@@ -182,6 +191,12 @@ def invitation_accept(
         )
         if not claimed:
             raise ValidationError("This invitation was already used.", code="used")
+        # Any other link sent to this address for this organization dies with this one.
+        Invitation.objects.filter(
+            organization=invitation.organization,
+            email__iexact=invitation.email,
+            accepted_at__isnull=True,
+        ).delete()
         membership, created = Membership.objects.get_or_create(
             user=user, organization=invitation.organization, defaults={"role": invitation.role}
         )

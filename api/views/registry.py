@@ -239,6 +239,28 @@ class ProjectView(ApiView):
         return self.one(self.project, s.ProjectSerializer)
 
 
+class ProjectStatusView(ApiView):
+    serializer_class = s.ProjectSerializer
+
+    @extend_schema(
+        summary="Set the PEP 792 status: archive, quarantine, deprecate or reactivate "
+        "(owners, admins)",
+        description="Installers read the status and reason from the index. An archived "
+        "project refuses uploads; a quarantined one offers no file. Audited.",
+        request=s.ProjectStatusSerializer,
+    )
+    def put(self, request: Request, org: str, repo: str, project: str) -> Response:
+        body = s.ProjectStatusSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        found = services.project_status_set(
+            project=self.project,
+            actor=self.actor,
+            source_ip=self.source_ip,
+            **body.validated_data,
+        )
+        return self.one(found, s.ProjectSerializer)
+
+
 class ReleaseListView(ApiView):
     serializer_class = s.ReleaseSerializer
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 
 from registry.models import DEFAULT_UPSTREAM_URL
+from registry.models import ProjectStatus
 from registry.models import RepositoryKind
 
 
@@ -213,6 +214,15 @@ class YankForm(forms.Form):
         max_length=500,
         required=False,
         help_text="Shown to installers that still resolve this release (PEP 592).",
+    )
+
+
+class ProjectStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=ProjectStatus.choices, initial=ProjectStatus.ACTIVE)
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="Installers that read PEP 792 show it; it goes to the audit log too.",
     )
 
 

@@ -9,19 +9,27 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from accounts import selectors as account_selectors
 from accounts.dashboard.http import AuthenticatedRequest
 from accounts.dashboard.views import org_context
 from accounts.network import client_ip
 from accounts.permissions import Action
 from accounts.permissions import can
+from core.errors import NotFound
 from registry import selectors as registry_selectors
 from registry import services as registry_services
+from registry.dashboard.about import history
+from registry.dashboard.about import release_about
+from registry.dashboard.forms import ConfirmForm
 from registry.dashboard.forms import ProjectSearchForm
+from registry.dashboard.forms import ProjectStatusForm
 from registry.dashboard.forms import YankForm
 from registry.dashboard.kinds import kind_context
 from registry.dashboard.snippets import client_sections
@@ -30,6 +38,9 @@ from registry.models import Project
 from registry.models import Release
 from registry.models import Repository
 from registry.names import latest_release
+from registry.names import normalize_version
+
+PROJECTS_PER_PAGE = 50
 
 
 def _repository(
@@ -58,14 +69,37 @@ def repository_detail(request: AuthenticatedRequest, org: str, repo: str) -> Htt
     repository = _repository(request, org, repo)
     form = ProjectSearchForm(request.GET)
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    projects = registry_selectors.repository_projects(repository=repository, query=query)
     context = {
         **_repository_context(request, repository),
         **kind_context(repository),
         "form": form,
         "query": query,
-        "projects": registry_selectors.repository_projects(repository=repository, query=query),
+        **_project_page_of(request, projects),
     }
     return render(request, "registry/repository.html", context)
+
+
+@login_required
+def organization_search(request: AuthenticatedRequest, org: str) -> HttpResponse:
+    organization = account_selectors.organization_for(actor=request.user, slug=org)
+    form = ProjectSearchForm(request.GET)
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    projects = registry_selectors.organization_projects(organization=organization, query=query)
+    context = {
+        **org_context(request.user, organization),
+        "form": form,
+        "query": query,
+        **_project_page_of(request, projects),
+    }
+    return render(request, "registry/search.html", context)
+
+
+def _project_page_of(request: AuthenticatedRequest, projects: QuerySet[Project]) -> dict[str, Any]:
+    """One page of a project list, each project with its latest release."""
+    page = Paginator(projects, PROJECTS_PER_PAGE).get_page(request.GET.get("page"))
+    registry_selectors.projects_latest_load(projects=page.object_list)
+    return {"projects": page.object_list, "page_obj": page}
 
 
 @login_required
@@ -104,20 +138,72 @@ def _release(
 def project_detail(
     request: AuthenticatedRequest, org: str, repo: str, project: str
 ) -> HttpResponse:
+    return _project_page(request, _project(request, org, repo, project, Action.READ))
+
+
+@login_required
+def release_detail(
+    request: AuthenticatedRequest, org: str, repo: str, project: str, version: str
+) -> HttpResponse:
     found = _project(request, org, repo, project, Action.READ)
-    releases = registry_selectors.project_releases_for_dashboard(project=found)
+    return _project_page(request, found, version=normalize_version(version))
+
+
+def _project_page(
+    request: AuthenticatedRequest, project: Project, version: str | None = None
+) -> HttpResponse:
+    """The project as pypi.org shows it: one release (the latest, or `version`) with its
+    metadata, README and files, beside the whole release history."""
+    releases = registry_selectors.project_releases_for_dashboard(project=project)
+    latest = latest_release(releases)
+    shown = latest
+    if version is not None:
+        shown = next((r for r in releases if r.canonical_version == version), None)
+        if shown is None:
+            raise NotFound(f"Release '{project.name} {version}' not found.")
+    about = release_about(shown) if shown is not None else {}
+    deps = about.get("dependencies", [])
+    linked = registry_selectors.project_repositories_named(
+        repository=project.repository, names=[d.normalized_name for d in deps]
+    )
     context = {
-        **_repository_context(request, found.repository),
-        "project": found,
+        **_repository_context(request, project.repository),
+        "project": project,
         "releases": releases,
-        "latest": latest_release(releases),
+        "history": history(releases),
+        "latest": latest,
+        "shown": shown,
+        "about": about,
+        "dependencies": [(d, linked.get(d.normalized_name)) for d in deps],
         "yank_form": YankForm(),
+        "status_form": ProjectStatusForm(initial={"status": project.status}),
     }
     return render(request, "registry/project.html", context)
 
 
-def _to_project(release: Release) -> HttpResponse:
-    project = release.project
+@login_required
+@require_POST
+def project_status(
+    request: AuthenticatedRequest, org: str, repo: str, project: str
+) -> HttpResponse:
+    found = _project(request, org, repo, project, Action.READ)
+    form = ProjectStatusForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+        return _to_project_page(found)
+    # The service checks the role: a reader's POST is refused there, not here.
+    registry_services.project_status_set(
+        project=found,
+        actor=request.user,
+        status=form.cleaned_data["status"],
+        reason=form.cleaned_data["reason"],
+        source_ip=client_ip(request),
+    )
+    messages.success(request, f"{found.name} is now {found.get_status_display().lower()}.")
+    return _to_project_page(found)
+
+
+def _to_project_page(project: Project) -> HttpResponse:
     repository = project.repository
     return redirect(
         "project-detail",
@@ -125,6 +211,10 @@ def _to_project(release: Release) -> HttpResponse:
         repo=repository.slug,
         project=project.normalized_name,
     )
+
+
+def _to_project(release: Release) -> HttpResponse:
+    return _to_project_page(release.project)
 
 
 @login_required
@@ -170,8 +260,16 @@ def release_delete(
     request: AuthenticatedRequest, org: str, repo: str, project: str, version: str
 ) -> HttpResponse:
     release = _release(request, org, repo, project, version, Action.YANK_DELETE)
+    what = f"release {release}"
     if request.method != "POST":
-        return _confirm_page(request, release, what=f"release {release}")
+        return _confirm_page(request, release, what=what, form=ConfirmForm())
+    # As for repositories and organizations: the version typed, so no stray click deletes.
+    # (Where the policy forbids deletion the service says so, whatever was typed.)
+    form = ConfirmForm(request.POST)
+    typed = form.cleaned_data["confirm"].strip() if form.is_valid() else ""
+    if release.project.repository.allow_file_deletion and typed != release.version:
+        form.add_error("confirm", f"Type {release.version} to delete this release.")
+        return _confirm_page(request, release, what=what, form=form)
     try:
         registry_services.release_delete(
             release=release, actor=request.user, source_ip=client_ip(request)

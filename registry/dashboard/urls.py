@@ -18,6 +18,7 @@ release = f"{project}/versions/<str:version>"
 urlpatterns = [
     path(f"{org}/", repositories.org_detail, name="org-detail"),
     path(f"{org}/delete/", repositories.org_delete, name="org-delete"),
+    path(f"{org}/search/", projects.organization_search, name="org-search"),
     path(f"{org}/repos/new/", repositories.repository_create, name="repo-create"),
     path(f"{repo}/", projects.repository_detail, name="repo-detail"),
     path(f"{repo}/connect/", projects.repository_connect, name="repo-connect"),
@@ -34,6 +35,8 @@ urlpatterns = [
         name="repo-override-remove",
     ),
     path(f"{project}/", projects.project_detail, name="project-detail"),
+    path(f"{project}/status/", projects.project_status, name="project-status"),
+    path(f"{release}/", projects.release_detail, name="release-detail"),
     path(f"{release}/yank/", projects.release_yank, name="release-yank"),
     path(f"{release}/unyank/", projects.release_unyank, name="release-unyank"),
     path(f"{release}/delete/", projects.release_delete, name="release-delete"),

@@ -36,8 +36,9 @@ def test_it_shows_a_new_key_once_with_its_limits_applied(world: World) -> None:
     response = client.post(KEYS_URL, {
         "name": "deploy", "scope": "upload", "access": "only", "repositories": [world.repo_a2.pk],
         "expires_in_days": "30", "allowed_networks": "192.0.2.0/24, 2001:db8::/32",
-    })  # fmt: skip
-    assert response.status_code == 200
+    }, follow=True)  # fmt: skip
+    # Post, redirect, get: the page with the secret is a GET, so a reload re-posts nothing.
+    assert response.redirect_chain == [("/orgs/acme/keys/new/", 302)]
     assert "no-store" in response["Cache-Control"]
     token = _token(response)
     key = api_key_authenticate(token, source_ip="192.0.2.4")
@@ -49,6 +50,11 @@ def test_it_shows_a_new_key_once_with_its_limits_applied(world: World) -> None:
     listing = client.get(KEYS_URL).content.decode()
     assert key.public_id in listing
     assert token.split("_", 2)[2] not in listing
+    # A reload of the secret's page neither shows the secret again nor makes another key.
+    again = client.get("/orgs/acme/keys/new/", follow=True)
+    assert token not in again.content.decode()
+    assert "shown only once" in again.content.decode()
+    assert ApiKey.objects.filter(name="deploy").count() == 1
 
 
 def test_it_refuses_a_malformed_network(world: World) -> None:
@@ -60,15 +66,51 @@ def test_it_refuses_a_malformed_network(world: World) -> None:
 
 def test_it_lets_members_make_personal_keys_only_within_their_role(world: World) -> None:
     member, reader = logged_in(world.users["member"]), logged_in(world.users["reader"])
-    mine = {"name": "mine", "scope": "upload", "personal": "on", "access": "all"}
-    personal = member.post(KEYS_URL, mine)
-    assert personal.status_code == 200
+    # The form offers a member and a reader no "personal" box: their keys are always theirs.
+    form = member.get(KEYS_URL).content.decode()
+    assert 'name="personal"' not in form
+    assert "Your key will be personal" in form
+    assert (
+        member.post(KEYS_URL, {"name": "mine", "scope": "upload", "access": "all"}).status_code
+        == 302
+    )
     assert ApiKey.objects.get(name="mine").user == world.users["member"]
-    org_key = {"name": "org", "scope": "read", "access": "all"}
-    assert member.post(KEYS_URL, org_key).status_code == 403
-    too_much = {"name": "r", "scope": "upload", "personal": "on", "access": "all"}
-    assert reader.post(KEYS_URL, too_much).status_code == 403
-    assert reader.post(KEYS_URL, {**too_much, "scope": "read"}).status_code == 200
+    # A reader is offered read only; asking for more is a form error, not a bare 403 page.
+    reader_form = reader.get(KEYS_URL).content.decode()
+    assert 'value="upload"' not in reader_form
+    too_much = {"name": "r", "scope": "upload", "access": "all", "expires_in_days": "90"}
+    refused = reader.post(KEYS_URL, too_much)
+    assert refused.status_code == 200
+    assert "Select a valid choice. upload is not one of the available choices." in (
+        refused.content.decode()
+    )
+    assert not ApiKey.objects.filter(name="r").exists()
+    assert reader.post(KEYS_URL, {**too_much, "scope": "read"}).status_code == 302
+    assert ApiKey.objects.get(name="r").user == world.users["reader"]
+
+
+def test_it_refuses_a_second_live_key_of_the_same_name_as_a_form_error(world: World) -> None:
+    client = logged_in(world.users["owner"])
+    refused = client.post(KEYS_URL, {"name": "upload", "scope": "read", "access": "all"})
+    assert refused.status_code == 200
+    assert "A key named &#x27;upload&#x27; already exists" in refused.content.decode()
+    assert ApiKey.objects.filter(name="upload").count() == 1
+    # A revoked key's name is free again.
+    assert (
+        client.post(KEYS_URL, {"name": "revoked", "scope": "read", "access": "all"}).status_code
+        == 302
+    )
+
+
+def test_it_proposes_an_expiry_and_marks_revoked_keys(world: World) -> None:
+    client = logged_in(world.users["owner"])
+    page = client.get(KEYS_URL).content.decode()
+    assert 'name="expires_in_days" value="90"' in page
+    revoked = ApiKey.objects.get(name="revoked")
+    row = page[page.index('<tr class="revoked">') :]
+    assert row.index("revoked") < row.index(revoked.public_id)
+    client.post(KEYS_URL, {"name": "ci", "scope": "read", "access": "all", "expires_in_days": "90"})
+    assert ApiKey.objects.get(name="ci").expires_at is not None
 
 
 def test_it_lists_only_their_own_personal_keys_to_members(world: World) -> None:
@@ -83,7 +125,7 @@ def test_it_rotates_and_revokes_from_the_page(world: World) -> None:
     client = logged_in(world.users["owner"])
     key = ApiKey.objects.get(name="upload")
     rotate = reverse("key-rotate", kwargs={"org": "acme", "public_id": key.public_id})
-    new_token = _token(client.post(rotate))
+    new_token = _token(client.post(rotate, follow=True))
     assert api_key_authenticate(world.tokens["key_upload"]) is None
     assert api_key_authenticate(new_token) is not None
     new_key = ApiKey.objects.get(public_id=new_token[4:16])

@@ -70,10 +70,20 @@ def test_it_refuses_an_organization_slug_that_is_reserved_or_taken(
     assert error in response.content.decode()
 
 
-def test_it_renames_an_organization(world: World) -> None:
+def test_it_renames_an_organization_only_once_told_that_clients_break(world: World) -> None:
     client = logged_in(world.users["admin"])
     url = reverse("org-settings", kwargs={"org": "acme"})
-    assert client.post(url, {"slug": "acme-corp", "name": "Acme Corp"}).status_code == 302
+    page = client.get(url).content.decode()
+    assert "Renaming breaks pip, uv, twine and CI configured with the old URLs" in page
+    refused = client.post(url, {"slug": "acme-corp", "name": "Acme Corp"})
+    assert refused.status_code == 200
+    assert "Clients using /acme/… stop working when you rename" in refused.content.decode()
+    world.org_a.refresh_from_db()
+    assert world.org_a.slug == "acme"
+    # The name alone changes without a question.
+    assert client.post(url, {"slug": "acme", "name": "Acme Inc"}).status_code == 302
+    confirmed = {"slug": "acme-corp", "name": "Acme Corp", "confirm_rename": "on"}
+    assert client.post(url, confirmed).status_code == 302
     world.org_a.refresh_from_db()
     assert (world.org_a.slug, world.org_a.name) == ("acme-corp", "Acme Corp")
 
@@ -233,7 +243,7 @@ def test_member_changes_and_invitations_are_audited_with_who_what_and_where(
     ]  # fmt: skip
     assert seen == [
         ("invitation.create", owner, "user new@acme.test", "192.0.2.1",
-         {"role": Role.MEMBER, "expires_at": invitation.expires_at.isoformat()}),
+         {"role": Role.MEMBER, "expires_at": invitation.expires_at.isoformat(), "replaced": 0}),
         ("invitation.revoke", owner, "user new@acme.test", "192.0.2.2", {}),
         ("membership.remove", admin, "user member@acme.test", "192.0.2.3",
          {"role": Role.MEMBER}),

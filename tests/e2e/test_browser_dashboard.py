@@ -323,7 +323,7 @@ def test_it_lists_what_twine_published_and_pip_installs_it(
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name="Acme-Rocket").click()
     expect(page.get_by_role("heading", name="Acme-Rocket", exact=True)).to_be_visible()
-    expect(page.locator("#install")).to_have_text(
+    expect(page.locator("#install-pip")).to_have_text(
         f"pip install --index-url {team.index_url} acme-rocket==1.0.0"
     )
     for path in files:

@@ -240,7 +240,8 @@ def test_it_counts_each_repositorys_projects_and_ready_files(world: World) -> No
     _pending_copy(world.file, "acme_lib-1.0-py2-none-any.whl")
     page = text(as_user(world, "reader").get("/orgs/acme/"))
     rows = re.findall(
-        r'<strong>([\w-]+)</strong></a>.*?<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>',
+        r'<strong>([\w-]+)</strong></a>.*?<td data-label="Projects" class="num">(\d+)</td>\s*'
+        r'<td data-label="Files" class="num">(\d+)</td>',
         page,
         re.DOTALL,
     )
@@ -257,8 +258,10 @@ def test_it_shows_each_projects_release_count_and_last_release(world: World) -> 
     client = as_user(world, "reader")
     for query in ("", "acme", "fuel"):
         page = text(client.get("/orgs/acme/repos/main/", {"q": query}))
-        row = re.search(r"<strong>acme-lib</strong></a></td>(.*?)</tr>", page, re.DOTALL)
+        row = re.search(r"<strong>acme-lib</strong></a>(.*?)</tr>", page, re.DOTALL)
         assert row is not None, query
+        assert '<div class="small muted">Rocket fuel</div>' in row.group(1), query
+        assert '<td data-label="Latest version"><code>2.0</code></td>' in row.group(1), query
         count, updated = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
         assert count == "2", query
         assert updated == timezone.localtime(later.created_at).strftime("%Y-%m-%d %H:%M"), query

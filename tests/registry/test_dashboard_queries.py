@@ -38,13 +38,19 @@ PAGES = [
     # membership, usage (bytes and files, projects, releases, repositories), member count,
     # switcher, repositories with their project and file counts
     Page(f"{ORG_PATH}/", 10, lambda n: [f"repo-{i}" for i in range(n)]),
-    # membership, repository, the virtual repositories it is a member of, switcher, projects
-    # with release counts and last release
-    Page(f"{R}/", 7, lambda n: [f"proj-{i}" for i in range(n)]),
+    # membership, repository, the virtual repositories it is a member of, switcher, how many
+    # projects (pages), a page of projects with release counts and last release, and their
+    # releases (for each project's latest version)
+    Page(f"{R}/", 9, lambda n: [f"proj-{i}" for i in range(n)]),
+    # membership, switcher, how many projects match, a page of them (with repositories),
+    # their releases
+    Page(f"{ORG_PATH}/search/?q=proj", 7, lambda n: [f"proj-{i}" for i in range(n)]),
     # membership, repository, project, releases, their files (with uploading key and its
-    # user), switcher
+    # user), switcher: the release history lists every version...
+    Page(f"{R}/projects/{PROJECT}/", 8, lambda n: [f"1.{i}" for i in range(n)]),
+    # ...and a version's page its files, each with its uploader, at the same cost
     Page(
-        f"{R}/projects/{PROJECT}/",
+        f"{R}/projects/{PROJECT}/versions/1.0/",
         8,
         lambda n: (
             [f"1.{i}" for i in range(n)]
@@ -64,8 +70,9 @@ PAGES = [
             + [f"invitee{i}@budget.test" for i in range(n)]
         ),
     ),
-    # membership, the filter's action choices, switcher, events
-    Page(f"{ORG_PATH}/audit/", 6, lambda n: [f"repository {ORG}/repo-{i}" for i in range(n)]),
+    # membership, the filter's action choices, switcher, how many events (pages), a page of
+    # events with their keys and users
+    Page(f"{ORG_PATH}/audit/", 7, lambda n: [f"repository {ORG}/repo-{i}" for i in range(n)]),
     # the user's memberships (with organizations), switcher
     Page("/orgs/", 4, lambda n: [f"Budget {i}" for i in range(1, n)]),
 ]

@@ -218,11 +218,15 @@ def test_it_serves_a_cached_page_without_querying_files(
     assert not any("registry_file" in q["sql"] for q in queries.captured_queries)
 
 
-def test_it_shows_project_status_and_archived_projects_refuse_uploads(client, repository) -> None:
+def test_it_shows_project_status_and_archived_projects_refuse_uploads(
+    client, repository, tenant
+) -> None:
     publish(repository, Package("demo", "1.0"))
     project = File.objects.get().release.project
 
-    project_status_set(project=project, status="archived", reason="moved to demo2")
+    project_status_set(
+        project=project, actor=tenant.owner, status="archived", reason="moved to demo2"
+    )
 
     data = json.loads(client.get(f"{URL}demo/", HTTP_ACCEPT=UV_ACCEPT).content)
     assert data["project-status"] == {"status": "archived", "reason": "moved to demo2"}
@@ -235,7 +239,7 @@ def test_it_shows_project_status_and_archived_projects_refuse_uploads(client, re
     assert upload_status(refused.value) == 400
     assert "archived" in str(refused.value)
 
-    project_status_set(project=project, status="quarantined")
+    project_status_set(project=project, actor=tenant.owner, status="quarantined")
     quarantined = json.loads(client.get(f"{URL}demo/", HTTP_ACCEPT=UV_ACCEPT).content)
     assert (quarantined["files"], quarantined["versions"]) == ([], [])
 

@@ -149,7 +149,9 @@ def test_it_offers_no_file_of_a_quarantined_project_in_the_json_api(
     wheel = publish(tenant.repository, Package("demo", "1.0"))
     assert client.get("/acme/main/pypi/demo/json").status_code == 200  # cached now
 
-    project_status_set(project=wheel.release.project, status="quarantined", reason="malware")
+    project_status_set(
+        project=wheel.release.project, actor=tenant.owner, status="quarantined", reason="malware"
+    )
 
     # With no file offered there is no release to describe: no document at all.
     whole = client.get("/acme/main/pypi/demo/json")

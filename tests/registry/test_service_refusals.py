@@ -23,19 +23,20 @@ pytestmark = pytest.mark.django_db
 
 def test_it_says_why_a_project_takes_no_uploads(world: World) -> None:
     project = Project.objects.get(repository=world.repo_a, normalized_name="acme-lib")
+    owner = world.users["owner"]
     assert project_upload_refusal(repository=world.repo_a, name="Acme_Lib") is None
-    project_status_set(project=project, status="archived", reason="moved to acme-core")
+    project_status_set(project=project, actor=owner, status="archived", reason="moved to acme-core")
     assert project_upload_refusal(repository=world.repo_a, name="Acme_Lib") == (
         "Project 'acme-lib' is archived and accepts no uploads: moved to acme-core"
     )
     # Another project, or another repository's project of the same name, takes uploads.
     assert project_upload_refusal(repository=world.repo_a, name="acme-tools") is None
     assert project_upload_refusal(repository=world.repo_a2, name="acme-lib") is None
-    project_status_set(project=project, status="quarantined")
+    project_status_set(project=project, actor=owner, status="quarantined")
     assert project_upload_refusal(repository=world.repo_a, name="acme-lib") == (
         "Project 'acme-lib' is quarantined and accepts no uploads."
     )
-    project_status_set(project=project, status="deprecated", reason="use acme-core")
+    project_status_set(project=project, actor=owner, status="deprecated", reason="use acme-core")
     assert project_upload_refusal(repository=world.repo_a, name="acme-lib") is None
 
 
