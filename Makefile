@@ -11,12 +11,12 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse_mut
 MUTATE_REDIS_URL ?= redis://127.0.0.1:6379/12
 
-.PHONY: run test lint format clean bench bench-proxy chromium wrk mutate
+.PHONY: run test lint format clean bench bench-proxy chromium wrk axe mutate
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py serve
 
-test: $(VENV)/.installed-test lint chromium
+test: $(VENV)/.installed-test lint chromium axe
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -48,6 +48,11 @@ mutate: $(VENV)/.installed-test
 	DATABASE_URL="$${DATABASE_URL:-$(MUTATE_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(MUTATE_REDIS_URL)}" \
 	$(BIN)/python -m tests.mutation_recheck $(MUTATE_ARGS)
+
+# axe-core, which the browser tests inject to check each page's accessibility, from npm.
+axe:
+	@test -f tests/e2e/axe/node_modules/axe-core/axe.min.js || \
+		npm install --prefix tests/e2e/axe --no-audit --no-fund --loglevel=error
 
 # The benchmarks' HTTP load generator, from Debian.
 wrk:
