@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import KeyScope
+from accounts.models import ManagementScope
 from accounts.models import Role
 from accounts.permissions import RepositoryRef
 from accounts.validators import validate_networks
@@ -60,6 +61,14 @@ ONLY_THESE = "only"
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100)
     scope = forms.ChoiceField(choices=KeyScope.choices, initial=KeyScope.READ)
+    # Offered only as far as the creator may grant (see __init__).
+    management_scopes = forms.MultipleChoiceField(
+        choices=ManagementScope.choices,
+        required=False,
+        label="Management scopes",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What a script with this key may manage through the REST API.",
+    )
     personal = forms.BooleanField(
         required=False,
         help_text="Acts as you: stops working if you leave or your role no longer allows it.",
@@ -88,11 +97,24 @@ class ApiKeyForm(forms.Form):
         help_text="CIDR networks, one per line or comma separated; empty means anywhere.",
     )
 
-    def __init__(self, *args: Any, repositories: QuerySet[Model], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        repositories: QuerySet[Model],
+        grantable: frozenset[str] = frozenset(),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["repositories"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
         field.queryset = repositories
+        offered = [(v, label) for v, label in ManagementScope.choices if v in grantable]
+        scopes = self.fields["management_scopes"]
+        assert isinstance(scopes, forms.MultipleChoiceField)
+        if offered:
+            scopes.choices = offered
+        else:
+            del self.fields["management_scopes"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

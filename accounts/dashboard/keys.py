@@ -21,6 +21,7 @@ from accounts.models import Organization
 from accounts.network import client_ip
 from accounts.permissions import Action
 from accounts.permissions import can
+from accounts.permissions import grantable_scopes
 from accounts.services import NewApiKey
 
 
@@ -47,7 +48,11 @@ def _show_secret(
 @login_required
 def keys(request: AuthenticatedRequest, org: str) -> HttpResponse:
     organization = selectors.organization_for(actor=request.user, slug=org)
-    form = ApiKeyForm(request.POST or None, repositories=organization.repositories.order_by("slug"))
+    form = ApiKeyForm(
+        request.POST or None,
+        repositories=organization.repositories.order_by("slug"),
+        grantable=grantable_scopes(request.user, organization),
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -56,6 +61,7 @@ def keys(request: AuthenticatedRequest, org: str) -> HttpResponse:
                 organization=organization,
                 name=data["name"],
                 scope=data["scope"],
+                management_scopes=data.get("management_scopes", []),
                 personal=data["personal"],
                 repositories=form.limited_to(),
                 expires_at=form.expires_at(),
