@@ -298,7 +298,7 @@ class ApiKeyListView(ApiView):
     required_actions = needs(POST=Action.MANAGE_KEYS)
 
     @extend_schema(
-        summary="Keys you may manage (a key: itself), active first",
+        summary="Keys you may manage (a key: itself; with manage:keys, all), active first",
         responses=s.ApiKeySerializer(many=True),
     )
     def get(self, request: Request, org: str) -> Response:
