@@ -93,6 +93,10 @@ ACTION_SCOPE: dict[Action, str] = {
     Action.YANK: ManagementScope.YANK,
     Action.DELETE: ManagementScope.DELETE,
 }
+# Actions whose reach is the whole organization: a key limited to some repositories never
+# does them. Members are the organization's; and a repository's settings reach others (a
+# virtual repository's members), so a limited key could read beyond its limit through them.
+WHOLE_ORGANIZATION_ACTIONS = frozenset({Action.MANAGE_REPOSITORIES, Action.MANAGE_MEMBERS})
 # The key scopes a role may put on a personal key (its own, or one for itself).
 ROLE_KEY_SCOPES: dict[str, frozenset[str]] = {
     role: frozenset(s for s, acts in SCOPE_ACTIONS.items() if acts <= actions)
@@ -158,6 +162,8 @@ def _key_can(
         return False
     if action not in key_actions(api_key):
         return False
+    if action in WHOLE_ORGANIZATION_ACTIONS and not api_key.all_repositories:
+        return False
     if repository is not None and not api_key_covers(api_key, repository):
         return False
     if api_key.user is not None:
@@ -215,6 +221,8 @@ def denial_message(actor: Actor, action: Action) -> str:
             if action in ACTION_SCOPE:
                 return f"This API key lacks the {ACTION_SCOPE[action]} scope."
             return f"API keys cannot {what}; use a logged-in session."
+        if action in WHOLE_ORGANIZATION_ACTIONS and not actor.all_repositories:
+            return f"A key limited to some repositories cannot {what}."
         if actor.user_id is not None:
             return f"This personal API key's user may not {what} here."
         return f"This API key may not {what} here."

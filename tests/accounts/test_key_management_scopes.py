@@ -23,6 +23,7 @@ from accounts.services import api_key_issue
 from accounts.services import api_key_rotate
 from accounts.services import invitation_create
 from accounts.services import membership_set_role
+from registry.services import repository_create
 from tests.world import World
 
 pytestmark = pytest.mark.django_db
@@ -191,3 +192,24 @@ def test_it_knows_which_networks_lie_inside_others(
     networks: list[str], bounds: list[str], inside: bool
 ) -> None:
     assert networks_within(networks, bounds) is inside
+
+
+def test_it_keeps_organization_wide_management_from_limited_keys(world: World) -> None:
+    """Members are the organization's, and a virtual repository's members reach other
+    repositories: a key limited to some repositories manages neither."""
+    limited = api_key_create(
+        organization=world.org_a, name="limited-ops", scope=KeyScope.UPLOAD,
+        management_scopes=ManagementScope.values, repositories=[world.repo_a],
+    ).api_key  # fmt: skip
+    with pytest.raises(PermissionDenied, match="limited to some repositories cannot manage/repo"):
+        repository_create(organization=world.org_a, actor=limited, slug="sneaky")
+    with pytest.raises(PermissionDenied, match="limited to some repositories cannot manage/memb"):
+        invitation_create(
+            organization=world.org_a, email="x@acme.test", role=Role.MEMBER, actor=limited,
+            base_url="http://testserver",
+        )  # fmt: skip
+    # Within its repository it still yanks, and it still makes keys within its own limits.
+    assert can(limited, Action.YANK, world.org_a, world.repo_a)
+    assert not can(limited, Action.YANK, world.org_a, world.repo_a2)
+    child = _issue(limited, world, expires_at=None, allowed_networks=[])
+    assert [r.slug for r in child.repositories.all()] == ["main"]
