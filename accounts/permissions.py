@@ -229,6 +229,20 @@ def denial_message(actor: Actor, action: Action) -> str:
     return f"Your role does not allow this ({action.value})."
 
 
+def require_role_grant(actor: Actor, role: str) -> None:
+    """A key gives (by invitation or role change) only a role it could act as itself: every
+    action of the role among its scopes. Else a key with only manage:members could invite an
+    admin and so reach everything; admins (with the audit log, which no scope allows) are made
+    by people."""
+    if not isinstance(actor, ApiKey):
+        return
+    lacking = ROLE_ACTIONS[role] - key_actions(actor)
+    if lacking:
+        missing = sorted(ACTION_SCOPE.get(a, "") for a in lacking)
+        why = f"lacks the {missing[0]} scope" if all(missing) else "could never act as one"
+        raise PermissionDenied(f"This API key cannot give the {role} role: it {why}.")
+
+
 def require(
     actor: Actor,
     action: Action,

@@ -26,6 +26,7 @@ from accounts.permissions import Actor
 from accounts.permissions import acting_user
 from accounts.permissions import forget_roles
 from accounts.permissions import require
+from accounts.permissions import require_role_grant
 from accounts.services.audit import audit_record
 
 # Memberships ------------------------------------------------------------------------------------
@@ -38,6 +39,8 @@ def _owner_count(organization: Organization) -> int:
 def _check_member_change(actor: Actor, membership: Membership, new_role: str | None) -> None:
     organization = membership.organization
     require(actor, Action.MANAGE_MEMBERS, organization)
+    if new_role is not None:
+        require_role_grant(actor, new_role)
     touches_owner = membership.role == Role.OWNER or new_role == Role.OWNER
     if touches_owner:
         require(actor, Action.MANAGE_OWNERS, organization)
@@ -125,6 +128,7 @@ def invitation_create(
     require(actor, Action.MANAGE_MEMBERS, organization)
     if role == Role.OWNER:
         require(actor, Action.MANAGE_OWNERS, organization)
+    require_role_grant(actor, role)
     email = User.objects.normalize_email(email).lower()
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise ValidationError(f"{email} is already a member.")

@@ -213,3 +213,25 @@ def test_it_keeps_organization_wide_management_from_limited_keys(world: World) -
     assert not can(limited, Action.YANK, world.org_a, world.repo_a2)
     child = _issue(limited, world, expires_at=None, allowed_networks=[])
     assert [r.slug for r in child.repositories.all()] == ["main"]
+
+
+def test_it_lets_a_key_give_only_roles_it_could_act_as(world: World) -> None:
+    """manage:members alone never reaches further: a key cannot invite (or promote to) a role
+    with more than its scopes, and admins, who read the audit log, are made by people."""
+    reader_key = api_key_create(
+        organization=world.org_a, name="hr", scope=KeyScope.READ,
+        management_scopes=[ManagementScope.MANAGE_MEMBERS],
+    ).api_key  # fmt: skip
+    invite = {"organization": world.org_a, "base_url": "http://testserver", "actor": reader_key}
+    assert invitation_create(email="r@acme.test", role=Role.READER, **invite)  # type: ignore[arg-type]
+    with pytest.raises(PermissionDenied, match="cannot give the member role: it lacks the upload"):
+        invitation_create(email="m@acme.test", role=Role.MEMBER, **invite)  # type: ignore[arg-type]
+    everything = ApiKey.objects.get(name="admin-all")
+    with pytest.raises(PermissionDenied, match="cannot give the admin role: it could never act"):
+        membership_set_role(
+            membership=world.memberships["member"], role=Role.ADMIN, actor=everything
+        )
+    demoted = membership_set_role(
+        membership=world.memberships["member"], role=Role.READER, actor=everything
+    )
+    assert demoted.role == Role.READER
