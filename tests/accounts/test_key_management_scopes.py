@@ -23,6 +23,7 @@ from accounts.services import api_key_issue
 from accounts.services import api_key_rotate
 from accounts.services import invitation_create
 from accounts.services import membership_set_role
+from publishing.services import publisher_create
 from registry.services import repository_create
 from tests.world import World
 
@@ -235,3 +236,16 @@ def test_it_lets_a_key_give_only_roles_it_could_act_as(world: World) -> None:
         membership=world.memberships["member"], role=Role.READER, actor=everything
     )
     assert demoted.role == Role.READER
+
+
+def test_it_lets_no_key_add_a_trusted_publisher_without_the_upload_scope(world: World) -> None:
+    """A publisher mints upload keys: adding one is uploading by other means."""
+    no_upload = api_key_create(
+        organization=world.org_a, name="config", scope=KeyScope.READ,
+        management_scopes=[ManagementScope.MANAGE_REPOSITORIES],
+    ).api_key  # fmt: skip
+    with pytest.raises(PermissionDenied, match="read-only; it cannot upload"):
+        publisher_create(
+            repository=world.repo_a, actor=no_upload, kind="github",
+            ci_repository="acme/app", workflow="release.yml",
+        )  # fmt: skip
