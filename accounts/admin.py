@@ -43,7 +43,15 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "public_id", "organization", "scope", "last_used_at", "revoked_at")
+    list_display = (
+        "name",
+        "public_id",
+        "organization",
+        "scope",
+        "management_scopes",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("scope",)
     search_fields = ("name", "public_id", "organization__slug")
     # The hash is useless to show and keys are made through services, never typed in here.

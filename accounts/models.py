@@ -7,6 +7,7 @@ from typing import ClassVar
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -91,6 +92,17 @@ class KeyScope(models.TextChoices):
     UPLOAD = "upload", "Read and upload"
 
 
+class ManagementScope(models.TextChoices):
+    """What a key may do beyond reading and uploading, one scope per kind of change; each is
+    still bounded by the role of a personal key's user."""
+
+    MANAGE_REPOSITORIES = "manage:repositories", "Manage repositories and their settings"
+    MANAGE_KEYS = "manage:keys", "Manage API keys"
+    MANAGE_MEMBERS = "manage:members", "Manage members and invitations"
+    YANK = "yank", "Yank and unyank releases"
+    DELETE = "delete", "Delete releases and files"
+
+
 class ApiKey(models.Model):
     """A secret for pip, twine and the REST API. Only an HMAC of the secret is stored."""
 
@@ -102,6 +114,9 @@ class ApiKey(models.Model):
     public_id = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
     scope = models.CharField(max_length=16, choices=KeyScope.choices, default=KeyScope.READ)
+    # ManagementScope values, beside `scope`: kept apart so a client that knows only
+    # read/upload keeps reading `scope` as before, and an existing key holds none.
+    management_scopes = models.JSONField(default=list, blank=True)
     # Every repository of the organization, present and future. Stored, never inferred from an
     # empty `repositories`: the link rows vanish with a deleted repository, and a limited key
     # whose repositories are all gone must be refused everywhere, not widened (review H2).
@@ -135,6 +150,13 @@ class ApiKey(models.Model):
         return self.scope == KeyScope.UPLOAD
 
     @property
+    def scopes(self) -> frozenset[str]:
+        """Every scope the key holds: its base scope (upload implies read) and its management
+        scopes."""
+        base = {KeyScope.READ.value} | ({KeyScope.UPLOAD.value} if self.can_upload else set())
+        return frozenset(base | set(self.management_scopes))
+
+    @property
     def is_personal(self) -> bool:
         return self.user_id is not None
 
@@ -146,6 +168,13 @@ class ApiKey(models.Model):
 
     def clean(self) -> None:
         validate_networks(self.allowed_networks)
+        unknown = set(self.management_scopes) - set(ManagementScope.values)
+        if unknown:
+            raise ValidationError(
+                {"management_scopes": f"Unknown scopes: {', '.join(sorted(unknown))}."}
+            )
+        # One spelling per set of scopes: sorted, no repeats (audit details and answers).
+        self.management_scopes = sorted(set(self.management_scopes))
 
 
 class Invitation(models.Model):

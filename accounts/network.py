@@ -37,3 +37,22 @@ def ip_in_networks(address: str, networks: Iterable[str]) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return any(ip in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
+def networks_within(networks: Iterable[str], bounds: Iterable[str]) -> bool:
+    """Whether every network of `networks` lies inside one of `bounds`. No networks means
+    anywhere, which lies inside bounds only when there are none; an unparsable one, in none."""
+    wanted = list(networks)
+    limits = [ipaddress.ip_network(b, strict=False) for b in bounds]
+    if not limits:
+        return True
+    if not wanted:
+        return False
+    for text in wanted:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return False
+        if not any(net.version == b.version and net.subnet_of(b) for b in limits):  # type: ignore[arg-type]
+            return False
+    return True

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.models import ApiKey
 from accounts.models import KeyScope
+from accounts.models import ManagementScope
 from accounts.models import Membership
 from accounts.models import Organization
 from accounts.models import Role
@@ -37,7 +38,8 @@ class RepositoryRef(Protocol):
 class Action(StrEnum):
     READ = "read"
     UPLOAD = "upload"
-    YANK_DELETE = "yank_delete"
+    YANK = "yank"
+    DELETE = "delete"
     MANAGE_KEYS = "manage_keys"
     MANAGE_REPOSITORIES = "manage_repositories"
     MANAGE_MEMBERS = "manage_members"
@@ -52,7 +54,8 @@ class Action(StrEnum):
 _READER = frozenset({Action.READ})
 _MEMBER = _READER | {Action.UPLOAD}
 _ADMIN = _MEMBER | {
-    Action.YANK_DELETE,
+    Action.YANK,
+    Action.DELETE,
     Action.MANAGE_KEYS,
     Action.MANAGE_REPOSITORIES,
     Action.MANAGE_MEMBERS,
@@ -67,16 +70,56 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.MEMBER: _MEMBER,
     Role.READER: _READER,
 }
-# What a key may ever do; a personal key is further bounded by its user's role.
+# What a key may ever do, by scope: the union over the scopes it holds. A personal key is
+# further bounded by its user's current role, an organization key by nothing more (only key
+# managers make them). Organization settings, its deletion and the owner role have no scope:
+# they stay with people.
 SCOPE_ACTIONS: dict[str, frozenset[Action]] = {
     KeyScope.READ: frozenset({Action.READ}),
     KeyScope.UPLOAD: frozenset({Action.READ, Action.UPLOAD}),
+    ManagementScope.MANAGE_REPOSITORIES: frozenset({Action.MANAGE_REPOSITORIES}),
+    ManagementScope.MANAGE_KEYS: frozenset({Action.MANAGE_KEYS}),
+    ManagementScope.MANAGE_MEMBERS: frozenset({Action.MANAGE_MEMBERS}),
+    ManagementScope.YANK: frozenset({Action.YANK}),
+    ManagementScope.DELETE: frozenset({Action.DELETE}),
 }
-# The key scopes a role may mint for itself as personal keys.
+# The scope an action needs, named in refusals and in the API schema.
+ACTION_SCOPE: dict[Action, str] = {
+    Action.READ: KeyScope.READ,
+    Action.UPLOAD: KeyScope.UPLOAD,
+    Action.MANAGE_REPOSITORIES: ManagementScope.MANAGE_REPOSITORIES,
+    Action.MANAGE_KEYS: ManagementScope.MANAGE_KEYS,
+    Action.MANAGE_MEMBERS: ManagementScope.MANAGE_MEMBERS,
+    Action.YANK: ManagementScope.YANK,
+    Action.DELETE: ManagementScope.DELETE,
+}
+# Actions whose reach is the whole organization: a key limited to some repositories never
+# does them. Members are the organization's; and a repository's settings reach others (a
+# virtual repository's members), so a limited key could read beyond its limit through them.
+WHOLE_ORGANIZATION_ACTIONS = frozenset({Action.MANAGE_REPOSITORIES, Action.MANAGE_MEMBERS})
+# The key scopes a role may put on a personal key (its own, or one for itself).
 ROLE_KEY_SCOPES: dict[str, frozenset[str]] = {
     role: frozenset(s for s, acts in SCOPE_ACTIONS.items() if acts <= actions)
     for role, actions in ROLE_ACTIONS.items()
 }
+
+
+def grantable_scopes(user: User, organization: Organization) -> frozenset[str]:
+    """The scopes a person may put on a key: those of their role (owners and admins, who alone
+    make organization keys, may grant every scope)."""
+    role = role_of(user, organization)
+    return ROLE_KEY_SCOPES[role] if role is not None else frozenset()
+
+
+def key_actions(api_key: ApiKey) -> frozenset[Action]:
+    """Everything the key's scopes allow, before its user's role and repository limits.
+    Remembered on the key object: asked on every index request, and a key's scopes never
+    change (a new set of scopes is a new key)."""
+    actions: frozenset[Action] | None = api_key.__dict__.get("_actions")
+    if actions is None:
+        actions = frozenset().union(*(SCOPE_ACTIONS.get(s, frozenset()) for s in api_key.scopes))
+        api_key.__dict__["_actions"] = actions
+    return actions
 
 
 def role_of(user: User | AnonymousUser, organization: Organization) -> str | None:
@@ -98,9 +141,16 @@ def remember_role(user: User, organization: Organization, role: str | None) -> N
     user.__dict__.setdefault("_roles", {})[organization.pk] = role
 
 
+def acting_user(actor: Actor) -> User | None:
+    """The person behind an actor: the user, a personal key's user, or None."""
+    if isinstance(actor, ApiKey):
+        return actor.user
+    return actor if isinstance(actor, User) else None
+
+
 def forget_roles(actor: Actor) -> None:
     """Drop remembered roles after a membership change in the same request."""
-    user = actor.user if isinstance(actor, ApiKey) else actor
+    user = acting_user(actor)
     if user is not None:
         user.__dict__.pop("_roles", None)
 
@@ -110,7 +160,9 @@ def _key_can(
 ) -> bool:
     if api_key.organization_id != organization.pk:
         return False
-    if action not in SCOPE_ACTIONS.get(api_key.scope, frozenset()):
+    if action not in key_actions(api_key):
+        return False
+    if action in WHOLE_ORGANIZATION_ACTIONS and not api_key.all_repositories:
         return False
     if repository is not None and not api_key_covers(api_key, repository):
         return False
@@ -165,10 +217,30 @@ def denial_message(actor: Actor, action: Action) -> str:
     if isinstance(actor, ApiKey):
         if action == Action.UPLOAD and not actor.can_upload:
             return "This API key is read-only; it cannot upload."
+        if action not in key_actions(actor):
+            if action in ACTION_SCOPE:
+                return f"This API key lacks the {ACTION_SCOPE[action]} scope."
+            return f"API keys cannot {what}; use a logged-in session."
+        if action in WHOLE_ORGANIZATION_ACTIONS and not actor.all_repositories:
+            return f"A key limited to some repositories cannot {what}."
         if actor.user_id is not None:
             return f"This personal API key's user may not {what} here."
-        return f"This API key's scope does not allow {action.value}."
+        return f"This API key may not {what} here."
     return f"Your role does not allow this ({action.value})."
+
+
+def require_role_grant(actor: Actor, role: str) -> None:
+    """A key gives (by invitation or role change) only a role it could act as itself: every
+    action of the role among its scopes. Else a key with only manage:members could invite an
+    admin and so reach everything; admins (with the audit log, which no scope allows) are made
+    by people."""
+    if not isinstance(actor, ApiKey):
+        return
+    lacking = ROLE_ACTIONS[role] - key_actions(actor)
+    if lacking:
+        missing = sorted(ACTION_SCOPE.get(a, "") for a in lacking)
+        why = f"lacks the {missing[0]} scope" if all(missing) else "could never act as one"
+        raise PermissionDenied(f"This API key cannot give the {role} role: it {why}.")
 
 
 def require(

@@ -140,13 +140,15 @@ def pending_invitation_by_id(*, organization: Organization, invitation_id: int) 
 
 
 def api_keys_for(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey]:
-    """Key managers see every key; other people only their own personal keys; a key only
-    itself. Active keys first, newest first; revoked ones after them."""
+    """Key managers (people, or keys with manage:keys) see every key; other people only their
+    own personal keys; other keys only themselves. Active keys first, newest first; revoked
+    ones after them."""
     keys = ApiKey.objects.filter(organization=organization)
-    if isinstance(actor, ApiKey):
-        keys = keys.filter(pk=actor.pk)
-    elif not can(actor, Action.MANAGE_KEYS, organization):
-        keys = keys.filter(user=actor) if isinstance(actor, User) else keys.none()
+    if not can(actor, Action.MANAGE_KEYS, organization):
+        if isinstance(actor, ApiKey):
+            keys = keys.filter(pk=actor.pk)
+        else:
+            keys = keys.filter(user=actor) if isinstance(actor, User) else keys.none()
     active_first = F("revoked_at").asc(nulls_first=True)
     return (
         keys.select_related("organization", "user", "created_by")

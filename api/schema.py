@@ -1,4 +1,5 @@
-"""The OpenAPI schema documents, for every operation, the error answers it can give."""
+"""The OpenAPI schema documents, for every operation, the error answers it can give and the
+API key scope it needs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Literal
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import PolymorphicProxySerializer
 
+from accounts.permissions import ACTION_SCOPE
 from api.errors import ErrorSerializer
 
 ERRORS = {
@@ -27,6 +29,22 @@ WRITE_ERRORS = {
 
 
 class ErrorDocumentingSchema(AutoSchema):
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        # drf-spectacular's own schema and docs views are not ApiViews: public, no scope.
+        if operation is None or not hasattr(self.view, "required_action"):
+            return operation
+        action = self.view.required_action(self.method)
+        scope = ACTION_SCOPE.get(action) if action is not None else None
+        if scope is None:
+            operation["x-session-only"] = True
+            said = "**Sessions only**: no API key scope allows this."
+        else:
+            operation["x-required-scope"] = scope
+            said = f"**API key scope**: `{scope}` (a personal key: and its user's role allows it)."
+        operation["description"] = "\n\n".join(filter(None, [operation.get("description"), said]))
+        return operation
+
     def _get_response_bodies(
         self, direction: Literal["request", "response"] = "response"
     ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from accounts.models import ApiKey
 from accounts.models import KeyScope
+from accounts.models import ManagementScope
 from accounts.models import Organization
 from accounts.models import Role
 from accounts.validators import SLUG_RE
@@ -56,7 +57,12 @@ class KeyBriefSerializer(serializers.Serializer):
     public_id = serializers.CharField()
     name = serializers.CharField()
     scope = serializers.ChoiceField(choices=KeyScope.choices)
+    scopes = serializers.SerializerMethodField(help_text="Every scope it holds.")
     organization = serializers.CharField(source="organization.slug")
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_scopes(self, api_key: ApiKey) -> list[str]:
+        return sorted(api_key.scopes)
 
 
 class CurrentUserSerializer(serializers.Serializer):
@@ -107,9 +113,23 @@ class NewInvitationSerializer(InvitationSerializer):
     url = serializers.URLField(help_text="The link, also emailed; shown this once.")
 
 
+# Every scope a key can hold, as the `scopes` lists name them.
+ALL_SCOPES = [*KeyScope.choices, *ManagementScope.choices]
+
+
 class ApiKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    scope = serializers.ChoiceField(choices=KeyScope.choices, default=KeyScope.READ)
+    scope = serializers.ChoiceField(
+        choices=KeyScope.choices,
+        required=False,
+        help_text="`read` (the default) or `upload`; or give `scopes` instead.",
+    )
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ALL_SCOPES),
+        required=False,
+        help_text='Every scope the key holds, e.g. ["upload", "yank"]; read is implied. '
+        "A key can only be given scopes its creator holds.",
+    )
     personal = serializers.BooleanField(
         default=False, help_text="Acts as you, bounded by your role; any member may make one."
     )
@@ -133,6 +153,12 @@ class ApiKeyCreateSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # Only the request's shape: that a limited key names a repository is the service's rule.
+        scopes = set(attrs.pop("scopes", []))
+        if scopes and "scope" in attrs:
+            raise serializers.ValidationError({"scopes": "Either `scope` or `scopes`."})
+        if "scope" not in attrs:
+            attrs["scope"] = KeyScope.UPLOAD if KeyScope.UPLOAD in scopes else KeyScope.READ
+        attrs["management_scopes"] = sorted(scopes - set(KeyScope.values))
         if "all_repositories" not in attrs:
             attrs["all_repositories"] = not attrs["repositories"]
         elif attrs["all_repositories"] and attrs["repositories"]:
@@ -146,6 +172,10 @@ class ApiKeySerializer(serializers.Serializer):
     public_id = serializers.CharField()
     name = serializers.CharField()
     scope = serializers.ChoiceField(choices=KeyScope.choices)
+    scopes = serializers.SerializerMethodField(
+        help_text="Every scope the key holds: `scope` (upload implies read) and any of "
+        "manage:repositories, manage:keys, manage:members, yank, delete."
+    )
     personal = serializers.BooleanField(source="is_personal")
     user = serializers.EmailField(source="user.email", default=None, allow_null=True)
     all_repositories = serializers.BooleanField(
@@ -164,6 +194,10 @@ class ApiKeySerializer(serializers.Serializer):
 
     def get_repositories(self, api_key: ApiKey) -> list[str]:
         return sorted(r.slug for r in api_key.repositories.all())
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ALL_SCOPES)))
+    def get_scopes(self, api_key: ApiKey) -> list[str]:
+        return sorted(api_key.scopes)
 
 
 class NewApiKeySerializer(ApiKeySerializer):

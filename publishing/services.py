@@ -164,6 +164,8 @@ def publisher_create(
     `ci_repository` (namespace/project), `workflow` (the CI configuration's path) and `issuer` (the
     GitLab instance); another issuer its `issuer`, `audience` and `required_claims`."""
     require(actor, Action.MANAGE_REPOSITORIES, repository.organization, repository)
+    # A publisher mints upload keys: a key without the upload scope must not grant it that way.
+    require(actor, Action.UPLOAD, repository.organization, repository)
     if kind not in PublisherKind.values:
         raise ValidationError(
             {"kind": f"Unknown kind '{kind}'; use one of {', '.join(PublisherKind.values)}."}

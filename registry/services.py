@@ -442,16 +442,12 @@ def upstream_override_set(
 # Releases and files -----------------------------------------------------------------------------
 
 
-def _require_yank_delete(actor: Actor, repository: Repository) -> None:
-    require(actor, Action.YANK_DELETE, repository.organization, repository)
-
-
 @transaction.atomic
 def release_yank(
     *, release: Release, actor: Actor, reason: str = "", source_ip: str | None = None
 ) -> Release:
     """PEP 592: installers skip the release unless pinned to it exactly; reversible."""
-    _require_yank_delete(actor, release.project.repository)
+    require(actor, Action.YANK, release.project.repository.organization, release.project.repository)
     release.yanked = True
     release.yanked_reason = reason.strip()
     release.save(update_fields=["yanked", "yanked_reason"])
@@ -462,7 +458,7 @@ def release_yank(
 
 @transaction.atomic
 def release_unyank(*, release: Release, actor: Actor, source_ip: str | None = None) -> Release:
-    _require_yank_delete(actor, release.project.repository)
+    require(actor, Action.YANK, release.project.repository.organization, release.project.repository)
     release.yanked = False
     release.yanked_reason = ""
     release.save(update_fields=["yanked", "yanked_reason"])
@@ -475,7 +471,7 @@ def release_unyank(*, release: Release, actor: Actor, source_ip: str | None = No
 def file_delete(*, file: File, actor: Actor, source_ip: str | None = None) -> None:
     """Remove one file for good; its filename can never be uploaded to this repository again."""
     repository = file.repository
-    _require_yank_delete(actor, repository)
+    require(actor, Action.DELETE, repository.organization, repository)
     _check_deletion_allowed(repository)
     _retire_files([file])
     File.objects.filter(pk=file.pk).delete()
@@ -493,7 +489,7 @@ def file_delete(*, file: File, actor: Actor, source_ip: str | None = None) -> No
 def release_delete(*, release: Release, actor: Actor, source_ip: str | None = None) -> None:
     """Remove a release and all its files; none of their filenames can ever be reused."""
     repository = release.project.repository
-    _require_yank_delete(actor, repository)
+    require(actor, Action.DELETE, repository.organization, repository)
     _check_deletion_allowed(repository)
     files = list(File.objects.select_for_update().filter(release=release))
     _retire_files(files)
@@ -565,9 +561,10 @@ def project_status_set(
     source_ip: str | None = None,
 ) -> Project:
     """PEP 792: archived projects take no uploads; quarantined ones offer no files; active
-    ones are back to normal. Owners and admins only, like yanking: it hides files too."""
+    ones are back to normal. Whoever may yank (it hides files too): owners, admins, and keys
+    with the yank scope."""
     repository = project.repository
-    require(actor, Action.YANK_DELETE, repository.organization, repository)
+    require(actor, Action.YANK, repository.organization, repository)
     if status not in ProjectStatus.values:
         raise ValidationError({"status": f"Unknown status '{status}'."})
     reason = reason.strip()

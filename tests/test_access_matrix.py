@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,10 +42,10 @@ pytestmark = pytest.mark.django_db
 
 # What each role of organization A may do (the product's role table, restated).
 ROLE_ALLOWED = {
-    "owner": {"read", "upload", "yank_delete", "manage_keys", "manage_repositories",
+    "owner": {"read", "upload", "yank", "delete", "manage_keys", "manage_repositories",
               "manage_members", "manage_settings", "view_audit", "manage_owners",
               "delete_organization"},
-    "admin": {"read", "upload", "yank_delete", "manage_keys", "manage_repositories",
+    "admin": {"read", "upload", "yank", "delete", "manage_keys", "manage_repositories",
               "manage_members", "manage_settings", "view_audit"},
     "member": {"read", "upload"},
     "reader": {"read"},
@@ -55,7 +56,25 @@ KEY_ALLOWED = {
     "key_upload": {"read", "upload"},
     "key_personal": {"read", "upload"},  # a member's personal upload key
     "key_personal_demoted": {"read"},  # upload key of a member since demoted to reader
-}
+    # Upload keys with one management scope each: it allows that action and no other.
+    "key_repositories": {"read", "upload", "manage_repositories"},
+    "key_keys": {"read", "upload", "manage_keys"},
+    "key_members": {"read", "upload", "manage_members"},
+    "key_yank": {"read", "upload", "yank"},
+    "key_delete": {"read", "upload", "delete"},
+    # An admin's personal key with every management scope: what an admin may, of them. No
+    # scope covers the organization's settings, its deletion or the audit log.
+    "key_personal_admin": {"read", "upload", "manage_repositories", "manage_keys",
+                           "manage_members", "yank", "delete"},
+    # The same scopes, but its user is a member now: the role bounds it at once.
+    "key_personal_demoted_admin": {"read", "upload"},
+}  # fmt: skip
+# The management scopes, by the action each allows (the product's scope table, restated).
+SCOPE_OF_ACTION = {
+    "read": "read", "upload": "upload", "manage_repositories": "manage:repositories",
+    "manage_keys": "manage:keys", "manage_members": "manage:members", "yank": "yank",
+    "delete": "delete",
+}  # fmt: skip
 # Keys refused whatever they ask for.
 KEY_REFUSED = {
     "key_expired": 401,
@@ -92,6 +111,8 @@ class Row:
     repo: bool = False
     # api rows: changes only a person (a session) may make; usable keys get 403.
     people_only: bool = False
+    # api rows: what a key needs, where it differs from what a person's role needs.
+    key_action: str = ""
     # api rows: what a usable key whose scope lacks `action` gets.
     key_denied: int = 403
     # api rows: statuses that differ from the rules above, by actor, spelled out.
@@ -261,18 +282,18 @@ POLICY: dict[str, Row] = {
     "project-detail": Row("org", kwargs=_project()),
     "org-search": Row("org", kwargs=_org()),
     "project-status": Row(
-        "org", "POST", "yank_delete", ok=302, data={"status": "archived"}, kwargs=_project()
+        "org", "POST", "yank", ok=302, data={"status": "archived"}, kwargs=_project()
     ),
     "release-detail": Row("org", kwargs=_release()),
     "release-yank": Row(
-        "org", "POST", "yank_delete", ok=302, data={"reason": "broken"}, kwargs=_release()
+        "org", "POST", "yank", ok=302, data={"reason": "broken"}, kwargs=_release()
     ),
-    "release-unyank": Row("org", "POST", "yank_delete", ok=302, kwargs=_release()),
+    "release-unyank": Row("org", "POST", "yank", ok=302, kwargs=_release()),
     "release-delete": Row(
-        "org", "POST", "yank_delete", ok=302, data={"confirm": "1.0"}, kwargs=_release()
+        "org", "POST", "delete", ok=302, data={"confirm": "1.0"}, kwargs=_release()
     ),
     "file-delete": Row(
-        "org", "POST", "yank_delete", ok=302, kwargs=_release(file_id=lambda w: w.file.pk)
+        "org", "POST", "delete", ok=302, kwargs=_release(file_id=lambda w: w.file.pk)
     ),
     "simple-index": Row("repo", kwargs=_repo()),
     "simple-project": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
@@ -329,25 +350,32 @@ POLICY: dict[str, Row] = {
     "api-members": Row("api", kwargs=_org(), overrides=_LIMITED_NO_MEMBERS),
     "api-member": Row("api", kwargs=_EXTRA, overrides=_LIMITED_NO_MEMBERS),
     "api-member PATCH": Row(
-        "api", "PATCH", "manage_members", people_only=True, kwargs=_EXTRA, data={"role": "reader"}
+        "api", "PATCH", "manage_members", kwargs=_EXTRA, data={"role": "reader"}
     ),
     "api-member DELETE": Row(
-        "api", "DELETE", "manage_members", ok=204, people_only=True, kwargs=_EXTRA
+        "api", "DELETE", "manage_members", ok=204, kwargs=_EXTRA
     ),
     "api-invitations": Row("api", action="manage_members", kwargs=_org()),
     "api-invitations POST": Row(
-        "api", "POST", "manage_members", ok=201, people_only=True, kwargs=_org(),
+        "api", "POST", "manage_members", ok=201, kwargs=_org(),
         data={"email": "new@acme.test", "role": "member"},
     ),
     "api-invitation DELETE": Row(
-        "api", "DELETE", "manage_members", ok=204, people_only=True,
+        "api", "DELETE", "manage_members", ok=204,
         kwargs=_org(email=lambda w: w.invitation.email),
     ),
     "api-keys": Row("api", kwargs=_org()),
-    # Any member may make a personal key within their role.
+    # Any member may make a personal key within their role; a key needs manage:keys, and an
+    # organization key has no user to make a personal key for.
     "api-keys POST": Row(
-        "api", "POST", ok=201, people_only=True, kwargs=_org(),
-        data={"name": "mine", "personal": True, "scope": "read"},
+        "api", "POST", ok=201, key_action="manage_keys", kwargs=_org(),
+        data={"name": "mine", "personal": True, "scope": "read"}, overrides={"key_keys": 400},
+    ),
+    "api-keys POST organization-key": Row(
+        "api", "POST", "manage_keys", ok=201, kwargs=_org(),
+        data={"name": "ci", "scopes": ["read", "yank"]},
+        # Each of these lacks the yank scope it would grant: never more than it has.
+        overrides={"key_keys": 403},
     ),
     "api-key": Row(
         "api", action="manage_keys", denied=404, key_denied=404, overrides=_KEY_SELF, kwargs=_KEY
@@ -362,33 +390,33 @@ POLICY: dict[str, Row] = {
     ),
     "api-repos": Row("api", kwargs=_org()),
     "api-repos POST": Row(
-        "api", "POST", "manage_repositories", ok=201, people_only=True, kwargs=_org(),
+        "api", "POST", "manage_repositories", ok=201, kwargs=_org(),
         data={"slug": "newrepo"},
     ),
     "api-repo": Row("api", repo=True, kwargs=_repo()),
     "api-repo PATCH": Row(
-        "api", "PATCH", "manage_repositories", repo=True, people_only=True, kwargs=_repo(),
+        "api", "PATCH", "manage_repositories", repo=True, kwargs=_repo(),
         data={"description": "x", "allow_file_deletion": False},
     ),
     "api-repo DELETE": Row(
-        "api", "DELETE", "manage_repositories", ok=204, repo=True, people_only=True,
+        "api", "DELETE", "manage_repositories", ok=204, repo=True,
         kwargs=_repo(),
     ),
     "api-cache": Row("api", repo=True, kwargs=_proxy()),
     "api-cache DELETE": Row(
-        "api", "DELETE", "manage_repositories", repo=True, people_only=True, kwargs=_proxy()
+        "api", "DELETE", "manage_repositories", repo=True, kwargs=_proxy()
     ),
     "api-cache-project DELETE": Row(
-        "api", "DELETE", "manage_repositories", repo=True, people_only=True,
+        "api", "DELETE", "manage_repositories", repo=True,
         kwargs=_proxy(project=lambda w: "requests"),
     ),
     "api-overrides": Row("api", repo=True, kwargs=_virtual()),
     "api-override PUT": Row(
-        "api", "PUT", "manage_repositories", repo=True, people_only=True,
+        "api", "PUT", "manage_repositories", repo=True,
         kwargs=_virtual(project=lambda w: "acme-lib"), data={"reason": "a patched fork"},
     ),
     "api-override DELETE": Row(
-        "api", "DELETE", "manage_repositories", ok=204, repo=True, people_only=True,
+        "api", "DELETE", "manage_repositories", ok=204, repo=True,
         kwargs=_virtual(project=lambda w: "acme-lib"),
     ),
     # Which CI jobs may publish is configuration: owners and admins only.
@@ -407,18 +435,16 @@ POLICY: dict[str, Row] = {
     "api-projects": Row("api", repo=True, kwargs=_repo()),
     "api-project": Row("api", repo=True, kwargs=_repo(project=lambda w: "Acme_Lib")),
     "api-project-status PUT": Row(
-        "api", "PUT", "yank_delete", repo=True, kwargs=_repo(project=lambda w: "acme-lib"),
+        "api", "PUT", "yank", repo=True, kwargs=_repo(project=lambda w: "acme-lib"),
         data={"status": "archived", "reason": "moved"},
     ),
     "api-releases": Row("api", repo=True, kwargs=_repo(project=lambda w: "acme-lib")),
     "api-release": Row("api", repo=True, kwargs=_release()),
-    "api-release DELETE": Row(
-        "api", "DELETE", "yank_delete", ok=204, repo=True, kwargs=_release()
-    ),
+    "api-release DELETE": Row("api", "DELETE", "delete", ok=204, repo=True, kwargs=_release()),
     "api-release-yank": Row(
-        "api", "POST", "yank_delete", repo=True, kwargs=_release(), data={"reason": "broken"}
+        "api", "POST", "yank", repo=True, kwargs=_release(), data={"reason": "broken"}
     ),
-    "api-release-unyank": Row("api", "POST", "yank_delete", repo=True, kwargs=_release()),
+    "api-release-unyank": Row("api", "POST", "yank", repo=True, kwargs=_release()),
     "api-files": Row("api", repo=True, kwargs=_repo()),
     # An allowed key gets as far as the form: a body without a file is a 400 that says so.
     "api-files POST": Row(
@@ -426,7 +452,7 @@ POLICY: dict[str, Row] = {
         ok_says='"message":"Upload payload does not have a file."',
     ),
     "api-file": Row("api", repo=True, kwargs=_file),
-    "api-file DELETE": Row("api", "DELETE", "yank_delete", ok=204, repo=True, kwargs=_file),
+    "api-file DELETE": Row("api", "DELETE", "delete", ok=204, repo=True, kwargs=_file),
 }  # fmt: skip
 # Django's admin: staff only. None of the actors is staff, so all are sent to its log-in.
 ADMIN_NAMESPACE = "admin"
@@ -452,7 +478,8 @@ def expected_api_status(row: Row, actor: str) -> int:
         return row.ok if row.action in ROLE_ALLOWED[actor] else row.denied
     if row.people_only:
         return 403
-    return row.ok if row.action in KEY_ALLOWED[actor] else row.key_denied
+    action = row.key_action or row.action
+    return row.ok if action in KEY_ALLOWED[actor] else row.key_denied
 
 
 def expected_status(row: Row, actor: str) -> int:
@@ -639,3 +666,24 @@ def test_it_keeps_everyone_but_staff_out_of_the_admin(world: World, route: Route
     # The log-in page itself is the one admin page anyone may see.
     expected = 200 if route.name == "admin:login" else 302
     assert got == dict.fromkeys(ACTORS, expected)
+
+
+# A key reads itself with `read` (and every key with manage:keys): visibility, not a scope.
+SCOPE_IS_VISIBILITY = {"api-key"}
+
+
+def test_it_documents_in_the_schema_the_scope_each_api_row_needs(client: Client) -> None:
+    """The schema's `x-required-scope` (or `x-session-only`) says what this table holds."""
+    schema = client.get(reverse("api-schema"), {"format": "json"}).json()
+    paths = {r.name: "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r.route) for r in APP_ROUTES}
+    said, wanted = {}, {}
+    for name, row in POLICY.items():
+        url_name = name.split()[0]
+        if row.kind != "api" or url_name in SCOPE_IS_VISIBILITY:
+            continue
+        operation = schema["paths"][paths[url_name]][row.method.lower()]
+        session = "session" if operation.get("x-session-only") else None
+        said[name] = operation.get("x-required-scope", session)
+        scope = SCOPE_OF_ACTION.get(row.key_action or row.action, "session")
+        wanted[name] = "session" if row.people_only else scope
+    assert said == wanted

@@ -14,9 +14,9 @@ pytestmark = pytest.mark.django_db
 # What staff see on each list page for the world's two organizations (tests/world.py): the
 # count the paginator shows and the names linked from the first column.
 LISTED = {
-    "accounts/user": ("9 users", ["owner@acme.test", "owner@globex.test", "root@example.com"]),
+    "accounts/user": ("10 users", ["owner@acme.test", "owner@globex.test", "root@example.com"]),
     "accounts/organization": ("2 organizations", ["acme", "globex"]),
-    "accounts/apikey": ("11 api keys", ["b", "read", "upload"]),
+    "accounts/apikey": ("18 api keys", ["b", "read", "upload"]),
     "registry/repository": ("3 repositories", ["main", "other"]),
     "registry/project": ("2 projects", ["acme-lib", "globex-sentinel-lib"]),
     "registry/release": ("2 releases", ["acme-lib", "globex-sentinel-lib"]),

@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.models import ApiKey
 from accounts.models import Invitation
 from accounts.models import KeyScope
+from accounts.models import ManagementScope
 from accounts.models import Membership
 from accounts.models import Organization
 from accounts.models import Role
@@ -105,6 +106,7 @@ def build_world() -> World:
     users["extra"] = _user("extra@acme.test")
     users["leaver"] = _user("leaver@acme.test")
     users["demoted"] = _user("demoted@acme.test")
+    users["demoted_admin"] = _user("demoted-admin@acme.test")
     org_a = organization_create(slug="acme", name="Acme", creator=users["owner"])
     org_b = organization_get_or_create(slug="globex", name="Globex", owner=users["b_member"])
     memberships = {}
@@ -115,6 +117,9 @@ def build_world() -> World:
     extra = Membership.objects.create(user=users["extra"], organization=org_a, role=Role.MEMBER)
     leaver = Membership.objects.create(user=users["leaver"], organization=org_a, role=Role.MEMBER)
     demoted = Membership.objects.create(user=users["demoted"], organization=org_a, role=Role.MEMBER)
+    demoted_admin = Membership.objects.create(
+        user=users["demoted_admin"], organization=org_a, role=Role.ADMIN
+    )
     repo_a = repository_get_or_create(organization=org_a, slug="main")
     repo_a2 = repository_get_or_create(organization=org_a, slug="other")
     repo_b = repository_get_or_create(organization=org_b, slug="main")
@@ -138,6 +143,20 @@ def build_world() -> World:
         "key_personal_demoted": key("demoted", user=users["demoted"]),
         "key_personal_left": key("left", user=users["leaver"]),
         "key_b": key("b", org=org_b),
+        # One organization upload key per management scope, holding only that one.
+        **{
+            f"key_{scope.value.removeprefix('manage:')}": key(
+                f"scope {scope.value}", management_scopes=[scope.value]
+            )
+            for scope in ManagementScope
+        },
+        # An admin's personal key with every scope, and one of an admin since made a member.
+        "key_personal_admin": key(
+            "admin-all", user=users["admin"], management_scopes=ManagementScope.values
+        ),
+        "key_personal_demoted_admin": key(
+            "demoted-admin", user=users["demoted_admin"], management_scopes=ManagementScope.values
+        ),
     }
     ApiKey.objects.filter(name="revoked").update(revoked_at=now)
     gone.delete()
@@ -146,6 +165,8 @@ def build_world() -> World:
     leaver.delete()
     demoted.role = Role.READER
     demoted.save()
+    demoted_admin.role = Role.MEMBER
+    demoted_admin.save()
     invitation = Invitation.objects.create(
         organization=org_a, email="invitee@acme.test", role=Role.MEMBER,
         token_hash=hashlib.sha256(INVITATION_TOKEN.encode()).hexdigest(),

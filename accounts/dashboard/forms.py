@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import KeyScope
+from accounts.models import ManagementScope
 from accounts.models import Role
 from accounts.permissions import RepositoryRef
 from accounts.validators import validate_networks
@@ -93,6 +94,14 @@ ONLY_THESE = "only"
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100)
     scope = forms.ChoiceField(choices=KeyScope.choices, initial=KeyScope.READ)
+    # Offered only as far as the creator may grant (see __init__).
+    management_scopes = forms.MultipleChoiceField(
+        choices=ManagementScope.choices,
+        required=False,
+        label="Management scopes",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What a script with this key may manage through the REST API.",
+    )
     personal = forms.BooleanField(
         required=False,
         help_text="Acts as you: stops working if you leave or your role no longer allows it.",
@@ -131,14 +140,23 @@ class ApiKeyForm(forms.Form):
         *args: Any,
         repositories: QuerySet[Model],
         scopes: frozenset[str] | None = None,
+        grantable: frozenset[str] = frozenset(),
         **kwargs: Any,
     ) -> None:
         """`scopes`: the scopes of the personal keys a person without manage_keys may make
-        (None for key managers): the form then offers only those, and always personal."""
+        (None for key managers): the form then offers only those, and always personal.
+        `grantable`: the management scopes the person may put on a key."""
         super().__init__(*args, **kwargs)
         field = self.fields["repositories"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
         field.queryset = repositories
+        offered = [(v, label) for v, label in ManagementScope.choices if v in grantable]
+        management = self.fields["management_scopes"]
+        assert isinstance(management, forms.MultipleChoiceField)
+        if offered:
+            management.choices = offered
+        else:
+            del self.fields["management_scopes"]
         self.personal_only = scopes is not None
         if scopes is not None:
             scope = self.fields["scope"]

@@ -24,6 +24,7 @@ from accounts.network import client_ip
 from accounts.permissions import ROLE_KEY_SCOPES
 from accounts.permissions import Action
 from accounts.permissions import can
+from accounts.permissions import grantable_scopes
 from accounts.permissions import role_of
 from accounts.services import NewApiKey
 
@@ -84,6 +85,7 @@ def keys(request: AuthenticatedRequest, org: str) -> HttpResponse:
         request.POST or None,
         repositories=organization.repositories.order_by("slug"),
         scopes=None if can_manage_keys or role is None else ROLE_KEY_SCOPES[role],
+        grantable=grantable_scopes(request.user, organization),
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -93,6 +95,7 @@ def keys(request: AuthenticatedRequest, org: str) -> HttpResponse:
                 organization=organization,
                 name=data["name"],
                 scope=data["scope"],
+                management_scopes=data.get("management_scopes", []),
                 personal=form.is_personal(),
                 repositories=form.limited_to(),
                 expires_at=form.expires_at(),

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -22,10 +23,14 @@ from accounts.models import KeyScope
 from accounts.models import Organization
 from accounts.models import User
 from accounts.network import ip_in_networks
+from accounts.network import networks_within
 from accounts.permissions import ROLE_KEY_SCOPES
 from accounts.permissions import Action
+from accounts.permissions import Actor
 from accounts.permissions import RepositoryRef
+from accounts.permissions import acting_user
 from accounts.permissions import can
+from accounts.permissions import key_repository_ids
 from accounts.permissions import require
 from accounts.permissions import role_of
 from accounts.services.audit import audit_record
@@ -67,6 +72,8 @@ def api_key_create(
     user: User | None = None,
     source_ip: str | None = None,
     upload_project: str = "",
+    management_scopes: Iterable[str] = (),
+    actor: Actor | None = None,
 ) -> NewApiKey:
     """Create a key and return it with its secret, which exists only in the return value.
 
@@ -74,7 +81,9 @@ def api_key_create(
     collection limits the key to those, and must name at least one (an empty limit would be
     a key that works nowhere, or, as it once was, everywhere). `user` makes it a personal key
     that acts as that user. `upload_project` (a normalized name) limits its uploads to that
-    project. No permission check: callers that act for a person use `api_key_issue`."""
+    project. `management_scopes` (ManagementScope values) add to `scope`. `actor` is who the
+    audit names (default `created_by`). No permission check: callers that act for a person or
+    a key use `api_key_issue`."""
     secret = secrets.token_urlsafe(32)
     all_repositories = repositories is None
     limited_to = [] if repositories is None else list(repositories)
@@ -101,6 +110,7 @@ def api_key_create(
             expires_at=expires_at,
             allowed_networks=[str(n).strip() for n in allowed_networks if str(n).strip()],
             upload_project=upload_project,
+            management_scopes=list(management_scopes),
         )
         api_key.full_clean()
         api_key.save()
@@ -108,7 +118,7 @@ def api_key_create(
         audit_record(
             organization=organization,
             action="api_key.create",
-            actor=created_by,
+            actor=actor or created_by,
             target=f"key {api_key.public_id}",
             source_ip=source_ip,
             details=_key_details(api_key, limited_to),
@@ -120,6 +130,7 @@ def _key_details(api_key: ApiKey, repositories: Iterable[RepositoryRef]) -> dict
     return {
         "name": api_key.name,
         "scope": api_key.scope,
+        **({"management_scopes": api_key.management_scopes} if api_key.management_scopes else {}),
         "personal": api_key.user_id is not None,
         "all_repositories": api_key.all_repositories,
         "repositories": sorted(r.slug for r in repositories),
@@ -131,7 +142,7 @@ def _key_details(api_key: ApiKey, repositories: Iterable[RepositoryRef]) -> dict
 
 def api_key_issue(
     *,
-    actor: User,
+    actor: Actor,
     organization: Organization,
     name: str,
     scope: str,
@@ -140,17 +151,30 @@ def api_key_issue(
     expires_at: datetime | None = None,
     allowed_networks: Iterable[str] = (),
     source_ip: str | None = None,
+    management_scopes: Iterable[str] = (),
 ) -> NewApiKey:
-    """A key made by a person: an organization key needs manage_keys; a personal key needs
-    only membership, and a scope the person's role could use. `repositories` as in
+    """A key made by a person or by a key. A person: an organization key needs manage_keys
+    (and may hold any scope); a personal key needs only membership, and scopes the person's
+    role could use. A key: manage:keys, and never more than it has itself (`key_bounds_check`);
+    a personal key makes personal keys of its own user. `repositories` as in
     `api_key_create`: None is every repository."""
-    role = role_of(actor, organization)
-    if role is None:
-        raise PermissionDenied("You are not a member of this organization.")
-    if not personal:
+    management_scopes = sorted(set(management_scopes))
+    networks = [str(n).strip() for n in allowed_networks if str(n).strip()]
+    user = acting_user(actor)
+    if isinstance(actor, ApiKey):
         require(actor, Action.MANAGE_KEYS, organization)
-    elif scope not in ROLE_KEY_SCOPES[role]:
-        raise PermissionDenied(f"A {role} cannot create a key with the '{scope}' scope.")
+        if personal and user is None:
+            raise ValidationError("An organization key has no user to make a personal key for.")
+        repositories = None if repositories is None else list(repositories)
+        key_bounds_check(
+            parent=actor,
+            scopes={scope, *management_scopes},
+            repositories=repositories,
+            expires_at=expires_at,
+            allowed_networks=networks,
+        )
+    else:
+        _person_may_issue(actor, organization, personal, {scope, *management_scopes})
     # Names are how people tell keys apart in lists and the audit log; only live keys count,
     # so a revoked key's name can be used again.
     if ApiKey.objects.filter(organization=organization, name=name, revoked_at=None).exists():
@@ -161,26 +185,83 @@ def api_key_issue(
         organization=organization,
         name=name,
         scope=scope,
-        created_by=actor,
-        user=actor if personal else None,
+        management_scopes=management_scopes,
+        created_by=user,
+        user=user if personal else None,
         repositories=repositories,
         expires_at=expires_at,
-        allowed_networks=allowed_networks,
+        allowed_networks=networks,
         source_ip=source_ip,
+        # A key limited to one project's uploads passes its limit on.
+        upload_project=actor.upload_project if isinstance(actor, ApiKey) else "",
+        actor=actor,
     )
 
 
-def _may_manage_key(actor: User, api_key: ApiKey) -> bool:
-    own_personal = api_key.user_id is not None and api_key.user_id == actor.pk
-    if own_personal and role_of(actor, api_key.organization) is not None:
-        return True
+def _person_may_issue(
+    actor: Actor, organization: Organization, personal: bool, scopes: set[str]
+) -> None:
+    role = role_of(actor, organization) if isinstance(actor, User) else None
+    if role is None:
+        raise PermissionDenied("You are not a member of this organization.")
+    if not personal:
+        require(actor, Action.MANAGE_KEYS, organization)
+        return
+    beyond = sorted(scopes - ROLE_KEY_SCOPES[role])
+    if beyond:
+        raise PermissionDenied(f"A {role} cannot create a key with the '{beyond[0]}' scope.")
+
+
+def key_bounds_check(
+    *,
+    parent: ApiKey,
+    scopes: set[str],
+    repositories: Sequence[RepositoryRef] | None,
+    expires_at: datetime | None,
+    allowed_networks: list[str],
+) -> None:
+    """A key making (or rotating) a key hands out nothing it lacks: no scope it does not hold,
+    no repository it does not cover, no later expiry, no wider networks. Else an upload key
+    with manage:keys could mint itself anything, and a leaked key outlive its own expiry."""
+    missing = sorted(scopes - parent.scopes)
+    if missing:
+        raise PermissionDenied(f"This API key lacks the {missing[0]} scope; it cannot grant it.")
+    covered = key_repository_ids(parent)
+    if covered is not None and (
+        repositories is None or not {r.pk for r in repositories} <= covered
+    ):
+        raise PermissionDenied("This API key cannot grant repositories it does not cover.")
+    if parent.expires_at is not None and (expires_at is None or expires_at > parent.expires_at):
+        raise PermissionDenied(
+            f"This API key expires at {parent.expires_at.isoformat()}; "
+            "a key it makes must expire no later."
+        )
+    if parent.allowed_networks and not networks_within(allowed_networks, parent.allowed_networks):
+        raise PermissionDenied(
+            "This API key is limited to some networks; a key it makes must be limited "
+            "to networks inside them."
+        )
+
+
+def _may_manage_key(actor: Actor, api_key: ApiKey) -> bool:
+    if isinstance(actor, User) and api_key.user_id is not None and api_key.user_id == actor.pk:
+        # One's own personal key, while still a member.
+        return role_of(actor, api_key.organization) is not None
     return can(actor, Action.MANAGE_KEYS, api_key.organization)
 
 
-def api_key_revoke(*, api_key: ApiKey, actor: User, source_ip: str | None = None) -> ApiKey:
-    """Revoke a key at once; revoking a revoked key changes nothing."""
+def _refuse_key_management(actor: Actor, api_key: ApiKey) -> None:
+    # A key is told which scope it lacks; a person only that they may not.
+    if isinstance(actor, ApiKey):
+        require(actor, Action.MANAGE_KEYS, api_key.organization)
+    raise PermissionDenied("You may not manage this key.")
+
+
+def api_key_revoke(*, api_key: ApiKey, actor: Actor, source_ip: str | None = None) -> ApiKey:
+    """Revoke a key at once; revoking a revoked key changes nothing. A key with manage:keys may
+    revoke any key it can see: taking access away widens nobody's."""
     if not _may_manage_key(actor, api_key):
-        raise PermissionDenied("You may not manage this key.")
+        _refuse_key_management(actor, api_key)
     with transaction.atomic():
         changed = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
@@ -200,15 +281,17 @@ def api_key_revoke(*, api_key: ApiKey, actor: User, source_ip: str | None = None
     return api_key
 
 
-def api_key_rotate(*, api_key: ApiKey, actor: User, source_ip: str | None = None) -> NewApiKey:
+def api_key_rotate(*, api_key: ApiKey, actor: Actor, source_ip: str | None = None) -> NewApiKey:
     """A new secret with the same settings; the old key is revoked in the same transaction.
 
     A limited key keeps the repositories it still has. One that has none left (all deleted)
     is refused rather than rotated: the new secret would work nowhere, and the error tells
-    its manager to revoke it and make a key for the repositories that exist now."""
+    its manager to revoke it and make a key for the repositories that exist now. A key may
+    rotate only a key with nothing more than it has: the new secret goes to its holder."""
     if not _may_manage_key(actor, api_key):
-        raise PermissionDenied("You may not manage this key.")
-    if api_key.user_id is not None and api_key.user_id != actor.pk:
+        _refuse_key_management(actor, api_key)
+    user = acting_user(actor)
+    if api_key.user_id is not None and (user is None or api_key.user_id != user.pk):
         # The new secret would let the rotator act as the key's user: only they may hold it.
         raise PermissionDenied("Only its own user can rotate a personal key; you can revoke it.")
     with transaction.atomic():
@@ -223,11 +306,22 @@ def api_key_rotate(*, api_key: ApiKey, actor: User, source_ip: str | None = None
                 "This key has no repositories left (they were deleted), so it is refused "
                 "everywhere; revoke it and create a new key instead."
             )
+        if isinstance(actor, ApiKey):
+            key_bounds_check(
+                parent=actor,
+                scopes=set(old.scopes),
+                repositories=remaining,
+                expires_at=old.expires_at,
+                allowed_networks=old.allowed_networks,
+            )
         new = api_key_create(
             organization=old.organization,
             name=old.name,
             scope=old.scope,
-            created_by=actor,
+            management_scopes=old.management_scopes,
+            upload_project=old.upload_project,
+            created_by=user,
+            actor=actor,
             user=old.user,
             repositories=remaining,
             expires_at=old.expires_at,

@@ -22,8 +22,11 @@ from accounts.models import Organization
 from accounts.models import Role
 from accounts.models import User
 from accounts.permissions import Action
+from accounts.permissions import Actor
+from accounts.permissions import acting_user
 from accounts.permissions import forget_roles
 from accounts.permissions import require
+from accounts.permissions import require_role_grant
 from accounts.services.audit import audit_record
 
 # Memberships ------------------------------------------------------------------------------------
@@ -33,9 +36,11 @@ def _owner_count(organization: Organization) -> int:
     return Membership.objects.filter(organization=organization, role=Role.OWNER).count()
 
 
-def _check_member_change(actor: User, membership: Membership, new_role: str | None) -> None:
+def _check_member_change(actor: Actor, membership: Membership, new_role: str | None) -> None:
     organization = membership.organization
     require(actor, Action.MANAGE_MEMBERS, organization)
+    if new_role is not None:
+        require_role_grant(actor, new_role)
     touches_owner = membership.role == Role.OWNER or new_role == Role.OWNER
     if touches_owner:
         require(actor, Action.MANAGE_OWNERS, organization)
@@ -49,7 +54,7 @@ def _check_member_change(actor: User, membership: Membership, new_role: str | No
 
 
 def membership_set_role(
-    *, membership: Membership, role: str, actor: User, source_ip: str | None = None
+    *, membership: Membership, role: str, actor: Actor, source_ip: str | None = None
 ) -> Membership:
     """Change a member's role; only owners touch the owner role, and one owner always stays."""
     if role not in Role.values:
@@ -72,9 +77,12 @@ def membership_set_role(
     return membership
 
 
-def membership_remove(*, membership: Membership, actor: User, source_ip: str | None = None) -> None:
+def membership_remove(
+    *, membership: Membership, actor: Actor, source_ip: str | None = None
+) -> None:
     """Remove a member (or let members leave); their personal keys stop working at once."""
-    leaving = membership.user_id == actor.pk
+    # Only a person leaves; a key removing its own user needs manage:members like any other.
+    leaving = isinstance(actor, User) and membership.user_id == actor.pk
     with transaction.atomic():
         if leaving:
             if membership.role == Role.OWNER and _owner_count(membership.organization) <= 1:
@@ -112,7 +120,7 @@ def invitation_create(
     organization: Organization,
     email: str,
     role: str,
-    actor: User,
+    actor: Actor,
     base_url: str,
     source_ip: str | None = None,
 ) -> NewInvitation:
@@ -120,6 +128,7 @@ def invitation_create(
     require(actor, Action.MANAGE_MEMBERS, organization)
     if role == Role.OWNER:
         require(actor, Action.MANAGE_OWNERS, organization)
+    require_role_grant(actor, role)
     email = User.objects.normalize_email(email).lower()
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise ValidationError(f"{email} is already a member.")
@@ -136,7 +145,7 @@ def invitation_create(
             email=email,
             role=role,
             token_hash=_hash_invitation_token(token),
-            invited_by=actor,
+            invited_by=acting_user(actor),
             expires_at=timezone.now() + lifetime,
         )
         invitation.full_clean()
@@ -212,7 +221,9 @@ def invitation_accept(
     return membership
 
 
-def invitation_revoke(*, invitation: Invitation, actor: User, source_ip: str | None = None) -> None:
+def invitation_revoke(
+    *, invitation: Invitation, actor: Actor, source_ip: str | None = None
+) -> None:
     require(actor, Action.MANAGE_MEMBERS, invitation.organization)
     with transaction.atomic():
         invitation.delete()

@@ -25,6 +25,7 @@ from accounts.permissions import role_of
 from api import serializers as s
 from api.permissions import require_person
 from api.views.base import ApiView
+from api.views.base import needs
 from core.errors import NotFound
 from registry import selectors
 from registry import services as registry_services
@@ -69,6 +70,8 @@ def _roles(actor: Actor, organizations: Iterable[Organization]) -> dict[int, str
 
 class OrganizationListView(ApiView):
     serializer_class = s.OrganizationSerializer
+    # A key belongs to one organization: making another is a person's act.
+    required_actions = needs(POST=None)
 
     @extend_schema(
         summary="Your organizations (a key: its own)", responses=s.OrganizationSerializer(many=True)
@@ -101,6 +104,7 @@ class OrganizationListView(ApiView):
 
 class OrganizationView(ApiView):
     serializer_class = s.OrganizationSerializer
+    required_actions = needs(PATCH=Action.MANAGE_SETTINGS, DELETE=Action.DELETE_ORGANIZATION)
 
     @extend_schema(summary="One organization")
     def get(self, request: Request, org: str) -> Response:
@@ -164,6 +168,7 @@ class AuditFilter(drf.Serializer):
 
 class AuditView(ApiView):
     serializer_class = s.AuditEventSerializer
+    required_actions = needs(GET=Action.VIEW_AUDIT)
 
     @extend_schema(
         summary="The audit log, newest first (owners, admins)",
@@ -199,6 +204,7 @@ class MemberListView(ApiView):
 
 class MemberView(ApiView):
     serializer_class = s.MemberSerializer
+    required_actions = needs(PATCH=Action.MANAGE_MEMBERS, DELETE=Action.MANAGE_MEMBERS)
 
     def membership(self) -> Membership:
         return account_selectors.member_by_email(
@@ -212,13 +218,12 @@ class MemberView(ApiView):
     @extend_schema(summary="Change a member's role", request=s.MemberRoleSerializer)
     def patch(self, request: Request, org: str, email: str) -> Response:
         membership = self.membership()
-        person = require_person(self.actor, "change roles")
         body = s.MemberRoleSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.membership_set_role(
             membership=membership,
             role=body.validated_data["role"],
-            actor=person,
+            actor=self.actor,
             source_ip=self.source_ip,
         )
         return self.one(membership, s.MemberSerializer)
@@ -226,13 +231,15 @@ class MemberView(ApiView):
     @extend_schema(summary="Remove a member (or leave)", responses=NO_BODY)
     def delete(self, request: Request, org: str, email: str) -> Response:
         membership = self.membership()
-        person = require_person(self.actor, "remove members")
-        services.membership_remove(membership=membership, actor=person, source_ip=self.source_ip)
+        services.membership_remove(
+            membership=membership, actor=self.actor, source_ip=self.source_ip
+        )
         return Response(status=204)
 
 
 class InvitationListView(ApiView):
     serializer_class = s.InvitationSerializer
+    required_actions = needs(GET=Action.MANAGE_MEMBERS, POST=Action.MANAGE_MEMBERS)
 
     @extend_schema(
         summary="Pending invitations (owners, admins)", responses=s.InvitationSerializer(many=True)
@@ -246,14 +253,13 @@ class InvitationListView(ApiView):
     @extend_schema(summary="Invite someone by email", responses={201: s.NewInvitationSerializer})
     def post(self, request: Request, org: str) -> Response:
         organization = self.organization
-        person = require_person(self.actor, "invite people")
         body = s.InvitationSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         new = services.invitation_create(
             organization=organization,
             email=body.validated_data["email"],
             role=body.validated_data["role"],
-            actor=person,
+            actor=self.actor,
             # PUBLIC_URL, as in the dashboard: the emailed link must not depend on which of
             # ALLOWED_HOSTS the request named (an internal name, another front end's).
             base_url=settings.PUBLIC_URL,
@@ -265,11 +271,11 @@ class InvitationListView(ApiView):
 
 class InvitationView(ApiView):
     serializer_class = s.InvitationSerializer
+    required_actions = needs(DELETE=Action.MANAGE_MEMBERS)
 
     @extend_schema(summary="Revoke the pending invitations sent to an address", responses=NO_BODY)
     def delete(self, request: Request, org: str, email: str) -> Response:
         organization = self.organization
-        person = require_person(self.actor, "revoke invitations")
         require(self.actor, Action.MANAGE_MEMBERS, organization)
         invitations = account_selectors.pending_invitations_to(
             organization=organization, email=email
@@ -277,7 +283,7 @@ class InvitationView(ApiView):
         with transaction.atomic():
             for invitation in invitations:
                 services.invitation_revoke(
-                    invitation=invitation, actor=person, source_ip=self.source_ip
+                    invitation=invitation, actor=self.actor, source_ip=self.source_ip
                 )
         return Response(status=204)
 
@@ -287,9 +293,12 @@ class InvitationView(ApiView):
 
 class ApiKeyListView(ApiView):
     serializer_class = s.ApiKeySerializer
+    # Listing is open to every key (it sees itself; with manage:keys, every key). Creating
+    # takes manage:keys from a key; a person needs only membership for a personal key.
+    required_actions = needs(POST=Action.MANAGE_KEYS)
 
     @extend_schema(
-        summary="Keys you may manage (a key: itself), active first",
+        summary="Keys you may manage (a key: itself; with manage:keys, all), active first",
         responses=s.ApiKeySerializer(many=True),
     )
     def get(self, request: Request, org: str) -> Response:
@@ -303,7 +312,6 @@ class ApiKeyListView(ApiView):
     )
     def post(self, request: Request, org: str) -> Response:
         organization = self.organization
-        person = require_person(self.actor, "create keys")
         body = s.ApiKeyCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -313,10 +321,11 @@ class ApiKeyListView(ApiView):
             if slug not in found:
                 raise NotFound(f"Repository '{organization.slug}/{slug}' not found.")
         new = services.api_key_issue(
-            actor=person,
+            actor=self.actor,
             organization=organization,
             name=data["name"],
             scope=data["scope"],
+            management_scopes=data["management_scopes"],
             personal=data["personal"],
             # None: every repository; a list (refused by the service when empty): only those.
             repositories=None if data["all_repositories"] else list(found.values()),
@@ -337,26 +346,30 @@ class _KeyLookup(ApiView):
 
 
 class ApiKeyView(_KeyLookup):
+    required_actions = needs(DELETE=Action.MANAGE_KEYS)
+
     @extend_schema(summary="One key (never its secret)")
     def get(self, request: Request, org: str, public_id: str) -> Response:
         return self.one(self.api_key(), s.ApiKeySerializer)
 
     @extend_schema(summary="Revoke a key at once", responses={200: s.ApiKeySerializer})
     def delete(self, request: Request, org: str, public_id: str) -> Response:
-        api_key = self.api_key()
-        person = require_person(self.actor, "revoke keys")
-        api_key = services.api_key_revoke(api_key=api_key, actor=person, source_ip=self.source_ip)
+        api_key = services.api_key_revoke(
+            api_key=self.api_key(), actor=self.actor, source_ip=self.source_ip
+        )
         return self.one(api_key, s.ApiKeySerializer)
 
 
 class ApiKeyRotateView(_KeyLookup):
+    required_actions = needs(POST=Action.MANAGE_KEYS)
+
     @extend_schema(
         summary="A new secret for the key; the old one stops working now",
         request=None,
         responses={201: s.NewApiKeySerializer},
     )
     def post(self, request: Request, org: str, public_id: str) -> Response:
-        api_key = self.api_key()
-        person = require_person(self.actor, "rotate keys")
-        new = services.api_key_rotate(api_key=api_key, actor=person, source_ip=self.source_ip)
+        new = services.api_key_rotate(
+            api_key=self.api_key(), actor=self.actor, source_ip=self.source_ip
+        )
         return Response({**s.ApiKeySerializer(new.api_key).data, "token": new.token}, status=201)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from collections.abc import Mapping
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
+from typing import ClassVar
 
 from django.db.models import QuerySet
 from django.utils.cache import patch_vary_headers
@@ -17,6 +20,7 @@ from rest_framework.serializers import BaseSerializer
 from accounts import selectors as account_selectors
 from accounts.models import Organization
 from accounts.network import client_ip
+from accounts.permissions import Action
 from accounts.permissions import Actor
 from api.permissions import actor_of
 from core.http import etag_matches
@@ -30,12 +34,30 @@ def _etag(content: bytes) -> str:
     return '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
 
 
+def needs(**actions: Action | None) -> Mapping[str, Action | None]:
+    """An ApiView's `required_actions`, by method: `needs(POST=Action.MANAGE_KEYS)`."""
+    return MappingProxyType(actions)
+
+
 class ApiView(GenericAPIView):
     """Lookups answer 404 for anything outside the caller's organization or key limits.
 
     Each lookup runs once per request (a view instance serves one request) and the objects
     below it reuse the ones above: a release knows its project, repository and organization.
     """
+
+    # The action each method needs, by HTTP method; reads need READ unless listed. None: no
+    # key may do it, only a person. The services check it (can()); this says it, in the
+    # schema (api.schema), and the access matrix holds both to the same answer.
+    required_actions: ClassVar[Mapping[str, Action | None]] = needs()
+
+    @classmethod
+    def required_action(cls, method: str) -> Action | None:
+        if method in cls.required_actions:
+            return cls.required_actions[method]
+        if method in {"GET", "HEAD"}:
+            return Action.READ
+        raise LookupError(f"{cls.__name__} says nothing of what {method} needs.")
 
     @property
     def actor(self) -> Actor:

@@ -8,14 +8,17 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import Action
 from api import serializers as s
 from api.views.base import ApiView
+from api.views.base import needs
 from publishing import selectors
 from publishing import services
 
 
 class TrustedPublisherListView(ApiView):
     serializer_class = s.TrustedPublisherSerializer
+    required_actions = needs(GET=Action.MANAGE_REPOSITORIES, POST=Action.MANAGE_REPOSITORIES)
 
     @extend_schema(
         summary="Trusted publishers of a repository (owners, admins)",
@@ -57,6 +60,7 @@ class TrustedPublisherListView(ApiView):
 
 class TrustedPublisherView(ApiView):
     serializer_class = s.TrustedPublisherSerializer
+    required_actions = needs(GET=Action.MANAGE_REPOSITORIES, DELETE=Action.MANAGE_REPOSITORIES)
 
     @extend_schema(summary="One trusted publisher (owners, admins)")
     def get(self, request: Request, org: str, repo: str, publisher_id: int) -> Response:

@@ -17,8 +17,8 @@ from accounts.permissions import Action
 from accounts.permissions import require
 from api import serializers as s
 from api.errors import UploadRefused
-from api.permissions import require_person
 from api.views.base import ApiView
+from api.views.base import needs
 from registry import selectors
 from registry import services
 from registry.models import File
@@ -36,6 +36,7 @@ NO_BODY = {204: None}
 
 class RepositoryListView(ApiView):
     serializer_class = s.RepositorySerializer
+    required_actions = needs(POST=Action.MANAGE_REPOSITORIES)
 
     @extend_schema(
         summary="Repositories you may read (a key: those it covers)",
@@ -59,7 +60,6 @@ class RepositoryListView(ApiView):
     )
     def post(self, request: Request, org: str) -> Response:
         organization = self.organization
-        require_person(self.actor, "create repositories")
         body = s.RepositoryCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         repository = services.repository_create(
@@ -73,6 +73,7 @@ class RepositoryListView(ApiView):
 
 class RepositoryView(ApiView):
     serializer_class = s.RepositorySerializer
+    required_actions = needs(PATCH=Action.MANAGE_REPOSITORIES, DELETE=Action.MANAGE_REPOSITORIES)
 
     @extend_schema(summary="One repository, with the URLs clients use and its settings")
     def get(self, request: Request, org: str, repo: str) -> Response:
@@ -86,7 +87,6 @@ class RepositoryView(ApiView):
     )
     def patch(self, request: Request, org: str, repo: str) -> Response:
         repository = self.repository
-        require_person(self.actor, "change repositories")
         body = s.RepositoryUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         # Only the fields sent change, in one audited update.
@@ -101,7 +101,6 @@ class RepositoryView(ApiView):
     @extend_schema(summary="Delete with all its files (owners, admins)", responses=NO_BODY)
     def delete(self, request: Request, org: str, repo: str) -> Response:
         repository = self.repository
-        require_person(self.actor, "delete repositories")
         services.repository_delete(
             repository=repository,
             actor=self.actor,
@@ -119,6 +118,7 @@ def _repository_answer(view: ApiView, repository: Repository, status: int = 200)
 
 class ProxyCacheView(ApiView):
     serializer_class = s.CachedProjectSerializer
+    required_actions = needs(DELETE=Action.MANAGE_REPOSITORIES)
 
     @extend_schema(
         summary="What a proxy has cached, per project",
@@ -142,6 +142,7 @@ class ProxyCacheView(ApiView):
 
 class ProxyCacheProjectView(ApiView):
     serializer_class = s.PurgeSerializer
+    required_actions = needs(DELETE=Action.MANAGE_REPOSITORIES)
 
     @extend_schema(
         summary="Forget what a proxy cached of one project (owners, admins)",
@@ -155,7 +156,6 @@ class ProxyCacheProjectView(ApiView):
 
 def _purge(view: ApiView, project: str | None) -> Response:
     repository = view.repository
-    require_person(view.actor, "purge caches")
     count = services.proxy_purge(
         repository=repository, actor=view.actor, normalized_name=project, source_ip=view.source_ip
     )
@@ -178,6 +178,7 @@ class UpstreamOverrideListView(ApiView):
 
 class UpstreamOverrideView(ApiView):
     serializer_class = s.UpstreamOverrideSerializer
+    required_actions = needs(PUT=Action.MANAGE_REPOSITORIES, DELETE=Action.MANAGE_REPOSITORIES)
 
     @extend_schema(
         summary="Let upstream versions of a hosted name through (owners, admins)",
@@ -202,7 +203,6 @@ class UpstreamOverrideView(ApiView):
 
     def _set(self, project: str, *, allowed: bool, reason: str = "") -> UpstreamOverride | None:
         repository = self.repository
-        require_person(self.actor, "change upstream overrides")
         services.upstream_override_set(
             repository=repository,
             actor=self.actor,
@@ -273,6 +273,7 @@ class ReleaseListView(ApiView):
 
 class ReleaseView(ApiView):
     serializer_class = s.ReleaseDetailSerializer
+    required_actions = needs(DELETE=Action.DELETE)
 
     @extend_schema(summary="One release with its metadata and files")
     def get(self, request: Request, org: str, repo: str, project: str, version: str) -> Response:
@@ -290,6 +291,7 @@ class ReleaseView(ApiView):
 
 class ReleaseYankView(ApiView):
     serializer_class = s.ReleaseSerializer
+    required_actions = needs(POST=Action.YANK)
 
     @extend_schema(
         summary="Yank: installers skip it unless pinned exactly (owners, admins)",
@@ -309,6 +311,7 @@ class ReleaseYankView(ApiView):
 
 class ReleaseUnyankView(ApiView):
     serializer_class = s.ReleaseSerializer
+    required_actions = needs(POST=Action.YANK)
 
     @extend_schema(summary="Undo a yank (owners, admins)", request=None)
     def post(self, request: Request, org: str, repo: str, project: str, version: str) -> Response:
@@ -326,6 +329,7 @@ class FileFilter(drf.Serializer):
 
 class FileListView(ApiView):
     serializer_class = s.FileSerializer
+    required_actions = needs(POST=Action.UPLOAD)
     # Documents the body; the view parses it itself, streaming and hashing (see post).
     parser_classes = (MultiPartParser,)
 
@@ -384,6 +388,7 @@ class FileListView(ApiView):
 
 class FileView(ApiView):
     serializer_class = s.FileSerializer
+    required_actions = needs(DELETE=Action.DELETE)
 
     def file(self) -> File:
         return selectors.file_for(repository=self.repository, filename=self.kwargs["filename"])

@@ -60,7 +60,7 @@ def _repository_context(request: AuthenticatedRequest, repository: Repository) -
         "netloc": public.netloc,
         "scheme": public.scheme,
         "can_upload": can(request.user, Action.UPLOAD, repository.organization, repository),
-        "can_yank": can(request.user, Action.YANK_DELETE, repository.organization, repository),
+        "can_yank": can(request.user, Action.YANK, repository.organization, repository),
     }
 
 
@@ -259,7 +259,7 @@ def _confirm_page(request: AuthenticatedRequest, release: Release, **extra: Any)
 def release_delete(
     request: AuthenticatedRequest, org: str, repo: str, project: str, version: str
 ) -> HttpResponse:
-    release = _release(request, org, repo, project, version, Action.YANK_DELETE)
+    release = _release(request, org, repo, project, version, Action.DELETE)
     what = f"release {release}"
     if request.method != "POST":
         return _confirm_page(request, release, what=what, form=ConfirmForm())
@@ -285,7 +285,7 @@ def release_delete(
 def file_delete(
     request: AuthenticatedRequest, org: str, repo: str, project: str, version: str, file_id: int
 ) -> HttpResponse:
-    release = _release(request, org, repo, project, version, Action.YANK_DELETE)
+    release = _release(request, org, repo, project, version, Action.DELETE)
     file = registry_selectors.file_of_release(release=release, file_id=file_id)
     if request.method != "POST":
         return _confirm_page(request, release, what=f"file {file.filename}", file=file)

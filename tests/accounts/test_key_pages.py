@@ -148,3 +148,23 @@ def test_it_lists_active_keys_before_revoked_ones(world: World) -> None:
     revoked = ApiKey.objects.get(name="revoked").public_id
     active = ApiKey.objects.get(name="read").public_id
     assert listing.index(active) < listing.index(revoked)
+
+
+def test_it_offers_management_scopes_only_to_those_who_may_grant_them(world: World) -> None:
+    assert 'value="manage:keys"' not in logged_in(world.users["member"]).get(KEYS_URL).text
+    admin = logged_in(world.users["admin"])
+    assert 'value="manage:keys"' in admin.get(KEYS_URL).text
+    response = admin.post(KEYS_URL, {
+        "name": "ops", "scope": "read", "access": "all",
+        "management_scopes": ["manage:repositories", "yank"],
+    })  # fmt: skip
+    assert response.status_code == 200
+    key = ApiKey.objects.get(name="ops")
+    assert key.scopes == {"read", "manage:repositories", "yank"}
+    # A member's form has no such field: a scope posted anyway is not granted.
+    member = logged_in(world.users["member"])
+    member.post(KEYS_URL, {
+        "name": "sneaky", "scope": "read", "access": "all", "personal": "on",
+        "management_scopes": ["manage:keys"],
+    })  # fmt: skip
+    assert ApiKey.objects.get(name="sneaky").scopes == {"read"}

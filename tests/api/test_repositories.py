@@ -76,7 +76,12 @@ def test_it_yanks_and_unyanks_with_a_reason_for_admins_only(world: World) -> Non
     personal = as_actor(world, "key_personal").post(f"{RELEASE}yank/")
     assert (personal.status_code, error(personal)["message"]) == (
         403,
-        "This personal API key's user may not yank/delete here.",
+        "This API key lacks the yank scope.",
+    )
+    demoted = as_actor(world, "key_personal_demoted_admin").post(f"{RELEASE}yank/")
+    assert (demoted.status_code, error(demoted)["message"]) == (
+        403,
+        "This personal API key's user may not yank here.",
     )
     yanked = as_actor(world, "admin").post(f"{RELEASE}yank/", {"reason": "broken build"})
     assert yanked.json()["yanked"] is True
