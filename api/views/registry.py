@@ -241,10 +241,11 @@ class ProjectView(ApiView):
 
 class ProjectStatusView(ApiView):
     serializer_class = s.ProjectSerializer
+    required_actions = needs(PUT=Action.YANK)
 
     @extend_schema(
         summary="Set the PEP 792 status: archive, quarantine, deprecate or reactivate "
-        "(owners, admins)",
+        "(owners, admins, keys with the yank scope)",
         description="Installers read the status and reason from the index. An archived "
         "project refuses uploads; a quarantined one offers no file. Audited.",
         request=s.ProjectStatusSerializer,
