@@ -88,3 +88,14 @@ def test_it_hides_other_keys_from_members_and_keys(world: World) -> None:
     assert itself.get(f"orgs/acme/keys/{public_id}/").status_code == 200
     assert itself.delete(f"orgs/acme/keys/{public_id}/").status_code == 403
     assert ApiKey.objects.get(public_id=public_id).revoked_at is None
+
+
+def test_it_lists_active_keys_newest_first_then_the_revoked(world: World) -> None:
+    """Keys made in one instant (a script's batch) keep the order they were made in."""
+    now = ApiKey.objects.get(name="read").created_at
+    ApiKey.objects.filter(name__in=["upload", "limited"]).update(created_at=now)
+    listed = as_actor(world, "owner").get("orgs/acme/keys/", {"page_size": 50}).json()
+    assert [k["name"] for k in listed["results"]] == [
+        "left", "demoted", "personal", "network", "expired", "no-repos",
+        "read", "upload", "limited", "revoked",
+    ]  # fmt: skip
