@@ -192,6 +192,14 @@ def test_it_lets_an_invited_person_join_with_the_emailed_link_once(
 ) -> None:
     path = _invite(world, mailoutbox, django_capture_on_commit_callbacks)
     assert mailoutbox[-1].to == ["new@acme.test"]
+    assert mailoutbox[-1].subject == "Join Acme on Wheelhouse"
+    # The email says who invited them, to what, as what, with which address, and until when.
+    invitation = Invitation.objects.get(email="new@acme.test")
+    assert mailoutbox[-1].body.startswith(
+        "admin@acme.test invited you to join Acme on Wheelhouse as reader.\n\n"
+        "Accept here (log in or sign up with new@acme.test first):\n"
+    )
+    assert f"until {invitation.expires_at:%Y-%m-%d %H:%M} UTC." in mailoutbox[-1].body
     newcomer = logged_in(User.objects.create_user("new@acme.test"))
     assert newcomer.get(path).status_code == 200
     assert newcomer.post(path).status_code == 302
