@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import ApiKey
+from accounts.models import AuditEvent
 from tests.api.conftest import as_actor
 from tests.api.conftest import error
 from tests.world import World
@@ -99,3 +100,22 @@ def test_it_lists_active_keys_newest_first_then_the_revoked(world: World) -> Non
         "left", "demoted", "personal", "network", "expired", "no-repos",
         "read", "upload", "limited", "revoked",
     ]  # fmt: skip
+
+
+def test_a_revocation_is_audited_once_and_never_moves(world: World) -> None:
+    """Revoking a revoked key changes nothing: not its revocation time, not the log."""
+    public_id = ApiKey.objects.get(name="read").public_id
+    admin = Client(REMOTE_ADDR="192.0.2.44")
+    admin.force_login(world.users["admin"])
+    first = admin.delete(f"/api/v1/orgs/acme/keys/{public_id}/").json()["revoked_at"]
+    again = admin.delete(f"/api/v1/orgs/acme/keys/{public_id}/").json()["revoked_at"]
+    assert again == first
+    assert ApiKey.objects.filter(revoked_at__isnull=False).count() == 2  # and "revoked"
+    event = AuditEvent.objects.get(action="api_key.revoke")
+    assert (event.organization, event.actor_user, event.target, event.source_ip) == (
+        world.org_a,
+        world.users["admin"],
+        f"key {public_id}",
+        "192.0.2.44",
+    )
+    assert event.details == {"name": "read"}
