@@ -119,3 +119,15 @@ def test_a_revocation_is_audited_once_and_never_moves(world: World) -> None:
         "192.0.2.44",
     )
     assert event.details == {"name": "read"}
+
+
+def test_a_member_revokes_and_rotates_their_own_personal_key(world: World) -> None:
+    """Managing keys is for owners and admins, but a personal key is its user's to end."""
+    public_id = ApiKey.objects.get(name="personal").public_id
+    member = as_actor(world, "member")
+    rotated = member.post(f"orgs/acme/keys/{public_id}/rotate/")
+    assert rotated.status_code == 201
+    new_id = rotated.json()["public_id"]
+    revoked = member.delete(f"orgs/acme/keys/{new_id}/")
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
