@@ -21,6 +21,7 @@ from accounts.models import ApiKey
 from accounts.models import AuditEvent
 from accounts.models import Membership
 from accounts.models import Role
+from accounts.models import User
 from accounts.services import api_key_authenticate
 from accounts.services import api_key_create
 from accounts.services import api_key_rotate
@@ -187,6 +188,17 @@ def test_it_stops_a_personal_key_when_its_user_leaves(world: World) -> None:
     membership = Membership.objects.get(user=world.users["member"], organization=world.org_a)
     membership_remove(membership=membership, actor=world.users["owner"])
     assert get(index(world), auth).status_code == 401
+
+
+def test_it_stops_a_personal_key_when_its_user_is_deactivated(world: World) -> None:
+    """An operator who deactivates a person (the admin's "active" box) stops their personal
+    keys too, though the membership stays; the organization's log says why."""
+    auth = basic("__token__", world.tokens["key_personal"])
+    assert get(index(world), auth).status_code == 200
+    User.objects.filter(pk=world.users["member"].pk).update(is_active=False)
+    assert get(index(world), auth).status_code == 401
+    refused = AuditEvent.objects.get(action="api_key.refused", actor_user=world.users["member"])
+    assert refused.details["reason"] == "user left"
 
 
 def test_it_bounds_a_personal_key_by_its_users_current_role(world: World) -> None:

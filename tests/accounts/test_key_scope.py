@@ -242,3 +242,7 @@ def test_the_rules_keep_a_limited_key_to_its_repositories(world: World) -> None:
     # Nor does any key act in another organization, whatever its scope.
     foreign = ApiKey.objects.get(name="b")
     assert not can(foreign, Action.READ, world.org_a)
+    # And no one, person or key, acts on another organization's repository through their own.
+    owner, upload = world.users["owner"], ApiKey.objects.get(name="upload")
+    assert not can(owner, Action.READ, world.org_a, world.repo_b)
+    assert not can(upload, Action.READ, world.org_a, world.repo_b)

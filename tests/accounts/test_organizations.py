@@ -112,8 +112,9 @@ def test_it_deletes_an_organization_and_its_stored_files_only_when_confirmed(
 
 def test_it_never_lets_the_last_owner_go(world: World) -> None:
     owner = world.users["owner"]
-    with pytest.raises(ValidationError, match="at least one owner"):
+    with pytest.raises(ValidationError) as refused:
         membership_set_role(membership=membership(world, "owner"), role=Role.ADMIN, actor=owner)
+    assert refused.value.messages == ["An organization must keep at least one owner."]
     with pytest.raises(ValidationError, match="at least one owner"):
         membership_remove(membership=membership(world, "owner"), actor=owner)
     assert membership(world, "owner").role == Role.OWNER
@@ -125,6 +126,43 @@ def test_it_lets_an_owner_step_down_once_another_owner_exists(world: World) -> N
     membership_set_role(membership=membership(world, "owner"), role=Role.MEMBER, actor=owner)
     assert membership(world, "owner").role == Role.MEMBER
     assert membership(world, "admin").role == Role.OWNER
+
+
+def test_a_role_change_is_audited_with_who_what_and_where(world: World) -> None:
+    member = membership(world, "member")
+    membership_set_role(
+        membership=member, role=Role.ADMIN, actor=world.users["owner"], source_ip="192.0.2.5"
+    )
+    event = AuditEvent.objects.get(action="membership.role_change")
+    assert (event.organization, event.actor_user, event.target, event.source_ip) == (
+        world.org_a,
+        world.users["owner"],
+        "user member@acme.test",
+        "192.0.2.5",
+    )
+    assert event.details == {"before": Role.MEMBER, "after": Role.ADMIN}
+
+
+def test_a_membership_change_is_seen_at_once_by_whoever_asks_next(world: World) -> None:
+    """Roles are remembered on the user object for a request; the services that change a
+    membership forget them, for the person changed and the one who changed it (scripts and
+    the REST API go on asking with the same objects)."""
+    owner, admin = world.users["owner"], world.users["admin"]
+    membership_set_role(membership=membership(world, "admin"), role=Role.OWNER, actor=owner)
+    stepping_down = membership(world, "owner")
+    assert can(owner, Action.MANAGE_OWNERS, world.org_a)
+    assert can(stepping_down.user, Action.MANAGE_OWNERS, world.org_a)
+    membership_set_role(membership=stepping_down, role=Role.ADMIN, actor=owner)
+    assert not can(owner, Action.MANAGE_OWNERS, world.org_a)
+    assert not can(stepping_down.user, Action.MANAGE_OWNERS, world.org_a)
+    removed = membership(world, "member")
+    assert can(removed.user, Action.READ, world.org_a)
+    membership_remove(membership=removed, actor=admin)
+    assert not can(removed.user, Action.READ, world.org_a)
+    reader = world.users["reader"]
+    assert can(reader, Action.READ, world.org_a)
+    membership_remove(membership=membership(world, "reader"), actor=reader)
+    assert not can(reader, Action.READ, world.org_a)
 
 
 def test_it_keeps_admins_away_from_the_owner_role(world: World) -> None:
@@ -165,6 +203,14 @@ def test_it_lets_an_invited_person_join_with_the_emailed_link_once(
 ) -> None:
     path = _invite(world, mailoutbox, django_capture_on_commit_callbacks)
     assert mailoutbox[-1].to == ["new@acme.test"]
+    assert mailoutbox[-1].subject == "Join Acme on Wheelhouse"
+    # The email says who invited them, to what, as what, with which address, and until when.
+    invitation = Invitation.objects.get(email="new@acme.test")
+    assert mailoutbox[-1].body.startswith(
+        "admin@acme.test invited you to join Acme on Wheelhouse as reader.\n\n"
+        "Accept here (log in or sign up with new@acme.test first):\n"
+    )
+    assert f"until {invitation.expires_at:%Y-%m-%d %H:%M} UTC." in mailoutbox[-1].body
     newcomer = logged_in(User.objects.create_user("new@acme.test"))
     assert newcomer.get(path).status_code == 200
     assert newcomer.post(path).status_code == 302
@@ -360,6 +406,7 @@ def test_accepting_an_invitation_spends_only_that_one_and_records_who(world: Wor
     mine = _invitation(world, "new@acme.test")
     other = _invitation(world, "other@acme.test")
     newcomer = User.objects.create_user("New@Acme.test")
+    assert not can(newcomer, Action.READ, world.org_a)  # remembered until the change
     membership = invitation_accept(invitation=mine, user=newcomer, source_ip="192.0.2.7")
     assert (membership.organization, membership.role) == (world.org_a, Role.READER)
     mine.refresh_from_db()
@@ -369,7 +416,7 @@ def test_accepting_an_invitation_spends_only_that_one_and_records_who(world: Wor
     assert other.accepted_at is None  # another person's link still works
     # Its role is known at once (no stale cached role): the newcomer can read the org.
     assert can(newcomer, Action.READ, world.org_a)
-    event = AuditEvent.objects.get(action="membership.join")
+    event = AuditEvent.objects.get(action="membership.join", organization=world.org_a)
     assert (event.actor_user, event.target, event.source_ip) == (
         newcomer,
         "user new@acme.test",

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import ApiKey
+from accounts.models import AuditEvent
 from tests.api.conftest import as_actor
 from tests.api.conftest import error
 from tests.world import World
@@ -88,3 +89,45 @@ def test_it_hides_other_keys_from_members_and_keys(world: World) -> None:
     assert itself.get(f"orgs/acme/keys/{public_id}/").status_code == 200
     assert itself.delete(f"orgs/acme/keys/{public_id}/").status_code == 403
     assert ApiKey.objects.get(public_id=public_id).revoked_at is None
+
+
+def test_it_lists_active_keys_newest_first_then_the_revoked(world: World) -> None:
+    """Keys made in one instant (a script's batch) keep the order they were made in."""
+    now = ApiKey.objects.get(name="read").created_at
+    ApiKey.objects.filter(name__in=["upload", "limited"]).update(created_at=now)
+    listed = as_actor(world, "owner").get("orgs/acme/keys/", {"page_size": 50}).json()
+    assert [k["name"] for k in listed["results"]] == [
+        "left", "demoted", "personal", "network", "expired", "no-repos",
+        "read", "upload", "limited", "revoked",
+    ]  # fmt: skip
+
+
+def test_a_revocation_is_audited_once_and_never_moves(world: World) -> None:
+    """Revoking a revoked key changes nothing: not its revocation time, not the log."""
+    public_id = ApiKey.objects.get(name="read").public_id
+    admin = Client(REMOTE_ADDR="192.0.2.44")
+    admin.force_login(world.users["admin"])
+    first = admin.delete(f"/api/v1/orgs/acme/keys/{public_id}/").json()["revoked_at"]
+    again = admin.delete(f"/api/v1/orgs/acme/keys/{public_id}/").json()["revoked_at"]
+    assert again == first
+    assert ApiKey.objects.filter(revoked_at__isnull=False).count() == 2  # and "revoked"
+    event = AuditEvent.objects.get(action="api_key.revoke")
+    assert (event.organization, event.actor_user, event.target, event.source_ip) == (
+        world.org_a,
+        world.users["admin"],
+        f"key {public_id}",
+        "192.0.2.44",
+    )
+    assert event.details == {"name": "read"}
+
+
+def test_a_member_revokes_and_rotates_their_own_personal_key(world: World) -> None:
+    """Managing keys is for owners and admins, but a personal key is its user's to end."""
+    public_id = ApiKey.objects.get(name="personal").public_id
+    member = as_actor(world, "member")
+    rotated = member.post(f"orgs/acme/keys/{public_id}/rotate/")
+    assert rotated.status_code == 201
+    new_id = rotated.json()["public_id"]
+    revoked = member.delete(f"orgs/acme/keys/{new_id}/")
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None

@@ -10,6 +10,7 @@ from django.core import mail
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from accounts.models import Invitation
 from accounts.models import Membership
 from accounts.models import Organization
 from accounts.models import Role
@@ -100,6 +101,9 @@ def test_it_invites_lists_and_revokes_invitations(world: World) -> None:
     admin = as_actor(world, "admin")
     created = admin.post("orgs/acme/invitations/", {"email": "New@Acme.test", "role": "reader"})
     assert created.status_code == 201
+    # Another organization's invitation is its own business.
+    globex = as_actor(world, "b_member").post("orgs/globex/invitations/", {"email": "x@b.test"})
+    assert globex.status_code == 201
     assert created.json()["url"].startswith("http://localhost:8000/accounts/invitations/")
     listed = admin.get("orgs/acme/invitations/").json()["results"]
     assert {i["email"] for i in listed} == {"new@acme.test", "invitee@acme.test"}
@@ -108,6 +112,9 @@ def test_it_invites_lists_and_revokes_invitations(world: World) -> None:
     listed = admin.get("orgs/acme/invitations/").json()["results"]
     assert [i["email"] for i in listed] == ["invitee@acme.test"]
     assert admin.delete("orgs/acme/invitations/new@acme.test/").status_code == 404
+    # An accepted invitation is no longer pending.
+    Invitation.objects.filter(email="invitee@acme.test").update(accepted_at=timezone.now())
+    assert admin.get("orgs/acme/invitations/").json()["results"] == []
 
 
 def test_it_builds_invitation_links_from_public_url_whatever_the_host(

@@ -70,6 +70,27 @@ def test_it_lists_projects_releases_and_files_with_their_status(world: World) ->
     assert one["url"].endswith(f"/acme/main/files/{world.file.sha256}/{world.file.filename}")
 
 
+def test_each_refusal_says_what_stood_in_the_way(world: World) -> None:
+    """A person's role, a key's scope, and a personal key's user each explain a 403 in their
+    own words; only a read-only key asked to upload is told it is read-only."""
+    said = {
+        actor: error(as_actor(world, actor).post(f"{RELEASE}yank/"))["message"]
+        for actor in ("member", "key_read", "key_upload", "key_personal")
+    }
+    assert said == {
+        "member": "Your role does not allow this (yank_delete).",
+        "key_read": "This API key's scope does not allow yank_delete.",
+        "key_upload": "This API key's scope does not allow yank_delete.",
+        "key_personal": "This personal API key's user may not yank/delete here.",
+    }
+    # An upload key whose user was demoted to reader: its scope allows uploads, its user not.
+    demoted = as_actor(world, "key_personal_demoted", scheme="Basic").client.post(
+        "/acme/main/legacy/"
+    )
+    assert demoted.status_code == 403
+    assert "This personal API key's user may not upload here." in demoted.content.decode()
+
+
 def test_it_yanks_and_unyanks_with_a_reason_for_admins_only(world: World) -> None:
     assert as_actor(world, "member").post(f"{RELEASE}yank/", {"reason": "x"}).status_code == 403
     assert as_actor(world, "key_upload").post(f"{RELEASE}yank/").status_code == 403
