@@ -1,5 +1,6 @@
 """Renew an organization's access generation (core.cache) whenever a row that decides access
-in it is written: its keys and their repository limits, its members, the organization itself.
+in it is written: its keys and their repository limits, its members (and their accounts:
+a deactivated user's personal keys stop), the organization itself.
 
 Signals, not calls in each service, so that every writer is covered, the admin site too. A
 queryset `update()` sends no signal: the services that write access rows that way renew
@@ -18,6 +19,7 @@ from django.dispatch import receiver
 from accounts.models import ApiKey
 from accounts.models import Membership
 from accounts.models import Organization
+from accounts.models import User
 from core.cache import access_generation_key
 from core.cache import renew
 
@@ -45,6 +47,17 @@ def _key_limits_written(sender: Any, instance: Any, action: str, **kwargs: Any) 
     # organization the same way.
     if action.startswith("post_"):
         access_changed(organization_id=instance.organization_id)
+
+
+@receiver(post_save, sender=User)
+def _user_written(sender: Any, instance: User, created: bool, **kwargs: Any) -> None:
+    # A deactivated user's personal keys stop working (accounts.services.keys): in every
+    # organization the user belongs to. Log-ins write last_login: those change nothing here.
+    fields = kwargs.get("update_fields")
+    if created or (fields is not None and set(fields) <= {"last_login"}):
+        return
+    slugs = Organization.objects.filter(memberships__user=instance).values_list("slug", flat=True)
+    renew([access_generation_key(slug) for slug in slugs])
 
 
 @receiver(pre_save, sender=Organization)

@@ -71,17 +71,18 @@ def test_it_lists_projects_releases_and_files_with_their_status(world: World) ->
 
 
 def test_each_refusal_says_what_stood_in_the_way(world: World) -> None:
-    """A person's role, a key's scope, and a personal key's user each explain a 403 in their
-    own words; only a read-only key asked to upload is told it is read-only."""
+    """A person's role and a key's missing scope each explain a 403 in their own words, and a
+    personal key's user where its scope allowed the action; only a read-only key asked to
+    upload is told it is read-only."""
     said = {
         actor: error(as_actor(world, actor).post(f"{RELEASE}yank/"))["message"]
         for actor in ("member", "key_read", "key_upload", "key_personal")
     }
     assert said == {
-        "member": "Your role does not allow this (yank_delete).",
-        "key_read": "This API key's scope does not allow yank_delete.",
-        "key_upload": "This API key's scope does not allow yank_delete.",
-        "key_personal": "This personal API key's user may not yank/delete here.",
+        "member": "Your role does not allow this (yank).",
+        "key_read": "This API key lacks the yank scope.",
+        "key_upload": "This API key lacks the yank scope.",
+        "key_personal": "This API key lacks the yank scope.",
     }
     # An upload key whose user was demoted to reader: its scope allows uploads, its user not.
     demoted = as_actor(world, "key_personal_demoted", scheme="Basic").client.post(
