@@ -302,11 +302,15 @@ def _fetch(server: Server, url: str) -> int:
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.netloc, timeout=120)
     headers = {"Authorization": server.auth} if server.auth else {}
-    connection.request("GET", parts.path, headers=headers)
+    # The query too: a presigned S3 URL's signature is in it.
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    connection.request("GET", target, headers=headers)
     response = connection.getresponse()
     if response.status in (301, 302, 303, 307):
         response.read()
         return _fetch(Server(server.name, "", "", "", None), response.headers["Location"])
+    if response.status != 200:
+        raise RuntimeError(f"{server.name}: {url} answered {response.status}")
     size = 0
     while chunk := response.read(1024 * 1024):
         size += len(chunk)
