@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections import deque
 from queue import Empty
 from typing import Any
@@ -15,9 +17,12 @@ from click import Option
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.encoding import bytes_to_str
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
 from kombu.utils.json import loads
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+logger = logging.getLogger(__name__)
 
 app = Celery("wheelhouse")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -58,9 +63,29 @@ class FolderTransport(filesystem.Transport):
                     names = transport.listing.get(queue)
             while names:
                 payload = self._take(names.popleft())
-                if payload is not None:
+                if payload is None:
+                    continue
+                try:
                     return loads(bytes_to_str(payload))
+                except ValueError:
+                    # Never a reason to stop the worker (and with it `manage.py serve`): the
+                    # message is dropped, and the pending sweep sends its file again.
+                    logger.exception("Dropped an unreadable message of queue %s", queue)
             raise Empty()
+
+        def _put(self, queue: Any, payload: Any, **kwargs: Any) -> Any:  # type: ignore[override]  # kombu's own signature
+            """As kombu names it, but written under another name and renamed into place:
+            kombu writes the message file where readers look, and a reader that took it
+            between its creation and its write read nothing, which stopped the worker."""
+            name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+            final = os.path.join(self.data_folder_out, name)
+            partial = f"{final}.partial"  # not a .msg: never listed
+            try:
+                with open(partial, "wb") as partial_file:
+                    partial_file.write(str_to_bytes(dumps(payload)))
+                os.replace(partial, final)
+            except OSError as exc:
+                raise ChannelError(f"Cannot add file {final!r} to directory") from exc
 
         def _list(self, transport: FolderTransport) -> None:
             listing: dict[str, deque[str]] = {}

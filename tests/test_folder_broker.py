@@ -78,3 +78,17 @@ def test_an_idle_consumer_sees_a_new_message_within_the_polling_interval(
         started = time.monotonic()
         assert received.get(timeout=1).payload == "upload"
         assert time.monotonic() - started < 0.4
+
+
+def test_a_message_file_not_yet_written_never_stops_the_consumer(tmp_path: Path) -> None:
+    """kombu writes a message where readers look; one taken between its creation and its
+    write is empty. That stopped the worker, and `manage.py serve` with it. Our messages
+    appear only once whole, and an unreadable one is dropped (the sweep sends its file
+    again) while the next is delivered."""
+    with connection(tmp_path) as producer_side, connection(tmp_path) as consumer_side:
+        name = queue_name()
+        received = consumer_side.SimpleQueue(name)
+        (tmp_path / "queue" / f"1_{uuid.uuid4()}.{name}.msg").write_bytes(b"")  # half-made
+        producer_side.SimpleQueue(name).put("upload")
+        assert received.get(timeout=1).payload == "upload"
+        assert not list((tmp_path / "queue").glob("*.partial"))
