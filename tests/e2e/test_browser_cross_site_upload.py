@@ -25,8 +25,8 @@ from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
 from tests.clients import http as http_request
 from tests.clients import with_credentials
-from tests.e2e.test_browser_dashboard import CHROMIUM
-from tests.e2e.test_browser_dashboard import CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM_ARGS
 from tests.services import ServicesStack
 from tests.services import free_port
 

@@ -20,11 +20,8 @@ from playwright.sync_api import Browser
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import Page
 from playwright.sync_api import expect
-from playwright.sync_api import sync_playwright
 
 from tests.e2e.seed_dashboard import PASSWORD
-from tests.e2e.test_browser_dashboard import CHROMIUM
-from tests.e2e.test_browser_dashboard import CHROMIUM_ARGS
 from tests.services import PROJECT_ROOT
 from tests.services import EmbeddedStack
 
@@ -61,18 +58,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
         yield live
     finally:
         live.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def logged_in(
