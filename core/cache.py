@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
+from typing import Any
 from typing import TypeVar
 
 from cachetools import TLRUCache
@@ -92,7 +93,7 @@ _local: TLRUCache[str, tuple[float, object]] = TLRUCache(
 )
 
 
-def local_get(name: str) -> object | None:
+def local_get(name: str) -> Any:
     """What this process kept under `name`, or None (never kept, expired or evicted)."""
     with _local_lock:
         found = _local.get(name)

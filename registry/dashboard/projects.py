@@ -64,11 +64,16 @@ def _repository_context(request: AuthenticatedRequest, repository: Repository) -
     }
 
 
+def _search(request: AuthenticatedRequest) -> tuple[ProjectSearchForm, str]:
+    """The search form of a package list, and what it asks for ("" for everything)."""
+    form = ProjectSearchForm(request.GET)
+    return form, form.cleaned_data["q"].strip() if form.is_valid() else ""
+
+
 @login_required
 def repository_detail(request: AuthenticatedRequest, org: str, repo: str) -> HttpResponse:
     repository = _repository(request, org, repo)
-    form = ProjectSearchForm(request.GET)
-    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    form, query = _search(request)
     projects = registry_selectors.repository_projects(repository=repository, query=query)
     context = {
         **_repository_context(request, repository),
@@ -83,8 +88,7 @@ def repository_detail(request: AuthenticatedRequest, org: str, repo: str) -> Htt
 @login_required
 def organization_search(request: AuthenticatedRequest, org: str) -> HttpResponse:
     organization = account_selectors.organization_for(actor=request.user, slug=org)
-    form = ProjectSearchForm(request.GET)
-    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    form, query = _search(request)
     projects = registry_selectors.organization_projects(organization=organization, query=query)
     context = {
         **org_context(request.user, organization),

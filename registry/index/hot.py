@@ -86,10 +86,6 @@ def generations_for(org: str, name: str | None) -> Generations | None:
     return Generations(*tokens) if tokens is not None else None
 
 
-def _local(name: str) -> Any:
-    return local_get(name)
-
-
 def _keep(name: str, value: object, seconds: int | None) -> None:
     limit = settings.HOT_CACHE_SECONDS
     local_set(name, value, limit if seconds is None else min(seconds, limit))
@@ -112,7 +108,7 @@ def access_get(
     if token is None:
         return None
     name = _access_name(gen, org, repo, action, token)
-    found: Access | None = _local(name)
+    found: Access | None = local_get(name)
     if found is None:
         return None
     api_key = found.api_key
@@ -157,7 +153,7 @@ def page_get(
     """The page as last rendered, ABSENT for a known 404, or None (not known here)."""
     if gen is None:
         return None
-    found = _local(_page_name(gen, repository, name, media))
+    found = local_get(_page_name(gen, repository, name, media))
     if isinstance(found, tuple):  # a large page: its tag and type; the body is shared
         tag, content_type = found
         body = guarded(DEFAULT, lambda cache: cache.get(page_cache_key(tag)), None)
@@ -194,7 +190,7 @@ def stored_get(
     """Where a file (or `<file>.metadata`) served before is kept, or None."""
     if gen is None:
         return None
-    found: Stored | None = _local(_file_name(gen, repository, sha256, filename))
+    found: Stored | None = local_get(_file_name(gen, repository, sha256, filename))
     return found
 
 
