@@ -93,6 +93,7 @@ OTHER_VALUES: dict[str, Any] = {
     "web": {"replicas": 3, "workers": 3, "autoscaling": {"enabled": False}},
     "worker": {"replicas": 2, "concurrency": 4},
     "ingress": {"enabled": False},
+    "networkPolicy": {"enabled": True},
 }
 
 
@@ -209,7 +210,8 @@ def test_it_renders_every_part(defaults: list[dict[str, Any]], other: list[dict[
     kinds = {(o["kind"], component(o)) for o in other}
     # No autoscaler and no Ingress when they are off; the chart's Secret when it makes one.
     assert kinds == (
-        DEFAULT_KINDS - {("Ingress", "web"), ("HorizontalPodAutoscaler", "web")} | {("Secret", "")}
+        DEFAULT_KINDS - {("Ingress", "web"), ("HorizontalPodAutoscaler", "web")}
+        | {("Secret", ""), ("NetworkPolicy", "web"), ("NetworkPolicy", "")}
     )
     assert not [o for o in defaults if o["kind"] == "Secret"]
     (secret,) = [o for o in other if o["kind"] == "Secret"]
@@ -403,6 +405,39 @@ def test_selectors_find_their_pods(rendered: list[dict[str, Any]]) -> None:
         if obj["kind"] == "Deployment":
             selector = obj["spec"]["selector"]["matchLabels"]
             assert selector.items() <= obj["spec"]["template"]["metadata"]["labels"].items()
+
+
+def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a label selector (matchLabels, matchExpressions with In) selects these labels."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In"
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
+
+
+def test_only_the_ingress_controller_reaches_the_web_pods(other: list[dict[str, Any]]) -> None:
+    policies = [o for o in other if o["kind"] == "NetworkPolicy"]
+    pods = {
+        component(o): o["spec"]["template"]["metadata"]["labels"]
+        for o in other
+        if o["kind"] in {"Deployment", "Job"}
+    }
+    for name, labels in pods.items():
+        (policy,) = [p for p in policies if matches(p["spec"]["podSelector"], labels)]
+        rules = policy["spec"].get("ingress", [])
+        if name == "web":
+            (rule,) = rules
+            (source,) = rule["from"]
+            assert source["namespaceSelector"]["matchLabels"] == {
+                "kubernetes.io/metadata.name": "ingress-nginx"
+            }
+            assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+        else:
+            assert policy["spec"]["policyTypes"] == ["Ingress"]
+            assert not rules, f"{name} takes connections"
 
 
 def test_the_ingress_is_the_buffering_front(defaults: list[dict[str, Any]]) -> None:
