@@ -478,6 +478,8 @@ def test_pods_run_unprivileged_on_a_read_only_root(rendered: list[dict[str, Any]
     for name, pod in pod_specs(rendered):
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] != 0, name
+        # With the container settings below: Kubernetes' "restricted" Pod Security Standard.
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
         assert pod["automountServiceAccountToken"] is False, name
         volumes = {v["name"] for v in pod["volumes"]}
         for container in containers(pod):
