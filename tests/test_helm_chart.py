@@ -118,12 +118,11 @@ def helm(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @functools.cache
 def _render(values_json: str, extra: tuple[str, ...]) -> tuple[int, str, str]:
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"wheelhouse-helm-{os.getpid()}"
-    tmp.mkdir(exist_ok=True)
-    values = tmp / f"values-{abs(hash(values_json))}.yaml"
-    values.write_text(yaml.safe_dump(json.loads(values_json)))
-    result = helm(tmp, "template", "reg", str(CHART), "--namespace", "pkgs", "--values",
-                  str(values), *extra)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="wheelhouse-helm-") as tmp:
+        values = Path(tmp) / "values.yaml"
+        values.write_text(yaml.safe_dump(json.loads(values_json)))
+        result = helm(Path(tmp), "template", "reg", str(CHART), "--namespace", "pkgs",
+                      "--values", str(values), *extra)  # fmt: skip
     return result.returncode, result.stdout, result.stderr
 
 
@@ -166,9 +165,13 @@ def value(container: dict[str, Any], name: str) -> str:
     return str(env_of(container)[name]["value"])
 
 
+def main_container(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (container,) = one(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"]
+    return container
+
+
 def web_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    (web,) = one(objects, "Deployment", "web")["spec"]["template"]["spec"]["containers"]
-    return web
+    return main_container(objects, "web")
 
 
 @pytest.fixture(scope="module")
@@ -285,13 +288,8 @@ def test_settings_follow_the_values(other: list[dict[str, Any]]) -> None:
     assert web["image"] == "registry.example.com/wheelhouse:2026.11.1"
     assert "--workers=3" in web["command"]
     assert one(other, "Deployment", "web")["spec"]["replicas"] == 3
-    assert "--concurrency=4" in web_container_of(other, "worker")["command"]
+    assert "--concurrency=4" in main_container(other, "worker")["command"]
     assert one(other, "Deployment", "worker")["spec"]["replicas"] == 2
-
-
-def web_container_of(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    (container,) = one(objects, "Deployment", name)["spec"]["template"]["spec"]["containers"]
-    return container
 
 
 def test_the_defaults_fit_an_ingress_that_terminates_tls(defaults: list[dict[str, Any]]) -> None:
@@ -332,7 +330,7 @@ def test_the_commands_run_what_the_code_defines(rendered: list[dict[str, Any]]) 
     assert web["command"][0] == "gunicorn"
     assert defines(ROOT / f"{module.replace('.', '/')}.py", attr)
     for name in ("worker", "beat"):
-        command = web_container_of(rendered, name)["command"]
+        command = main_container(rendered, name)["command"]
         assert command[:3] == ["celery", "--app=config", name]
         assert defines(ROOT / "config" / "celery.py", "app")
     job = one(rendered, "Job", "migrations")["spec"]["template"]["spec"]
