@@ -190,10 +190,14 @@ class LiveRegistry:
     def unfinished_uploads(self) -> list[str]:
         if not isinstance(self.stack, ServicesStack):
             return []  # a data folder: no multipart uploads (a cut-off write is an object)
-        answer = self.stack.s3.client().list_multipart_uploads(
-            Bucket=self.stack.env["S3_BUCKET"], Prefix=f"repositories/{self.repository_id}/"
+        pages = (
+            self.stack.s3.client()
+            .get_paginator("list_multipart_uploads")
+            .paginate(
+                Bucket=self.stack.env["S3_BUCKET"], Prefix=f"repositories/{self.repository_id}/"
+            )
         )
-        return [upload["Key"] for upload in answer.get("Uploads", [])]
+        return [upload["Key"] for page in pages for upload in page.get("Uploads", [])]
 
 
 class InProcessRegistry:
@@ -246,8 +250,10 @@ class InProcessRegistry:
         if isinstance(packages_storage(), FileSystemStorage):
             return []
         client, bucket = self._s3()
-        answer = client.list_multipart_uploads(Bucket=bucket, Prefix=self.prefix)
-        return [upload["Key"] for upload in answer.get("Uploads", [])]
+        pages = client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=bucket, Prefix=self.prefix
+        )
+        return [upload["Key"] for page in pages for upload in page.get("Uploads", [])]
 
     @staticmethod
     def _s3() -> tuple[Any, str]:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import redis
 from psycopg import sql
 
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
+from tests.cluster import PrivateRedis
 from tests.conftest import DEFAULT_DATABASE_URL
 from tests.e2e.live_checks import file_rows
 from tests.e2e.live_checks import post
@@ -34,44 +34,12 @@ from tests.invariants import assert_invariants
 from tests.services import PROJECT_ROOT
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
-from tests.services import free_port
 from tests.services import start_process
 from tests.services import stop_process
 from tests.services import wait_for
 
 pytestmark = pytest.mark.e2e
 FILES = 12
-
-
-class PrivateRedis:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        # No persistence: a restart loses every queued message, the worst a broker can do.
-        self.process = start_process(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
-            env=dict(os.environ), log=self.workdir / "redis.log",
-        )  # fmt: skip
-        wait_for(self._answers, timeout=20, what="private redis")
-
-    def _answers(self) -> bool:
-        try:
-            return bool(redis.Redis.from_url(self.url).ping())
-        except redis.ConnectionError:
-            return False
-
-    def kill(self) -> None:
-        if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def queued(self, queue: str) -> int:
-        return int(redis.Redis.from_url(self.url).llen(queue))
 
 
 class FaultStack(ServicesStack):
