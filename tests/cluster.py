@@ -251,6 +251,9 @@ class Cluster(ServicesStack):
             env=self.env, log=self.workdir / f"worker-{worker}.log",
         )  # fmt: skip
 
+    def worker_log(self, worker: int) -> str:
+        return (self.workdir / f"worker-{worker}.log").read_text(errors="replace")
+
     def kill_worker(self, worker: int) -> None:
         """SIGKILL the worker and its pool: no warm shutdown, no message given back."""
         os.killpg(self.workers[worker].pid, signal.SIGKILL)

@@ -17,13 +17,17 @@ CLUSTER_LOAD_SECONDS, CLUSTER_KILL_ROUNDS, CLUSTER_INSTALLERS).
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.artifacts import Package
+from tests.artifacts import sdist_bytes
+from tests.artifacts import sdist_filename
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
 from tests.clients import wait_until_listed
@@ -35,6 +39,7 @@ from tests.cluster import Uploader
 from tests.cluster import private_database
 from tests.conftest import DEFAULT_DATABASE_URL
 from tests.e2e.live_checks import post
+from tests.e2e.live_checks import query
 from tests.fixtures.hostile import Upload
 from tests.invariants import Acknowledged
 from tests.invariants import LiveRegistry
@@ -129,17 +134,38 @@ def test_installs_and_uploads_go_on_while_redis_is_stopped(
 ) -> None:
     stack, broker = cluster
     tenant = Tenant(stack, "redis-outage")
+    # A task in flight when Redis goes: the test holds the release of an sdist's wheel
+    # locked, so the worker processing the sdist waits, mid-task, until Redis is back (the
+    # upload itself only shares the lock, as its row's foreign key does).
+    held = Package("redis-outage-held", "1.0")
+    wheel = Upload(wheel_filename(held), wheel_bytes(held), name=held.name)
+    sdist = Upload(sdist_filename(held), sdist_bytes(held), name=held.name)
+    assert post(tenant.upload_url, tenant.token, wheel).status == 200
+    wait_until_listed(tenant.index_url, tenant.token, held.name, [wheel.filename])
     installers = tenant.installers(tmp_path)
     uploader = Uploader(tenant.upload_url, tenant.token, "during-outage", interval=0.5)
     for client in (*installers, uploader):
         client.start()
     try:
-        wait_for_installs(installers, after=0, count=1)
-        start = time.monotonic()
-        broker.stop()
-        time.sleep(REDIS_OUTAGE_SECONDS)  # the outage: the clients go on meanwhile
-        broker.start()
-        end = time.monotonic()
+        with psycopg.connect(stack.database_url) as lock:
+            lock.execute(
+                "SELECT r.id FROM registry_release r JOIN registry_file f ON f.release_id = r.id "
+                "WHERE f.repository_id = %s AND f.filename = %s FOR NO KEY UPDATE OF r",
+                (tenant.registry.repository_id, wheel.filename),
+            )
+            assert post(tenant.upload_url, tenant.token, sdist).status == 200
+            wait_for(
+                lambda: claimed(stack, tenant.registry.repository_id, sdist.filename),
+                timeout=60,
+                what="a worker mid-task on the held sdist",
+            )
+            wait_for_installs(installers, after=0, count=1)
+            start = time.monotonic()
+            broker.stop()
+            time.sleep(REDIS_OUTAGE_SECONDS)  # the outage: the clients go on meanwhile
+            broker.start()
+            end = time.monotonic()
+            lock.rollback()
         acknowledged_during = [o for o in uploader.load.within(start, end) if o.ok]
         # They had no message (the broker was down): the sweep sends them.
         during = {o.subject for o in acknowledged_during}
@@ -154,6 +180,8 @@ def test_installs_and_uploads_go_on_while_redis_is_stopped(
         for client in (*installers, uploader):
             client.stop()
 
+    # Every worker lived through it, the one that held a task too.
+    assert [w.poll() for w in stack.workers.values()] == [None] * len(stack.workers)
     report = [summary(f"installer {n}", i.load, start, end) for n, i in enumerate(installers)]
     report.append(summary("uploads", uploader.load, start, end))
     report.append(f"those acknowledged during it ready {ready_after:.1f} s after it ended")
@@ -164,7 +192,26 @@ def test_installs_and_uploads_go_on_while_redis_is_stopped(
     assert stack.balancer_errors("/redis-outage/") == []
     assert failures([uploader.load]) == []
     assert acknowledged_during, "no upload was acknowledged during the outage"
-    assert_invariants(tenant.registry, [*tenant.acknowledged, *uploader.acknowledged])
+    # The workers tried Redis again every second (config.celery.Consumer), not 2 s longer
+    # after each attempt: they were back with it.
+    for worker in stack.workers:
+        waits = re.findall(r"Trying again in ([\d.]+) seconds?", stack.worker_log(worker))
+        assert waits, "the worker never noticed the outage"
+        assert max(float(wait) for wait in waits) <= 1.0
+    held_files = [Acknowledged.of(u.filename, u.data) for u in (wheel, sdist)]
+    assert_invariants(tenant.registry, [*tenant.acknowledged, *held_files, *uploader.acknowledged])
+
+
+def claimed(stack: Cluster, repository_id: int, filename: str) -> bool:
+    """Whether a worker holds the file, pending, under its claim."""
+    rows = query(
+        stack,
+        "SELECT status, claimed_until IS NOT NULL FROM registry_file "
+        "WHERE repository_id = %s AND filename = %s",
+        repository_id,
+        filename,
+    )
+    return bool(rows) and rows[0] == ("pending", True)
 
 
 def test_a_web_node_and_a_worker_killed_mid_load_lose_nothing(
