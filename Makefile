@@ -11,12 +11,12 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse_mut
 MUTATE_REDIS_URL ?= redis://127.0.0.1:6379/12
 
-.PHONY: run test lint format clean bench bench-proxy chromium wrk axe mutate helm
+.PHONY: run test lint format clean bench bench-proxy chromium wrk axe haproxy helm mutate reliability
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py serve
 
-test: $(VENV)/.installed-test lint chromium axe helm
+test: $(VENV)/.installed-test lint chromium axe haproxy helm
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -34,6 +34,17 @@ bench-proxy: $(VENV)/.installed-test wrk
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python bench/proxy.py $(BENCH_ARGS)
+
+# The reliability suite's long runs (tests/e2e/test_cluster_faults.py; the suite runs them
+# shorter): Redis stopped for 30 s under pip installs and uploads, then each web node and
+# worker of two SIGKILLed in turn under load, behind HAProxy. Prints what the clients counted.
+RELIABILITY_ENV ?= REDIS_OUTAGE_SECONDS=30 CLUSTER_LOAD_SECONDS=10 CLUSTER_KILL_ROUNDS=2 \
+	CLUSTER_INSTALLERS=3
+reliability: $(VENV)/.installed-test haproxy
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" $(RELIABILITY_ENV) \
+	$(BIN)/python -m pytest -p no:cacheprovider -s -rA tests/e2e/test_cluster_faults.py \
+		tests/e2e/test_reliability_worker.py $(PYTEST_ARGS)
 
 # Mutation testing of the rules ([tool.mutmut] in pyproject.toml), on demand, never in CI.
 # One child: the mutants share one test database. Results stay in mutants/ (a second run
@@ -65,6 +76,12 @@ helm: $(BIN)/helm
 
 $(BIN)/helm: deploy/helm/install_helm.py | $(BIN)/python
 	$(BIN)/python deploy/helm/install_helm.py $@
+
+# The load balancer of the two-node tests (tests/cluster.py), from Debian; only its binary
+# is used (the tests start their own, on a free port).
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+		(apt-get update && apt-get install -y haproxy)
 
 # The browser tests drive Debian's Chromium (Playwright never downloads its own browsers).
 chromium:

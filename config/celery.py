@@ -13,13 +13,18 @@ from typing import Any
 from celery import Celery
 from celery import bootsteps
 from celery.beat import EmbeddedService
+from celery.worker import consumer
 from click import Option
+from django.conf import settings
 from kombu.exceptions import ChannelError
+from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import filesystem
+from kombu.transport import redis as redis_transport
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 from kombu.utils.json import loads
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 logger = logging.getLogger(__name__)
@@ -114,6 +119,56 @@ class FolderTransport(filesystem.Transport):
             except OSError as exc:
                 raise ChannelError(f"Cannot read file {path!r} from queue.") from exc
             return payload
+
+
+class RedisTransport(redis_transport.Transport):
+    """kombu's Redis transport, whose channels answer a connection error once their
+    connection is gone (the transport of redis:// brokers, below).
+
+    When Redis goes away under a worker, Celery collects the lost connection, which leaves
+    its channels without one; the channel then restores the messages the worker holds (as it
+    closes), or acknowledges a task that finished meanwhile (after the reconnection), through
+    that connection, and kombu's AttributeError, being no connection error, stopped the whole
+    worker ("Unrecoverable error") whenever Redis went away under a task (issue 14). As a
+    connection error it is logged and passed over: the message stays in Redis's unacked set,
+    which gives it back after the visibility timeout; its file was finished, or is sent
+    again by the sweep sooner."""
+
+    class Channel(redis_transport.Channel):
+        def _connparams(self, asynchronous: bool = False) -> Any:
+            if self.connection.client is None:
+                raise RedisConnectionError("this channel's broker connection is closed")
+            return super()._connparams(asynchronous)
+
+
+# Every redis:// (and rediss://) broker URL names it, in every process (a setting naming the
+# transport would also apply to a URL of another scheme, such as the tests' memory://).
+TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "config.celery:RedisTransport"
+
+
+class Consumer(consumer.Consumer):
+    """The worker's consumer, trying a broker that went away again every
+    BROKER_RECONNECT_SECONDS for as long as it is away (CELERY_WORKER_CONSUMER).
+
+    Celery waits 2 s longer after each failed attempt, up to 30 s (kombu's defaults, which no
+    setting changes), and gives up after 100: after a 30 s Redis outage the workers came back
+    12 s after Redis did, and the uploads acknowledged meanwhile waited for them (issue 14).
+    An attempt costs one refused connection; giving up would only stop the worker, which
+    has nothing else to do."""
+
+    def ensure_connected(self, conn: Any) -> Any:
+        ensure = conn.ensure_connection
+        every = settings.BROKER_RECONNECT_SECONDS
+
+        def ensure_connection(
+            errback: Any = None, max_retries: int | None = None, **kwargs: Any
+        ) -> Any:
+            return ensure(
+                errback, None, interval_start=every, interval_step=0, interval_max=every, **kwargs
+            )
+
+        conn.ensure_connection = ensure_connection
+        return super().ensure_connected(conn)
 
 
 class BeatThread(bootsteps.StartStopStep):

@@ -1,4 +1,13 @@
-"""`/healthz`: can this instance reach everything it needs?"""
+"""`/healthz`: can this instance serve, and which of its parts can it reach?
+
+Load balancers and orchestrators ask it whether to send the instance traffic (HAProxy's
+health check, Kubernetes' probes), so it answers 503 only when the instance cannot serve: its
+database or its storage is out. The cache and the broker are reported, never a 503: the
+instance goes on without them by design (pages from the database, core.cache; uploads
+acknowledged and sent to a worker by the sweep once the broker is back). Every instance shares
+one Redis, so a 503 for it would take all of them out together, and turn a slowdown into an
+outage of everything (issue 14: a Redis outage behind HAProxy answered every request 503).
+"""
 
 from __future__ import annotations
 
@@ -44,6 +53,8 @@ CHECKS: dict[str, Callable[[], None]] = {
     "broker": _broker,
     "storage": _storage,
 }
+# The parts it goes on without; any other part out is a 503.
+OPTIONAL = frozenset({"cache", "broker"})
 
 
 @require_safe
@@ -58,5 +69,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
             results[name] = {"ok": False, "error": type(exc).__name__}
         else:
             results[name] = {"ok": True}
-    healthy = all(r["ok"] for r in results.values())
-    return JsonResponse({"ok": healthy, "checks": results}, status=200 if healthy else 503)
+    healthy = all(r["ok"] for name, r in results.items() if name not in OPTIONAL)
+    degraded = sorted(name for name, r in results.items() if not r["ok"] and name in OPTIONAL)
+    return JsonResponse(
+        {"ok": healthy, "degraded": degraded, "checks": results}, status=200 if healthy else 503
+    )

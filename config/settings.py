@@ -480,6 +480,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that lost its broker tries it again this often, for as long as it takes
+# (config.celery.Consumer), so it is back within a second of the broker.
+CELERY_WORKER_CONSUMER = "config.celery:Consumer"
+BROKER_RECONNECT_SECONDS = env_float("BROKER_RECONNECT_SECONDS", 1.0)
 CELERY_BEAT_SCHEDULE = {
     "requeue-pending-files": {
         "task": "uploads.tasks.requeue_pending_files_task",

@@ -84,10 +84,14 @@ def stored_objects(stack: LiveStack, repo_id: int) -> dict[str, bytes]:
         region_name="us-east-1",
     )
     bucket = stack.env["S3_BUCKET"]
-    listing = client.list_objects_v2(Bucket=bucket, Prefix=f"repositories/{repo_id}/")
+    # Page by page: S3 lists at most 1,000 keys per request.
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"repositories/{repo_id}/"
+    )
     return {
         item["Key"]: client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-        for item in listing.get("Contents", [])
+        for page in pages
+        for item in page.get("Contents", [])
     }
 
 

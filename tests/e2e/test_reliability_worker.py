@@ -16,60 +16,30 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import redis
 from psycopg import sql
 
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
+from tests.cluster import PrivateRedis
 from tests.conftest import DEFAULT_DATABASE_URL
 from tests.e2e.live_checks import file_rows
 from tests.e2e.live_checks import post
 from tests.e2e.live_checks import query
-from tests.e2e.live_checks import repository_id
 from tests.e2e.live_checks import stored_objects
 from tests.fixtures.hostile import Upload
+from tests.invariants import Acknowledged
+from tests.invariants import LiveRegistry
+from tests.invariants import assert_invariants
 from tests.services import PROJECT_ROOT
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
-from tests.services import free_port
 from tests.services import start_process
 from tests.services import stop_process
 from tests.services import wait_for
 
 pytestmark = pytest.mark.e2e
 FILES = 12
-
-
-class PrivateRedis:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        # No persistence: a restart loses every queued message, the worst a broker can do.
-        self.process = start_process(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
-            env=dict(os.environ), log=self.workdir / "redis.log",
-        )  # fmt: skip
-        wait_for(self._answers, timeout=20, what="private redis")
-
-    def _answers(self) -> bool:
-        try:
-            return bool(redis.Redis.from_url(self.url).ping())
-        except redis.ConnectionError:
-            return False
-
-    def kill(self) -> None:
-        if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def queued(self, queue: str) -> int:
-        return int(redis.Redis.from_url(self.url).llen(queue))
 
 
 class FaultStack(ServicesStack):
@@ -138,7 +108,7 @@ def fault_stack(session_dir: Path, s3: SeaweedFS) -> Iterator[tuple[FaultStack, 
             )
 
 
-def upload_many(stack: FaultStack, repo: str, count: int) -> tuple[int, list[Upload]]:
+def upload_many(stack: FaultStack, repo: str, count: int) -> tuple[LiveRegistry, list[Upload]]:
     tenant = stack.provision("faults", repo)
     token, url = str(tenant["api_key"]["token"]), str(tenant["upload_url"])  # type: ignore[index]
     uploads = []
@@ -147,14 +117,15 @@ def upload_many(stack: FaultStack, repo: str, count: int) -> tuple[int, list[Upl
         upload = Upload(wheel_filename(package), wheel_bytes(package), name=package.name)
         assert post(url, token, upload).status == 200
         uploads.append(upload)
-    return repository_id(stack, "faults", repo), uploads
+    return LiveRegistry(stack, "faults", repo, token), uploads
 
 
 def statuses(stack: FaultStack, repo_id: int) -> list[str]:
     return [str(row[3]) for row in file_rows(stack, repo_id)]
 
 
-def assert_all_ready_once(stack: FaultStack, repo_id: int, uploads: list[Upload]) -> None:
+def assert_all_ready_once(stack: FaultStack, registry: LiveRegistry, uploads: list[Upload]) -> None:
+    repo_id = registry.repository_id
     wait_for(
         lambda: statuses(stack, repo_id) == ["ready"] * len(uploads),
         timeout=90,
@@ -170,6 +141,7 @@ def assert_all_ready_once(stack: FaultStack, repo_id: int, uploads: list[Upload]
     seen = empty_sweeps(stack)
     wait_for(lambda: empty_sweeps(stack) >= seen + 2, timeout=30, what="two more empty sweeps")
     assert file_rows(stack, repo_id) == rows
+    assert_invariants(registry, [Acknowledged.of(u.filename, u.data) for u in uploads])
 
 
 def empty_sweeps(stack: FaultStack) -> int:
@@ -193,7 +165,8 @@ def file_state(stack: FaultStack, repo_id: int, filename: str) -> tuple[str, boo
 def test_it_finishes_every_upload_when_workers_are_killed_mid_task(fault_stack) -> None:
     stack, _broker = fault_stack
     stack.kill_worker()
-    repo_id, uploads = upload_many(stack, "killed", FILES)
+    registry, uploads = upload_many(stack, "killed", FILES)
+    repo_id = registry.repository_id
     assert statuses(stack, repo_id) == ["pending"] * FILES
     held = uploads[0].filename
 
@@ -219,7 +192,7 @@ def test_it_finishes_every_upload_when_workers_are_killed_mid_task(fault_stack) 
     assert file_state(stack, repo_id, held) == ("pending", True)
     stack.start_worker()
 
-    assert_all_ready_once(stack, repo_id, uploads)
+    assert_all_ready_once(stack, registry, uploads)
 
 
 def sweep(stack: FaultStack) -> int:
@@ -236,7 +209,7 @@ def sweep(stack: FaultStack) -> int:
 def test_the_sweep_sends_nothing_for_a_backlog_still_queued(fault_stack) -> None:
     stack, broker = fault_stack
     stack.kill_worker()
-    repo_id, uploads = upload_many(stack, "backlog", FILES)
+    registry, uploads = upload_many(stack, "backlog", FILES)
     queue = stack.env["CELERY_QUEUE"]
     assert broker.queued(queue) == FILES
 
@@ -245,13 +218,13 @@ def test_the_sweep_sends_nothing_for_a_backlog_still_queued(fault_stack) -> None
     assert broker.queued(queue) == FILES
 
     stack.start_worker()
-    assert_all_ready_once(stack, repo_id, uploads)
+    assert_all_ready_once(stack, registry, uploads)
 
 
 def test_it_finishes_every_upload_when_the_broker_restarts_empty(fault_stack) -> None:
     stack, broker = fault_stack
     stack.kill_worker()
-    repo_id, uploads = upload_many(stack, "restarted", FILES)
+    registry, uploads = upload_many(stack, "restarted", FILES)
     assert broker.queued(stack.env["CELERY_QUEUE"]) == FILES
 
     broker.kill()
@@ -263,7 +236,7 @@ def test_it_finishes_every_upload_when_the_broker_restarts_empty(fault_stack) ->
     assert broker.queued(stack.env["CELERY_QUEUE"]) == FILES
     stack.start_worker()
 
-    assert_all_ready_once(stack, repo_id, uploads)
+    assert_all_ready_once(stack, registry, uploads)
 
 
 def test_it_acknowledges_uploads_while_the_broker_is_down_and_finishes_them_after(
@@ -272,9 +245,9 @@ def test_it_acknowledges_uploads_while_the_broker_is_down_and_finishes_them_afte
     stack, broker = fault_stack
     broker.kill()
     try:
-        repo_id, uploads = upload_many(stack, "brokerless", 3)
-        assert statuses(stack, repo_id) == ["pending"] * 3
+        registry, uploads = upload_many(stack, "brokerless", 3)
+        assert statuses(stack, registry.repository_id) == ["pending"] * 3
     finally:
         broker.start()
 
-    assert_all_ready_once(stack, repo_id, uploads)
+    assert_all_ready_once(stack, registry, uploads)

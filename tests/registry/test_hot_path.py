@@ -27,6 +27,9 @@ from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
 from tests.fixtures.hostile import Upload
+from tests.invariants import Acknowledged
+from tests.invariants import InProcessRegistry
+from tests.invariants import assert_invariants
 from tests.world import Tenant
 from tests.world import download
 from tests.world import key_client
@@ -213,15 +216,23 @@ def redis_down(settings: Any) -> Iterator[RefusingRedis]:
 
 
 def test_installs_and_uploads_go_on_while_the_cache_is_down_and_it_is_not_asked_each_time(
-    tenant: Tenant, redis_down: RefusingRedis
+    tenant: Tenant, redis_down: RefusingRedis, django_capture_on_commit_callbacks: Any
 ) -> None:
-    urls = _urls(publish(tenant.repository, Package("demo", "1.0")))
+    published = publish(tenant.repository, Package("demo", "1.0"))
+    urls = _urls(published)
     client = key_client(tenant.token)
     for _ in range(5):
         for name, (url, accept, status) in urls.items():
             assert _get(client, url, accept) == status, name
     package = Package("during-outage", "1.0")
     upload = Upload(wheel_filename(package), wheel_bytes(package), name=package.name, version="1.0")
-    assert tenant.post(upload).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):  # the worker's part, as on commit
+        assert tenant.post(upload).status_code == 200
     # Tried, then left alone for CACHE_RETRY_SECONDS: not once per request (26 of them).
     assert 1 <= redis_down.connections <= 4
+    # Still down: the upload is ready and listed, stored whole, and nothing else is.
+    acknowledged = [
+        Acknowledged(published.filename, published.sha256),
+        Acknowledged.of(upload.filename, upload.data),
+    ]
+    assert_invariants(InProcessRegistry(tenant.repository, tenant.token), acknowledged)

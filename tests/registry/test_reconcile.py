@@ -31,6 +31,8 @@ from tests.artifacts import wheel_bytes
 from tests.artifacts import wheel_filename
 from tests.conftest import S3Bucket
 from tests.fixtures.hostile import Upload
+from tests.invariants import InProcessRegistry
+from tests.invariants import assert_invariants
 from tests.world import Tenant
 from tests.world import publish
 
@@ -238,6 +240,7 @@ def test_an_upload_whose_commit_failed_leaves_an_object_the_reconciliation_remov
 
     assert storage_reconcile(grace_seconds=0).deleted == 2
     assert stored.listing() == set()
+    assert_invariants(InProcessRegistry(tenant.repository, tenant.token), [])
 
 
 def test_an_upload_renews_an_object_an_earlier_attempt_left_behind(

@@ -18,6 +18,9 @@ from registry.reconcile import storage_reconcile
 from registry.storage import packages_storage
 from tests.artifacts import Package
 from tests.conftest import S3Bucket
+from tests.invariants import Acknowledged
+from tests.invariants import InProcessRegistry
+from tests.invariants import assert_invariants
 from tests.large_uploads import LargeUpload
 from tests.large_uploads import large_upload
 from tests.large_uploads import post_from_disk
@@ -87,7 +90,11 @@ def test_a_failed_part_aborts_the_multipart_upload(
 
 
 def test_a_multipart_upload_s3_could_not_abort_is_aborted_by_the_reconciliation(
-    tenant: Tenant, s3_packages: S3Bucket, s3_faults: S3Faults, upload_20_mb: LargeUpload
+    tenant: Tenant,
+    s3_packages: S3Bucket,
+    s3_faults: S3Faults,
+    upload_20_mb: LargeUpload,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     # S3 goes away mid-upload: the part fails, and so does boto3's abort.
     s3_faults.fail("UploadPart", part=2)
@@ -102,3 +109,9 @@ def test_a_multipart_upload_s3_could_not_abort_is_aborted_by_the_reconciliation(
     assert storage_reconcile(grace_seconds=0).aborted == 1
     assert _uploads(s3_packages) == []
     assert _objects(s3_packages) == []
+
+    # twine retries, S3 answering: the upload is whole, and nothing of the first attempt is.
+    with django_capture_on_commit_callbacks(execute=True):  # the worker's part, as on commit
+        assert post_from_disk(tenant.upload_url, tenant.token, upload_20_mb).status_code == 200
+    acknowledged = [Acknowledged(upload_20_mb.filename, upload_20_mb.sha256)]
+    assert_invariants(InProcessRegistry(tenant.repository, tenant.token), acknowledged)
