@@ -11,12 +11,12 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse_mut
 MUTATE_REDIS_URL ?= redis://127.0.0.1:6379/12
 
-.PHONY: run test lint format clean bench bench-proxy chromium wrk axe mutate
+.PHONY: run test lint format clean bench bench-proxy bench-slow chromium nginx wrk axe mutate
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py serve
 
-test: $(VENV)/.installed-test lint chromium axe
+test: $(VENV)/.installed-test lint chromium nginx axe
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -34,6 +34,13 @@ bench-proxy: $(VENV)/.installed-test wrk
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python bench/proxy.py $(BENCH_ARGS)
+
+# Install and page latencies with and without 32 clients trickling uploads (issue 14): the
+# production shape behind nginx (and, for contrast, gunicorn alone) and the embedded default.
+bench-slow: $(VENV)/.installed-test nginx
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+	$(BIN)/python bench/slow_clients.py $(BENCH_ARGS)
 
 # Mutation testing of the rules ([tool.mutmut] in pyproject.toml), on demand, never in CI.
 # One child: the mutants share one test database. Results stay in mutants/ (a second run
@@ -57,6 +64,12 @@ axe:
 # The benchmarks' HTTP load generator, from Debian.
 wrk:
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+
+# docker-compose.yml's buffering front, from Debian: tests/e2e/test_slow_clients.py and
+# bench/slow_clients.py run it with deploy/nginx.conf, the file compose mounts.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+		(apt-get update && apt-get install -y nginx)
 
 # The browser tests drive Debian's Chromium (Playwright never downloads its own browsers).
 chromium:
