@@ -95,8 +95,12 @@ def main() -> None:
         threads=args.threads,
         # A connection that sends nothing for this long is closed (408 mid-request).
         channel_timeout=timeout,
-        # How often that is looked at: a fraction of the timeout, so it holds to about 10 %.
-        cleanup_interval=max(0.2, min(30.0, timeout / 10)),
+        # How often that is looked at (whole seconds): about a tenth of the timeout.
+        cleanup_interval=max(1, min(30, timeout // 10)),
+        # Slow clients cost a connection each, so allow many (waitress's default is 100 per
+        # process), and poll() rather than select(), which stops at 1024 descriptors.
+        connection_limit=1000,
+        asyncore_use_poll=True,
         # The largest body the app takes (uploads/web.py), as deploy/nginx.conf's limit: the
         # app refuses a file too large with its own reason; this stops a body larger than any
         # upload could be before it fills the disk.

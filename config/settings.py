@@ -371,7 +371,7 @@ FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or None
 # closed after as long. Slow clients cost that server a socket each, never a thread, but one
 # that stopped sending must not hold even that. docker-compose.yml's nginx does the same
 # (client_body_timeout); gunicorn alone has no such timeout.
-REQUEST_IDLE_TIMEOUT = env_float("REQUEST_IDLE_TIMEOUT", 60.0)
+REQUEST_IDLE_TIMEOUT = env_int("REQUEST_IDLE_TIMEOUT", 60)
 
 # Proxy repositories -----------------------------------------------------------------------------
 
