@@ -240,7 +240,7 @@ CACHES = {
     # Failure counters (accounts.throttle) and generations (core.cache) must be one for every
     # web process, or limits multiply and a revoked key lives on in another worker. Embedded,
     # local memory is per process, so they live in files under DATA_DIR, shared by the
-    # gunicorn workers of `manage.py serve`.
+    # web processes of `manage.py serve`.
     "shared": (
         _REDIS_CACHE
         if REDIS_URL
