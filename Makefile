@@ -11,12 +11,12 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse_mut
 MUTATE_REDIS_URL ?= redis://127.0.0.1:6379/12
 
-.PHONY: run test lint format clean bench bench-proxy chromium wrk axe haproxy helm mutate reliability
+.PHONY: run test lint format clean bench bench-proxy bench-slow chromium nginx wrk axe haproxy helm mutate reliability
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py serve
 
-test: $(VENV)/.installed-test lint chromium axe haproxy helm
+test: $(VENV)/.installed-test lint chromium nginx haproxy axe helm
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -45,6 +45,13 @@ reliability: $(VENV)/.installed-test haproxy
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" $(RELIABILITY_ENV) \
 	$(BIN)/python -m pytest -p no:cacheprovider -s -rA tests/e2e/test_cluster_faults.py \
 		tests/e2e/test_reliability_worker.py $(PYTEST_ARGS)
+
+# Install and page latencies with and without 32 clients trickling uploads (issue 14): the
+# production shape behind nginx (and, for contrast, gunicorn alone) and the embedded default.
+bench-slow: $(VENV)/.installed-test nginx
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+	$(BIN)/python bench/slow_clients.py $(BENCH_ARGS)
 
 # Mutation testing of the rules ([tool.mutmut] in pyproject.toml), on demand, never in CI.
 # One child: the mutants share one test database. Results stay in mutants/ (a second run
@@ -82,6 +89,12 @@ $(BIN)/helm: deploy/helm/install_helm.py | $(BIN)/python
 haproxy:
 	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
 		(apt-get update && apt-get install -y haproxy)
+
+# docker-compose.yml's buffering front, from Debian: tests/e2e/test_slow_clients.py and
+# bench/slow_clients.py run it with deploy/nginx.conf, the file compose mounts.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+		(apt-get update && apt-get install -y nginx)
 
 # The browser tests drive Debian's Chromium (Playwright never downloads its own browsers).
 chromium:

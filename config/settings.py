@@ -240,7 +240,7 @@ CACHES = {
     # Failure counters (accounts.throttle) and generations (core.cache) must be one for every
     # web process, or limits multiply and a revoked key lives on in another worker. Embedded,
     # local memory is per process, so they live in files under DATA_DIR, shared by the
-    # gunicorn workers of `manage.py serve`.
+    # web processes of `manage.py serve`.
     "shared": (
         _REDIS_CACHE
         if REDIS_URL
@@ -366,6 +366,12 @@ MAX_UPLOAD_SIZE = env_int("MAX_UPLOAD_SIZE", 100 * 1024 * 1024)
 # Long descriptions arrive as form fields; PyPI accepts a few MB of them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR") or None
+# Seconds a client may send nothing in the middle of a request before the embedded web server
+# (config/embedded.py) answers 408 and closes the connection; an idle keep-alive connection is
+# closed after as long. Slow clients cost that server a socket each, never a thread, but one
+# that stopped sending must not hold even that. docker-compose.yml's nginx does the same
+# (client_body_timeout); gunicorn alone has no such timeout.
+REQUEST_IDLE_TIMEOUT = env_int("REQUEST_IDLE_TIMEOUT", 60)
 
 # Proxy repositories -----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from django.urls import Resolver404
 from django.urls import resolve
 
 from config.health import healthz
+from uploads.web import MULTIPART_OVERHEAD
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("web", "worker", "beat")
@@ -72,8 +73,26 @@ def test_it_finds_the_variables_settings_read() -> None:
     assert settings_variables(source) == {"A", "A_FILE", "B", "C"}
 
 
+def nginx_directives() -> dict[str, list[str]]:
+    """deploy/nginx.conf's directives, name -> every value it is given (comments dropped)."""
+    text = re.sub(r"#[^\n]*", "", (ROOT / "deploy" / "nginx.conf").read_text())
+    found: dict[str, list[str]] = {}
+    for name, value in re.findall(r"(?m)^\s*(\w+)\s+([^;{]*);", text):
+        found.setdefault(name, []).append(value.strip())
+    return found
+
+
+def nginx_size(value: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", value).groups()  # type: ignore[union-attr]
+    return int(number) * 1024 ** "kmg".index(unit.lower()) * 1024 if unit else int(number)
+
+
+def test_it_reads_nginx_sizes() -> None:
+    assert [nginx_size(v) for v in ("512", "2k", "3m", "1g")] == [512, 2048, 3 << 20, 1 << 30]
+
+
 def test_it_defines_every_service() -> None:
-    expected = {"postgres", "redis", "s3", *APP_SERVICES}
+    expected = {"postgres", "redis", "s3", "front", *APP_SERVICES}
     assert expected <= set(compose()["services"])
 
 
@@ -153,3 +172,54 @@ def test_it_copies_every_package_into_the_image() -> None:
     copy_lines = re.findall(r"^COPY (.+)$", (ROOT / "Dockerfile").read_text(), re.M)
     copied = {source for line in copy_lines for source in line.split()[:-1]}
     assert {*packages, "templates", "manage.py"} <= copied
+
+
+def test_clients_reach_web_only_through_the_buffering_front() -> None:
+    """Slow clients must cost nginx a connection, never a gunicorn thread (issue 14)."""
+    services = compose()["services"]
+    assert "ports" not in services["web"], "web is published: clients would bypass nginx"
+    front = services["front"]
+    assert front["image"].startswith("nginx:")
+    published = [port.rsplit(":", 1) for port in front["ports"]]
+    assert published == [["${WHEELHOUSE_BIND:-127.0.0.1}:${WHEELHOUSE_PORT:-8000}", "80"]]
+    assert front["depends_on"]["web"] == {"condition": "service_healthy"}
+    # The file the tests run Debian's nginx with (tests/front.py) is the one compose mounts.
+    mounted = {c["source"]: c["target"] for c in front["configs"]}
+    assert mounted == {"nginx-conf": "/etc/nginx/conf.d/default.conf"}
+    assert compose()["configs"]["nginx-conf"] == {"file": "./deploy/nginx.conf"}
+    nginx = nginx_directives()
+    assert nginx["listen"] == ["80"]
+    web_port = re.search(r"--bind 0\.0\.0\.0:(\d+) ", command(services["web"]))
+    assert web_port
+    assert nginx["set"] == [f"$web http://web:{web_port[1]}"]
+    assert nginx["proxy_pass"] == ["$web"]
+
+
+def test_the_front_buffers_requests_and_answers_and_times_out_silent_clients() -> None:
+    nginx = nginx_directives()
+    assert nginx["proxy_request_buffering"] == ["on"]
+    assert nginx["proxy_buffering"] == ["on"]
+    assert nginx_size(nginx["client_body_buffer_size"][0]) >= 64 * 1024
+    for timeout in ("client_header_timeout", "client_body_timeout", "send_timeout",
+                    "keepalive_timeout"):  # fmt: skip
+        assert re.fullmatch(r"\d+s", nginx[timeout][0]), timeout
+        assert int(nginx[timeout][0][:-1]) <= 120, timeout
+    assert nginx["keepalive_requests"]
+
+
+def test_the_front_takes_bodies_up_to_what_the_app_accepts() -> None:
+    """Past the app's own limit nginx answers 413; below it, the app answers with its reason
+    (uploads/web.py refuses a body above the file limit, form fields and multipart framing)."""
+    from django.conf import settings  # noqa: PLC0415
+
+    limit = settings.MAX_UPLOAD_SIZE + settings.DATA_UPLOAD_MAX_MEMORY_SIZE + MULTIPART_OVERHEAD
+    assert nginx_size(nginx_directives()["client_max_body_size"][0]) == limit
+
+
+def test_the_app_trusts_exactly_the_front_as_a_proxy_by_default() -> None:
+    nginx = nginx_directives()
+    appends = [v for v in nginx["proxy_set_header"] if v.split()[0] == "X-Forwarded-For"]
+    assert appends == ["X-Forwarded-For $proxy_add_x_forwarded_for"]
+    for name in APP_SERVICES:
+        count = environment(compose()["services"][name])["TRUSTED_PROXY_COUNT"]
+        assert count == "${TRUSTED_PROXY_COUNT:-1}", name

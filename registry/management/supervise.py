@@ -1,5 +1,6 @@
-"""Run the commands given as a JSON list of argument lists until a signal or one of them exits,
-then stop them all; exit 1 if one failed.
+"""Run the commands given as JSON ({"commands": [argument lists], "pass_fds": [inherited file
+descriptors they share, such as a listening socket]}) until a signal or one of them exits, then
+stop them all; exit 1 if one failed.
 
 `manage.py serve` execs this file by path once Django has migrated and greeted: the process
 that only watches its children then weighs a few megabytes instead of Django's hundred. So it
@@ -15,8 +16,8 @@ import time
 from types import FrameType
 
 
-def supervise(commands: list[list[str]]) -> int:
-    children = [subprocess.Popen(command) for command in commands]
+def supervise(commands: list[list[str]], pass_fds: tuple[int, ...] = ()) -> int:
+    children = [subprocess.Popen(command, pass_fds=pass_fds) for command in commands]
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -42,4 +43,5 @@ def supervise(commands: list[list[str]]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(supervise(json.loads(sys.argv[1])))
+    spec = json.loads(sys.argv[1])
+    sys.exit(supervise(spec["commands"], tuple(spec.get("pass_fds", ()))))

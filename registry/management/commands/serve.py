@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ DEMO = {"org_slug": "demo", "repo_slug": "main", "email": "demo@example.com"}
 class Command(BaseCommand):
     help = (
         "Run the whole registry on this machine: migrate, create a demo tenant on first start, "
-        "then serve HTTP with gunicorn and process uploads with a Celery worker and beat."
+        "then serve HTTP with waitress and process uploads with a Celery worker and beat."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,19 +39,22 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         self._greet(base_url)
         worker = ["worker", "--beat-thread", "--pool", "solo", "--loglevel", "INFO"]
-        web = ["--workers", str(options["web_workers"]), "--threads", "4", "--access-logfile", "-",
-               "--no-control-socket"]  # fmt: skip
+        # The web processes (config/embedded.py: waitress, which reads whole requests before a
+        # thread sees them) share one listening socket, opened here and inherited.
+        listener = _listen(host, port)
+        web = [sys.executable, "-m", "config.embedded", "--fd", str(listener.fileno()),
+               "--threads", "4"]  # fmt: skip
         commands = [
             [sys.executable, "-m", "celery", "-A", "config", *worker],
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
-             f"{host}:{port}", *web],
-        ]  # fmt: skip
+            *([web] * options["web_workers"]),
+        ]
         os.environ["PUBLIC_URL"] = base_url
         sys.stdout.flush()
         sys.stderr.flush()
-        # This process only watches the two from now on: it becomes a small one that loads
+        # This process only watches the others from now on: it becomes a small one that loads
         # neither Django nor the project (about 100 MB less, resident for as long as it runs).
-        os.execv(sys.executable, [sys.executable, str(SUPERVISOR), json.dumps(commands)])  # noqa: S606
+        spec = {"commands": commands, "pass_fds": [listener.fileno()]}
+        os.execv(sys.executable, [sys.executable, str(SUPERVISOR), json.dumps(spec)])  # noqa: S606
 
     def _greet(self, base_url: str) -> None:
         if not Organization.objects.exists():
@@ -86,6 +90,16 @@ class Command(BaseCommand):
         self.stdout.write(f"  index:  {base_url}/demo/main/simple/")
         self.stdout.write(f"  upload: {base_url}/demo/main/legacy/")
         self.stdout.flush()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port that child processes inherit."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    listener = socket.create_server(address, family=family, backlog=1024)
+    listener.set_inheritable(True)
+    return listener
 
 
 def _display_host(host: str) -> str:
