@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.db.models import Count
+from django.db.models import F
 from django.db.models import Max
 from django.db.models import Prefetch
 from django.db.models import Q
@@ -22,6 +23,7 @@ from django.db.models import Sum
 from django.db.models import Value
 from django.db.models import prefetch_related_objects
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.models import Organization
@@ -29,8 +31,10 @@ from accounts.permissions import Action
 from accounts.permissions import Actor
 from accounts.permissions import key_repository_ids
 from accounts.permissions import require
+from accounts.selectors import alias_until
 from accounts.selectors import organization_for
 from core.errors import NotFound
+from core.errors import Renamed
 from registry.models import CachedFile
 from registry.models import CachedProject
 from registry.models import File
@@ -64,14 +68,41 @@ def repositories_for(*, actor: Actor, organization: Organization) -> QuerySet[Re
 
 
 def repository_for(
-    *, actor: Actor, org: str, repo: str, action: Action = Action.READ
+    *,
+    actor: Actor,
+    org: str,
+    repo: str,
+    action: Action = Action.READ,
+    follow_renames: bool = False,
 ) -> Repository:
     """The repository `org/repo` if the actor may see it, else NotFound (missing, foreign and
-    outside a key's limits all look the same); PermissionDenied if it may not do `action`."""
-    organization = organization_for(actor=actor, slug=org)
-    repository = repositories_for(actor=actor, organization=organization).filter(slug=repo).first()
+    outside a key's limits all look the same); PermissionDenied if it may not do `action`.
+
+    Former slugs of the organization or the repository (within SLUG_ALIAS_DAYS) find it too,
+    after the current ones missed: installers (`follow_renames`) get the repository, whose
+    `alias_until` says until when the URL answers; pages for people get Renamed."""
+    organization = organization_for(actor=actor, slug=org, follow_renames=True)
+    visible = repositories_for(actor=actor, organization=organization)
+    repository = visible.filter(slug=repo).first()
+    until = alias_until(organization)
     if repository is None:
-        raise NotFound(f"Repository '{org}/{repo}' not found.")
+        found = (
+            visible.filter(slug_aliases__slug=repo, slug_aliases__expires_at__gt=timezone.now())
+            .annotate(alias_until=F("slug_aliases__expires_at"))
+            .first()
+        )
+        if found is None:
+            raise NotFound(f"Repository '{org}/{repo}' not found.")
+        repository = found
+        repo_until: datetime = found.alias_until
+        until = repo_until if until is None else min(until, repo_until)
+    repository.alias_until = until  # type: ignore[attr-defined]
+    repository.organization = organization  # the one that knows how it was found
+    if until is not None and not follow_renames:
+        raise Renamed(
+            f"Repository '{org}/{repo}' is now '{organization.slug}/{repository.slug}'.",
+            slugs={"org": organization.slug, "repo": repository.slug},
+        )
     if action != Action.READ:
         require(actor, action, organization, repository)
     return repository
