@@ -180,6 +180,23 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
         request.POST or None, initial=initial, current_slug=organization.slug
     )
     if request.method == "POST" and form.is_valid():
+        if form.renames() and not form.confirmed():
+            new = form.cleaned_data["slug"]
+            return rename_confirm_page(
+                request,
+                title=f"Rename {organization.slug} to {new}?",
+                what="organization",
+                urls=[
+                    (
+                        label,
+                        f"/{organization.slug}/<repository>/{tail}",
+                        f"/{new}/<repository>/{tail}",
+                    )
+                    for label, tail in (("Index URLs", "simple/"), ("Upload URLs", "legacy/"))
+                ],
+                back=reverse("org-settings", kwargs={"org": organization.slug}),
+                **org_context(request.user, organization),
+            )
         done = _apply(
             form,
             lambda: services.organization_update(
@@ -190,7 +207,8 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
             ),
         )
         if done is not None:
-            messages.success(request, "Organization saved.")
+            saved = renamed_message(org) if form.renames() else "Organization saved."
+            messages.success(request, saved)
             return redirect("org-detail", org=organization.slug)
     return form_page(
         request,
@@ -202,6 +220,42 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
         if can(request.user, Action.DELETE_ORGANIZATION, organization)
         else None,
         danger_label="Delete this organization",
+    )
+
+
+def rename_confirm_page(
+    request: HttpRequest,
+    *,
+    title: str,
+    what: str,
+    urls: list[tuple[str, str, str]],
+    back: str,
+    **extra: Any,
+) -> HttpResponse:
+    """What a rename changes, asked before it is done: the URLs (paths under PUBLIC_URL) that
+    change, and until when the old ones answer. Confirming posts the same form again, with
+    `confirm_rename`; the rename then redirects (nothing renamed by a reload)."""
+    skip = {"csrfmiddlewaretoken", "confirm_rename"}
+    fields = [(k, v) for k, v in request.POST.lists() if k not in skip]
+    base = settings.PUBLIC_URL.rstrip("/")
+    context = {
+        "title": title,
+        "what": what,
+        "urls": [(label, base + old, base + new) for label, old, new in urls],
+        "until": services.alias_expiry(),
+        "days": settings.SLUG_ALIAS_DAYS,
+        "fields": fields,
+        "back": back,
+        **extra,
+    }
+    return render(request, "accounts/rename_confirm.html", context)
+
+
+def renamed_message(former: str) -> str:
+    until = services.alias_expiry()
+    return (
+        f"Renamed. The old URLs (/{former}/…) keep answering until {until:%B} {until.day}, "
+        f"{until.year}: update pip, uv, twine and CI configurations before then."
     )
 
 
