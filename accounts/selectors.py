@@ -110,6 +110,13 @@ def organization_for(
     return organization
 
 
+def former_slugs_of(*, organization: Organization) -> QuerySet[OrganizationSlugAlias]:
+    """The organization's former slugs that still answer, soonest to stop first."""
+    return OrganizationSlugAlias.objects.filter(
+        organization=organization, expires_at__gt=timezone.now()
+    ).order_by("expires_at", "slug")
+
+
 def alias_until(found: object) -> datetime | None:
     """When the former slug an organization or repository was found by stops answering;
     None when it was found by its current slug."""

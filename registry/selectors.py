@@ -43,6 +43,7 @@ from registry.models import Project
 from registry.models import Release
 from registry.models import Repository
 from registry.models import RepositoryKind
+from registry.models import RepositorySlugAlias
 from registry.models import UpstreamOverride
 from registry.models import VirtualMember
 from registry.names import latest_release
@@ -106,6 +107,13 @@ def repository_for(
     if action != Action.READ:
         require(actor, action, organization, repository)
     return repository
+
+
+def repository_former_slugs(*, repository: Repository) -> QuerySet[RepositorySlugAlias]:
+    """The repository's former slugs that still answer, soonest to stop first."""
+    return RepositorySlugAlias.objects.filter(
+        repository=repository, expires_at__gt=timezone.now()
+    ).order_by("expires_at", "slug")
 
 
 def virtual_members(*, repository: Repository) -> list[Repository]:
