@@ -328,17 +328,62 @@ def test_an_invitation_link_can_be_passed_on_and_explains_itself(
     stranger.close()
 
 
-def test_renaming_the_organization_warns_before_breaking_clients(
-    browser: Browser, stack: EmbeddedStack
+def _serious(page: Page) -> list[dict[str, Any]]:
+    return [v for v in axe_violations(page) if v["impact"] in {"serious", "critical"}]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_renaming_shows_the_urls_that_change_and_the_old_ones_redirect_people(
+    browser: Browser, stack: EmbeddedStack, width: int
 ) -> None:
-    context, page = logged_in(browser, stack, "owner")
+    context, page = logged_in(browser, stack, "owner", width, axe=True)
+    page.goto(f"{ORG}/repos/internal/settings/")
+    expect(page.locator("main")).to_contain_text("the old URLs keep answering for 90 days")
+    page.get_by_label("Name").fill("private")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Rename acme/internal to acme/private?"
+    )
+    table = page.locator("table.rename-urls")
+    expect(table).to_contain_text("/acme/internal/simple/")
+    expect(table).to_contain_text("/acme/private/legacy/")
+    expect(page.get_by_role("note")).to_contain_text("pip, uv and twine get the same packages")
+    shoot(page, "repo-rename-confirm", width)
+    assert _serious(page) == []
+    assert no_wide_tables(page) == []
+    if width == WIDTHS[-1]:  # on a phone: think again
+        page.get_by_role("link", name="Cancel").click()
+        expect(page).to_have_url(f"{stack.base_url}{ORG}/repos/internal/settings/")
+        context.close()
+        return
+    page.get_by_role("button", name="Rename").click()
+    expect(page).to_have_url(f"{stack.base_url}{ORG}/repos/private/")
+    expect(page.locator(".messages")).to_contain_text(
+        "The old URLs (/acme/internal/…) keep answering until"
+    )
+    shoot(page, "repo-renamed", width)
+    # Someone with a bookmark of the old page lands on the new one.
+    page.goto(f"{ORG}/repos/internal/connect/")
+    expect(page).to_have_url(f"{stack.base_url}{ORG}/repos/private/connect/")
+    # Renamed back: the old URL is the repository's own again.
+    page.goto(f"{ORG}/repos/private/settings/")
+    page.get_by_label("Name").fill("internal")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Rename").click()
+    expect(page).to_have_url(f"{stack.base_url}{ORG}/repos/internal/")
+    context.close()
+
+
+def test_renaming_the_organization_asks_first(browser: Browser, stack: EmbeddedStack) -> None:
+    context, page = logged_in(browser, stack, "owner", axe=True)
     page.goto(f"{ORG}/settings/")
     page.get_by_label("Slug").fill("acme-corp")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator("main")).to_contain_text(
-        "Clients using /acme/… stop working when you rename"
-    )
+    expect(page.get_by_role("heading", level=1)).to_have_text("Rename acme to acme-corp?")
+    expect(page.locator("table.rename-urls")).to_contain_text("/acme-corp/<repository>/simple/")
     shoot(page, "org-rename-warning", 1280)
+    assert _serious(page) == []
+    page.get_by_role("link", name="Cancel").click()
     page.goto(f"{ORG}/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Acme")
     context.close()
