@@ -124,6 +124,11 @@ class Project(models.Model):
         max_length=16, choices=ProjectStatus.choices, default=ProjectStatus.ACTIVE
     )
     status_reason = models.TextField(blank=True)
+    # Whether anyone may read the project's README badge (its name and latest version only):
+    # the registry is private, so an owner or admin opts a project in, for a README shown
+    # where readers have no session here (a public GitHub page). Otherwise the badge needs
+    # a session that may read the repository (registry.selectors.project_badge_for).
+    public_badge = models.BooleanField(default=False)
     # Bumped on every change an index page shows; pages are cached and tagged by it.
     serial = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -283,6 +283,38 @@ def project_for(*, repository: Repository, name: str) -> Project:
     return project
 
 
+def project_badge_for(*, actor: Actor | None, org: str, repo: str, name: str) -> Project:
+    """The project whose README badge `actor` may read: any project of a repository it may
+    read (a former slug answers too, as for installers: READMEs are configured clients of a
+    sort), else one whose owners made its badge public, found by its current slugs; anything
+    else is NotFound, whether missing, foreign or private. `actor` None: nobody logged in.
+    The badge shows the name and latest version only, nothing else of the project."""
+    if actor is not None:
+        try:
+            repository = repository_for(actor=actor, org=org, repo=repo, follow_renames=True)
+            return project_for(repository=repository, name=name)
+        except NotFound:
+            pass
+    found = (
+        Project.objects.filter(
+            repository__organization__slug=org,
+            repository__slug=repo,
+            normalized_name=normalize_name(name),
+            public_badge=True,
+        )
+        .select_related("repository__organization")
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"No badge for '{name}' in '{org}/{repo}'.")
+    return found
+
+
+def project_latest(*, project: Project) -> Release | None:
+    """The project's latest release (registry.names, pypi.org's choice), in one query."""
+    return latest_release(Release.objects.filter(project=project).only("version", "yanked"))
+
+
 def projects_of(*, repository: Repository, name: str = "") -> QuerySet[Project]:
     """The repository's projects, optionally those whose normalized name contains `name`."""
     projects = Project.objects.filter(repository=repository)

@@ -626,6 +626,29 @@ def project_status_set(
     return project
 
 
+@transaction.atomic
+def project_badge_set(
+    *, project: Project, actor: Actor, public: bool, source_ip: str | None = None
+) -> Project:
+    """Let anyone read the project's README badge (its name and latest version), or only
+    those who may read the repository. Owners and admins: it shows something of a private
+    registry to the world."""
+    repository = project.repository
+    require(actor, Action.MANAGE_REPOSITORIES, repository.organization, repository)
+    if project.public_badge != public:
+        project.public_badge = public
+        project.save(update_fields=["public_badge"])
+        audit_record(
+            organization=repository.organization,
+            action="project.badge",
+            actor=actor,
+            target=f"project {repository}/{project.name}",
+            source_ip=source_ip,
+            details={"public": public},
+        )
+    return project
+
+
 def project_upload_refusal(*, repository: Repository, name: str) -> str | None:
     """Why the project `name` takes no new files, or None when it does."""
     project = (
