@@ -92,7 +92,8 @@ ACTORS = ("anonymous", *SESSION_ACTORS, *KEY_ACTORS)
 
 @dataclass(frozen=True)
 class Row:
-    """How one URL must answer. kind: public | login | org | repo | api.
+    """How one URL must answer. kind: public | login | org | repo | api | badge (a private
+    project badge: organization A's people only; everyone else finds nothing).
 
     POLICY keys are URL names, or "<name> <METHOD>" for more methods on one URL (or "<name>
     <kind>" for the same URL on a proxy or virtual repository)."""
@@ -119,6 +120,8 @@ class Row:
     overrides: dict[str, int] = field(default_factory=dict)
     # Text the `ok` answer must carry: where `ok` is a refusal, it shows which check made it.
     ok_says: str = ""
+    # repo rows: people with a session read too (the project page's download links).
+    session_reads: bool = False
 
 
 def _org(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
@@ -284,6 +287,10 @@ POLICY: dict[str, Row] = {
     "project-status": Row(
         "org", "POST", "yank", ok=302, data={"status": "archived"}, kwargs=_project()
     ),
+    "project-badge": Row("badge", kwargs=_project()),
+    "project-badge-set": Row(
+        "org", "POST", "manage_repositories", ok=302, data={"public": "on"}, kwargs=_project()
+    ),
     "release-detail": Row("org", kwargs=_release()),
     "release-yank": Row(
         "org", "POST", "yank", ok=302, data={"reason": "broken"}, kwargs=_release()
@@ -300,6 +307,7 @@ POLICY: dict[str, Row] = {
     "file": Row(
         "repo",
         kwargs=_repo(sha256=lambda w: w.file.sha256, filename=lambda w: w.file.filename),
+        session_reads=True,
     ),
     "project-json": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
     "release-json": Row(
@@ -315,6 +323,7 @@ POLICY: dict[str, Row] = {
     "file virtual": Row(
         "repo",
         kwargs=_virtual(sha256=lambda w: w.file.sha256, filename=lambda w: w.file.filename),
+        session_reads=True,
     ),
     "project-json virtual": Row("repo", kwargs=_virtual(project=lambda w: "acme-lib")),
     "upload proxy": Row(
@@ -495,7 +504,11 @@ def expected_status(row: Row, actor: str) -> int:
         if actor == "b_member":
             return 404
         return row.ok if row.action in ROLE_ALLOWED[actor] else row.denied
+    if row.kind == "badge":
+        return row.ok if actor in SESSION_ACTORS and actor != "b_member" else 404
     assert row.kind == "repo"
+    if row.session_reads and actor in SESSION_ACTORS:
+        return 404 if actor == "b_member" else row.ok
     if actor in KEY_REFUSED:
         return KEY_REFUSED[actor]
     if actor in SESSION_ACTORS and row.method == "POST":
