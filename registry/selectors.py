@@ -286,7 +286,7 @@ def project_for(*, repository: Repository, name: str) -> Project:
 def project_badge_for(*, actor: Actor | None, org: str, repo: str, name: str) -> Project:
     """The project whose README badge `actor` may read: any project of a repository it may
     read (a former slug answers too, as for installers: READMEs are configured clients of a
-    sort), else one whose owners made its badge public, found by its current slugs; anything
+    sort), else one whose owners made its badge public (by current or former slugs); anything
     else is NotFound, whether missing, foreign or private. `actor` None: nobody logged in.
     The badge shows the name and latest version only, nothing else of the project."""
     if actor is not None:
@@ -295,12 +295,18 @@ def project_badge_for(*, actor: Actor | None, org: str, repo: str, name: str) ->
             return project_for(repository=repository, name=name)
         except NotFound:
             pass
+    # Former slugs too: a README badge is a URL written down once, like an index URL.
+    now = timezone.now()
+    in_org = Q(repository__organization__slug=org) | Q(
+        repository__organization__slug_aliases__slug=org,
+        repository__organization__slug_aliases__expires_at__gt=now,
+    )
+    in_repo = Q(repository__slug=repo) | Q(
+        repository__slug_aliases__slug=repo, repository__slug_aliases__expires_at__gt=now
+    )
     found = (
         Project.objects.filter(
-            repository__organization__slug=org,
-            repository__slug=repo,
-            normalized_name=normalize_name(name),
-            public_badge=True,
+            in_org, in_repo, normalized_name=normalize_name(name), public_badge=True
         )
         .select_related("repository__organization")
         .first()

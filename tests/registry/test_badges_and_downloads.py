@@ -13,6 +13,7 @@ from accounts.models import AuditEvent
 from accounts.models import User
 from registry.models import Project
 from registry.models import Release
+from registry.services import repository_update
 from tests.world import World
 
 pytestmark = pytest.mark.django_db
@@ -66,8 +67,13 @@ def test_owners_make_a_badge_public_showing_only_name_and_version(world: World) 
     assert logged_in(world.users["b_member"]).get(PAGE).status_code == 404
     event = AuditEvent.objects.get(action="project.badge")
     assert (event.actor_label, event.details) == ("admin@acme.test", {"public": True})
-    assert admin.post(BADGE_SET, {}).status_code == 302
+    # A README written before a rename keeps its badge, as installers keep their URLs.
+    repository_update(repository=world.repo_a, actor=world.users["admin"], slug="core")
+    assert Client().get(BADGE).status_code == 200
+    renamed = BADGE.replace("/main/", "/core/")
+    assert admin.post(renamed.replace("badge.svg", "badge/"), {}).status_code == 302
     assert Client().get(BADGE).status_code == 404
+    assert Client().get(renamed).status_code == 404
 
 
 def test_the_files_table_links_downloads_that_work_with_a_session_only_for_readers(
