@@ -213,6 +213,34 @@ def test_a_warm_read_at_a_former_slug_costs_no_query_as_at_the_current_one(
             assert _get(client, url, accept) == status, name
 
 
+# What the first reads at a former slug cost, all told: the key, the organization's former
+# slug (a key's own organization is known without a query), the repository (by its former
+# slug, after its current ones missed: two), then the page's own lookup. The first read learns
+# the organization's former slug and keeps nothing else; the second keeps the key; the third
+# costs nothing.
+QUERIES_FORMER = {("acme", "main"): 5, ("acme2", "main"): 4, ("acme", "core"): 4}
+
+
+@pytest.mark.parametrize(("org", "repo"), list(QUERIES_FORMER))
+def test_the_first_reads_at_a_former_slug_cost_their_budget_twice_then_nothing(
+    warm: tuple[Client, dict[str, tuple[str, str, int]]],
+    tenant: Tenant,
+    org: str,
+    repo: str,
+    django_assert_num_queries: Any,
+) -> None:
+    client, urls = warm
+    _renamed(tenant)
+    url, accept, status = _at(urls, org, repo)["project"]
+    budget = QUERIES_FORMER[(org, repo)]
+    # A former organization slug is learnt by the first read; at the current one, the
+    # key's entry is kept at once.
+    reads = [budget, budget, 0] if org != "acme2" else [budget, 0, 0]
+    for queries in reads:
+        with django_assert_num_queries(queries):
+            assert _get(client, url, accept) == status
+
+
 def test_a_key_revoked_stops_at_once_at_former_slugs_too(
     warm: tuple[Client, dict[str, tuple[str, str, int]]], tenant: Tenant
 ) -> None:
