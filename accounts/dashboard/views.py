@@ -186,14 +186,7 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
                 request,
                 title=f"Rename {organization.slug} to {new}?",
                 what="organization",
-                urls=[
-                    (
-                        label,
-                        f"/{organization.slug}/<repository>/{tail}",
-                        f"/{new}/<repository>/{tail}",
-                    )
-                    for label, tail in (("Index URLs", "simple/"), ("Upload URLs", "legacy/"))
-                ],
+                roots=(f"/{organization.slug}/<repository>/", f"/{new}/<repository>/"),
                 back=reverse("org-settings", kwargs={"org": organization.slug}),
                 **org_context(request.user, organization),
             )
@@ -228,20 +221,24 @@ def rename_confirm_page(
     *,
     title: str,
     what: str,
-    urls: list[tuple[str, str, str]],
+    roots: tuple[str, str],
     back: str,
     **extra: Any,
 ) -> HttpResponse:
-    """What a rename changes, asked before it is done: the URLs (paths under PUBLIC_URL) that
-    change, and until when the old ones answer. Confirming posts the same form again, with
-    `confirm_rename`; the rename then redirects (nothing renamed by a reload)."""
+    """What a rename changes, asked before it is done: the index and upload URLs under the
+    old and new `roots` (paths under PUBLIC_URL), and until when the old ones answer.
+    Confirming posts the same form again, with `confirm_rename`; the rename then redirects
+    (nothing renamed by a reload)."""
     skip = {"csrfmiddlewaretoken", "confirm_rename"}
     fields = [(k, v) for k, v in request.POST.lists() if k not in skip]
     base = settings.PUBLIC_URL.rstrip("/")
     context = {
         "title": title,
         "what": what,
-        "urls": [(label, base + old, base + new) for label, old, new in urls],
+        "urls": [
+            (label, f"{base}{roots[0]}{tail}", f"{base}{roots[1]}{tail}")
+            for label, tail in (("Index URL", "simple/"), ("Upload URL", "legacy/"))
+        ],
         "until": services.alias_expiry(),
         "days": settings.SLUG_ALIAS_DAYS,
         "fields": fields,

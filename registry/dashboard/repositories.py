@@ -220,10 +220,7 @@ def repository_edit(request: AuthenticatedRequest, org: str, repo: str) -> HttpR
             request,
             title=f"Rename {org}/{repository.slug} to {org}/{new}?",
             what="repository",
-            urls=[
-                (label, f"/{org}/{repository.slug}/{tail}", f"/{org}/{new}/{tail}")
-                for label, tail in (("Index URL", "simple/"), ("Upload URL", "legacy/"))
-            ],
+            roots=(f"/{org}/{repository.slug}/", f"/{org}/{new}/"),
             back=reverse("repo-edit", kwargs={"org": org, "repo": repository.slug}),
             **org_context(request.user, repository.organization),
         )
