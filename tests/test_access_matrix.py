@@ -15,6 +15,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from django.urls import URLResolver
 from django.urls import get_resolver
 from django.urls import reverse
 from django.urls.exceptions import NoReverseMatch
+from django.utils import timezone
 
 from accounts.models import ApiKey
 from publishing.models import TrustedPublisher
@@ -33,6 +35,7 @@ from publishing.services import publisher_create
 from registry.models import File
 from registry.models import Project
 from registry.models import Release
+from registry.models import RepositorySlugAlias
 from registry.services import repository_create
 from tests.world import INVITATION_TOKEN
 from tests.world import World
@@ -148,6 +151,15 @@ def _virtual(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any
     return _org(repo=lambda w: VIRTUAL, **extra)
 
 
+# A former slug of repository A/main (a rename within SLUG_ALIAS_DAYS, made by `kinds`): it
+# answers everyone exactly as A/main does, except people on pages, who are redirected.
+FORMER = "formerly-main"
+
+
+def _former(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _org(repo=lambda w: FORMER, **extra)
+
+
 @pytest.fixture(autouse=True)
 def kinds(world: World) -> None:
     owner = world.users["owner"]
@@ -159,6 +171,10 @@ def kinds(world: World) -> None:
     publisher_create(
         repository=world.repo_a, actor=owner, kind="github",
         ci_repository="acme/app", workflow="release.yml",
+    )  # fmt: skip
+    RepositorySlugAlias.objects.create(
+        organization=world.org_a, repository=world.repo_a, slug=FORMER,
+        expires_at=timezone.now() + timedelta(days=1),
     )  # fmt: skip
 
 
@@ -303,6 +319,15 @@ POLICY: dict[str, Row] = {
         "org", "POST", "delete", ok=302, kwargs=_release(file_id=lambda w: w.file.pk)
     ),
     "simple-index": Row("repo", kwargs=_repo()),
+    "simple-index former": Row("repo", kwargs=_former()),
+    "file former": Row(
+        "repo",
+        kwargs=_former(sha256=lambda w: w.file.sha256, filename=lambda w: w.file.filename),
+        session_reads=True,
+    ),
+    "upload former": Row("repo", "POST", "upload", ok=400, kwargs=_former(), ok_says=_EMPTY_FORM),
+    "repo-detail former": Row("org", ok=302, kwargs=_former()),
+    "api-files former": Row("api", repo=True, kwargs=_former()),
     "simple-project": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
     "file": Row(
         "repo",
