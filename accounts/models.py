@@ -63,6 +63,24 @@ class Organization(models.Model):
         return self.slug
 
 
+class OrganizationSlugAlias(models.Model):
+    """A slug the organization had before a rename, answering (until `expires_at`) as the
+    organization does: every pip.conf, .pypirc and CI secret names the old URL, and a rename
+    must not break them on the spot (accounts.selectors.organization_for follows it).
+
+    A new organization taking the slug drops the alias; renaming back removes it."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="slug_aliases"
+    )
+    slug = models.SlugField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.slug} -> {self.organization_id} until {self.expires_at:%Y-%m-%d}"
+
+
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
     ADMIN = "admin", "Admin"

@@ -12,12 +12,14 @@ from datetime import datetime
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.models import AuditEvent
 from accounts.models import Invitation
 from accounts.models import Membership
 from accounts.models import Organization
+from accounts.models import OrganizationSlugAlias
 from accounts.models import User
 from accounts.permissions import Action
 from accounts.permissions import Actor
@@ -25,6 +27,7 @@ from accounts.permissions import can
 from accounts.permissions import remember_role
 from accounts.permissions import require
 from core.errors import NotFound
+from core.errors import Renamed
 
 # Organizations ----------------------------------------------------------------------------------
 
@@ -45,9 +48,18 @@ def organizations_for(*, actor: Actor) -> QuerySet[Organization]:
     )
 
 
-def organization_for(*, actor: Actor, slug: str, action: Action = Action.READ) -> Organization:
+def organization_for(
+    *, actor: Actor, slug: str, action: Action = Action.READ, follow_renames: bool = False
+) -> Organization:
     """The organization if the actor belongs to it, else NotFound (foreign looks exactly like
-    missing); PermissionDenied if the actor's role or scope does not allow `action`."""
+    missing); PermissionDenied if the actor's role or scope does not allow `action`.
+
+    A former slug of the organization (OrganizationSlugAlias, not expired) finds it too, only
+    after the current slugs missed, so the usual lookup costs nothing more: installers
+    (`follow_renames`) get the organization, whose `alias_until` says until when the old slug
+    answers; pages for people get Renamed, to redirect to the current URL."""
+    now = timezone.now()
+    alias_until = None
     if isinstance(actor, User) and actor.is_active:
         # One query finds the organization and the role, which `can` then reads from memory.
         membership = (
@@ -55,19 +67,61 @@ def organization_for(*, actor: Actor, slug: str, action: Action = Action.READ) -
             .filter(user=actor, organization__slug=slug)
             .first()
         )
+        if membership is None:
+            membership = (
+                Membership.objects.select_related("organization")
+                .filter(
+                    user=actor,
+                    organization__slug_aliases__slug=slug,
+                    organization__slug_aliases__expires_at__gt=now,
+                )
+                .annotate(alias_until=F("organization__slug_aliases__expires_at"))
+                .first()
+            )
+            alias_until = getattr(membership, "alias_until", None)
         organization = membership.organization if membership else None
         if organization is not None and membership is not None:
             remember_role(actor, organization, membership.role)
     elif isinstance(actor, ApiKey):
         # Authentication loaded the key with its organization: no query needed.
         organization = actor.organization if actor.organization.slug == slug else None
+        if organization is None:
+            # Only the key's own organization's former slugs: another's looks missing.
+            alias_until = (
+                OrganizationSlugAlias.objects.filter(
+                    slug=slug, organization_id=actor.organization_id, expires_at__gt=now
+                )
+                .values_list("expires_at", flat=True)
+                .first()
+            )
+            organization = actor.organization if alias_until is not None else None
     else:
         organization = None
     if organization is None:
         raise NotFound(f"Organization '{slug}' not found.")
+    organization.alias_until = alias_until  # type: ignore[attr-defined]
+    if alias_until is not None and not follow_renames:
+        raise Renamed(
+            f"Organization '{slug}' is now '{organization.slug}'.",
+            slugs={"org": organization.slug},
+        )
     if action != Action.READ:
         require(actor, action, organization)
     return organization
+
+
+def former_slugs_of(*, organization: Organization) -> QuerySet[OrganizationSlugAlias]:
+    """The organization's former slugs that still answer, soonest to stop first."""
+    return OrganizationSlugAlias.objects.filter(
+        organization=organization, expires_at__gt=timezone.now()
+    ).order_by("expires_at", "slug")
+
+
+def alias_until(found: object) -> datetime | None:
+    """When the former slug an organization or repository was found by stops answering;
+    None when it was found by its current slug."""
+    until: datetime | None = getattr(found, "alias_until", None)
+    return until
 
 
 # Members and invitations ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.dispatch import receiver
 from accounts.models import ApiKey
 from accounts.models import Membership
 from accounts.models import Organization
+from accounts.models import OrganizationSlugAlias
 from accounts.models import User
 from core.cache import access_generation_key
 from core.cache import renew
@@ -62,9 +63,19 @@ def _user_written(sender: Any, instance: User, created: bool, **kwargs: Any) -> 
 
 @receiver(pre_save, sender=Organization)
 def _organization_renamed(sender: Any, instance: Organization, **kwargs: Any) -> None:
-    # Entries cached under the old slug must not answer it any more.
+    # Entries cached under the old slug must not answer it any more; nor must what the hot
+    # path knows of the organization's former slugs (registry.index.hot), which named it.
     if instance.pk is not None:
         access_changed(organization_id=instance.pk)
+        former = OrganizationSlugAlias.objects.filter(organization_id=instance.pk)
+        renew([access_generation_key(slug) for slug in former.values_list("slug", flat=True)])
+
+
+@receiver(post_save, sender=OrganizationSlugAlias)
+@receiver(post_delete, sender=OrganizationSlugAlias)
+def _former_slug_written(sender: Any, instance: OrganizationSlugAlias, **kwargs: Any) -> None:
+    # What answers at the former slug changes: a new alias, or one dropped or expired.
+    renew([access_generation_key(instance.slug)])
 
 
 @receiver(post_save, sender=Organization)

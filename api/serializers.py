@@ -83,6 +83,24 @@ class OrganizationSerializer(serializers.Serializer):
         return self.context.get("roles", {}).get(organization.pk)
 
 
+class FormerSlugSerializer(serializers.Serializer):
+    slug = serializers.CharField(help_text="The former slug, in URLs that still answer.")
+    answers_until = serializers.DateTimeField(
+        source="expires_at",
+        help_text="Until then installers get the same content at the old URLs and people are "
+        "redirected; after it they answer 404 (SLUG_ALIAS_DAYS after the rename).",
+    )
+
+
+class RenamedOrganizationSerializer(OrganizationSerializer):
+    former_slugs = FormerSlugSerializer(
+        many=True,
+        source="former_slug_list",
+        help_text="Slugs this organization had, whose URLs still answer: a rename keeps the "
+        "old index and upload URLs working for a while.",
+    )
+
+
 class OrganizationUpdateSerializer(serializers.Serializer):
     slug = _slug(required=False)
     name = serializers.CharField(max_length=200, required=False)
@@ -382,6 +400,15 @@ class RepositorySerializer(serializers.Serializer):
                 if name not in shown:
                     data[name] = None
         return dict(data)
+
+
+class RenamedRepositorySerializer(RepositorySerializer):
+    former_slugs = FormerSlugSerializer(
+        many=True,
+        source="former_slug_list",
+        help_text="Slugs this repository had, whose URLs still answer: a rename keeps the old "
+        "index and upload URLs working for a while.",
+    )
 
 
 class CachedProjectSerializer(serializers.Serializer):

@@ -359,6 +359,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# Renames ----------------------------------------------------------------------------------------
+
+# How long an organization's or repository's former slug keeps answering after a rename
+# (accounts.models.OrganizationSlugAlias, registry.models.RepositorySlugAlias): installers get
+# the same content there, people a redirect. Long enough for every CI secret to be updated.
+SLUG_ALIAS_DAYS = env_int("SLUG_ALIAS_DAYS", 90)
+
 # Uploads ----------------------------------------------------------------------------------------
 
 # Per-repository limits can only lower this; it also bounds what the server buffers to disk.
@@ -499,6 +506,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # registry.reconcile: objects no row names, unfinished S3 multipart uploads. A run not
     # started within its interval (workers down) is dropped: the next one does the same work.
+    # Former slugs past their SLUG_ALIAS_DAYS: they already answer nothing; this removes them.
+    "expire-slug-aliases": {
+        "task": "registry.tasks.slug_aliases_expire_task",
+        "schedule": 3600,
+        "options": {"expires": 3600},
+    },
     "reconcile-storage": {
         "task": "registry.tasks.reconcile_storage_task",
         "schedule": env_int("STORAGE_RECONCILE_SECONDS", 3600),

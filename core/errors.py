@@ -15,3 +15,14 @@ class NotFound(Exception):
 
 class Conflict(Exception):
     """The request contradicts the current state (a repository that keeps its files)."""
+
+
+class Renamed(NotFound):
+    """Asked by a former slug that still answers (a renamed organization or repository, within
+    its SLUG_ALIAS_DAYS). `slugs` maps the URL's arguments ("org", "repo") to the current
+    slugs: pages for people redirect there (core.middleware); an interface that cannot
+    redirect answers it as the NotFound it also is."""
+
+    def __init__(self, message: str, *, slugs: dict[str, str]) -> None:
+        super().__init__(message)
+        self.slugs = slugs

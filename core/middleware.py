@@ -1,5 +1,6 @@
 """Mappings of errors no view answers itself to HTTP.
 
+- A page asked by an organization's or repository's former slug redirects to its current URL.
 - A missing or foreign object is the dashboard's 404 page. The index and the REST API catch
   the same errors themselves and answer in their own shapes; this only sees what an HTML
   view let through.
@@ -25,10 +26,14 @@ from django.db import OperationalError
 from django.http import Http404
 from django.http import HttpRequest
 from django.http import HttpResponse
+from django.http import HttpResponseRedirect
 from django.http.response import HttpResponseBase
+from django.urls import NoReverseMatch
+from django.urls import reverse
 from django.utils.deprecation import MiddlewareMixin
 
 from core.errors import NotFound
+from core.errors import Renamed
 from core.http import error_response
 
 DATABASE_DOWN = "The registry's database is unavailable; try again in a few seconds."
@@ -42,10 +47,31 @@ class DomainErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
-    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, Renamed):
+            moved = _renamed_url(request, exception)
+            if moved is not None:
+                return HttpResponseRedirect(moved)
         if isinstance(exception, NotFound):
             # Raised again as Django's own 404, so the 404 handler renders the page.
             raise Http404(str(exception)) from exception
+        return None
+
+
+def _renamed_url(request: HttpRequest, renamed: Renamed) -> str | None:
+    """The same page under the current slugs, with the same query; None if it has no name.
+
+    A redirect (302, not 301): the old slug answers only for a while, and may be taken by a
+    new organization or repository later, which a browser's cached 301 would never see."""
+    match = request.resolver_match
+    if match is None or not match.url_name or not set(renamed.slugs) <= set(match.kwargs):
+        return None
+    try:
+        path = reverse(match.view_name, kwargs={**match.kwargs, **renamed.slugs})
+    except NoReverseMatch:
+        return None
+    query = request.META.get("QUERY_STRING", "")
+    return f"{path}?{query}" if query else path
 
 
 class DependencyOutageMiddleware:

@@ -89,6 +89,32 @@ class ProjectStatus(models.TextChoices):
     DEPRECATED = "deprecated", "Deprecated"
 
 
+class RepositorySlugAlias(models.Model):
+    """A slug the repository had before a rename, answering (until `expires_at`) as the
+    repository does (registry.selectors.repository_for follows it): configured clients keep
+    working while their owners update them. Slugs are unique per organization, like the
+    repositories' own; a new repository taking the slug drops the alias, renaming back
+    removes it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    repository = models.ForeignKey(
+        Repository, on_delete=models.CASCADE, related_name="slug_aliases"
+    )
+    slug = models.SlugField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["organization", "slug"], name="one_repository_alias_per_slug"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slug} -> {self.repository_id} until {self.expires_at:%Y-%m-%d}"
+
+
 class Project(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="projects")
     # The name as first uploaded; normalized_name (PEP 503) is what URLs and lookups use.
@@ -98,6 +124,11 @@ class Project(models.Model):
         max_length=16, choices=ProjectStatus.choices, default=ProjectStatus.ACTIVE
     )
     status_reason = models.TextField(blank=True)
+    # Whether anyone may read the project's README badge (its name and latest version only):
+    # the registry is private, so an owner or admin opts a project in, for a README shown
+    # where readers have no session here (a public GitHub page). Otherwise the badge needs
+    # a session that may read the repository (registry.selectors.project_badge_for).
+    public_badge = models.BooleanField(default=False)
     # Bumped on every change an index page shows; pages are cached and tagged by it.
     serial = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -29,8 +29,10 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
+from accounts.models import OrganizationSlugAlias
 from registry.models import CachedFile
 from registry.models import File
+from registry.models import RepositorySlugAlias
 from registry.storage import packages_storage
 
 logger = logging.getLogger(__name__)
@@ -231,3 +233,14 @@ class _Bucket:
 
 def _status(exc: ClientError) -> int | None:
     return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def slug_aliases_expire() -> int:
+    """Remove the former slugs past their time (they already answer nothing: every lookup
+    checks the expiry); through the ORM's delete, which sends each row's signals, so what the
+    hot path keeps about them is renewed. How many were removed."""
+    now = timezone.now()
+    removed = 0
+    for model in (OrganizationSlugAlias, RepositorySlugAlias):
+        removed += model.objects.filter(expires_at__lte=now).delete()[0]
+    return removed

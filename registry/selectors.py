@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from django.db.models import Count
+from django.db.models import F
 from django.db.models import Max
 from django.db.models import Prefetch
 from django.db.models import Q
@@ -22,6 +23,7 @@ from django.db.models import Sum
 from django.db.models import Value
 from django.db.models import prefetch_related_objects
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.models import Organization
@@ -29,8 +31,10 @@ from accounts.permissions import Action
 from accounts.permissions import Actor
 from accounts.permissions import key_repository_ids
 from accounts.permissions import require
+from accounts.selectors import alias_until
 from accounts.selectors import organization_for
 from core.errors import NotFound
+from core.errors import Renamed
 from registry.models import CachedFile
 from registry.models import CachedProject
 from registry.models import File
@@ -39,6 +43,7 @@ from registry.models import Project
 from registry.models import Release
 from registry.models import Repository
 from registry.models import RepositoryKind
+from registry.models import RepositorySlugAlias
 from registry.models import UpstreamOverride
 from registry.models import VirtualMember
 from registry.names import latest_release
@@ -64,17 +69,51 @@ def repositories_for(*, actor: Actor, organization: Organization) -> QuerySet[Re
 
 
 def repository_for(
-    *, actor: Actor, org: str, repo: str, action: Action = Action.READ
+    *,
+    actor: Actor,
+    org: str,
+    repo: str,
+    action: Action = Action.READ,
+    follow_renames: bool = False,
 ) -> Repository:
     """The repository `org/repo` if the actor may see it, else NotFound (missing, foreign and
-    outside a key's limits all look the same); PermissionDenied if it may not do `action`."""
-    organization = organization_for(actor=actor, slug=org)
-    repository = repositories_for(actor=actor, organization=organization).filter(slug=repo).first()
+    outside a key's limits all look the same); PermissionDenied if it may not do `action`.
+
+    Former slugs of the organization or the repository (within SLUG_ALIAS_DAYS) find it too,
+    after the current ones missed: installers (`follow_renames`) get the repository, whose
+    `alias_until` says until when the URL answers; pages for people get Renamed."""
+    organization = organization_for(actor=actor, slug=org, follow_renames=True)
+    visible = repositories_for(actor=actor, organization=organization)
+    repository = visible.filter(slug=repo).first()
+    until = alias_until(organization)
     if repository is None:
-        raise NotFound(f"Repository '{org}/{repo}' not found.")
+        found = (
+            visible.filter(slug_aliases__slug=repo, slug_aliases__expires_at__gt=timezone.now())
+            .annotate(alias_until=F("slug_aliases__expires_at"))
+            .first()
+        )
+        if found is None:
+            raise NotFound(f"Repository '{org}/{repo}' not found.")
+        repository = found
+        repo_until: datetime = found.alias_until
+        until = repo_until if until is None else min(until, repo_until)
+    repository.alias_until = until  # type: ignore[attr-defined]
+    repository.organization = organization  # the one that knows how it was found
+    if until is not None and not follow_renames:
+        raise Renamed(
+            f"Repository '{org}/{repo}' is now '{organization.slug}/{repository.slug}'.",
+            slugs={"org": organization.slug, "repo": repository.slug},
+        )
     if action != Action.READ:
         require(actor, action, organization, repository)
     return repository
+
+
+def repository_former_slugs(*, repository: Repository) -> QuerySet[RepositorySlugAlias]:
+    """The repository's former slugs that still answer, soonest to stop first."""
+    return RepositorySlugAlias.objects.filter(
+        repository=repository, expires_at__gt=timezone.now()
+    ).order_by("expires_at", "slug")
 
 
 def virtual_members(*, repository: Repository) -> list[Repository]:
@@ -242,6 +281,44 @@ def project_for(*, repository: Repository, name: str) -> Project:
     if project is None:
         raise NotFound(f"Project '{name}' not found in '{repository}'.")
     return project
+
+
+def project_badge_for(*, actor: Actor | None, org: str, repo: str, name: str) -> Project:
+    """The project whose README badge `actor` may read: any project of a repository it may
+    read (a former slug answers too, as for installers: READMEs are configured clients of a
+    sort), else one whose owners made its badge public (by current or former slugs); anything
+    else is NotFound, whether missing, foreign or private. `actor` None: nobody logged in.
+    The badge shows the name and latest version only, nothing else of the project."""
+    if actor is not None:
+        try:
+            repository = repository_for(actor=actor, org=org, repo=repo, follow_renames=True)
+            return project_for(repository=repository, name=name)
+        except NotFound:
+            pass
+    # Former slugs too: a README badge is a URL written down once, like an index URL.
+    now = timezone.now()
+    in_org = Q(repository__organization__slug=org) | Q(
+        repository__organization__slug_aliases__slug=org,
+        repository__organization__slug_aliases__expires_at__gt=now,
+    )
+    in_repo = Q(repository__slug=repo) | Q(
+        repository__slug_aliases__slug=repo, repository__slug_aliases__expires_at__gt=now
+    )
+    found = (
+        Project.objects.filter(
+            in_org, in_repo, normalized_name=normalize_name(name), public_badge=True
+        )
+        .select_related("repository__organization")
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"No badge for '{name}' in '{org}/{repo}'.")
+    return found
+
+
+def project_latest(*, project: Project) -> Release | None:
+    """The project's latest release (registry.names, pypi.org's choice), in one query."""
+    return latest_release(Release.objects.filter(project=project).only("version", "yanked"))
 
 
 def projects_of(*, repository: Repository, name: str = "") -> QuerySet[Project]:

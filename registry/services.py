@@ -16,6 +16,7 @@ from accounts.permissions import Action
 from accounts.permissions import Actor
 from accounts.permissions import forget_roles
 from accounts.permissions import require
+from accounts.services import alias_expiry
 from accounts.services import audit_record
 from core.errors import Conflict
 from registry.filters import rules_parse
@@ -30,6 +31,7 @@ from registry.models import ProjectStatus
 from registry.models import Release
 from registry.models import Repository
 from registry.models import RepositoryKind
+from registry.models import RepositorySlugAlias
 from registry.models import UpstreamOverride
 from registry.models import VirtualMember
 from registry.names import normalize_name
@@ -55,6 +57,7 @@ def repository_get_or_create(
     if repository is None:
         repository = Repository(organization=organization, slug=slug, description=description)
         repository.full_clean()
+        _former_slug_release(repository)
         repository.save()
         audit_record(
             organization=organization,
@@ -63,6 +66,28 @@ def repository_get_or_create(
             details={"via": "provisioning"},
         )
     return repository
+
+
+def _former_slug_release(repository: Repository) -> None:
+    """The repository now takes its slug: another repository's former slug of that name
+    stops answering (audited), and its own (renaming back) is simply gone."""
+    alias = (
+        RepositorySlugAlias.objects.filter(
+            organization_id=repository.organization_id, slug=repository.slug
+        )
+        .select_related("repository")
+        .first()
+    )
+    if alias is None:
+        return
+    alias.delete()
+    if alias.repository_id != repository.pk:
+        audit_record(
+            organization=repository.organization,
+            action="repository.former_slug_taken",
+            target=f"repository {repository.organization.slug}/{alias.repository.slug}",
+            details={"former_slug": alias.slug},
+        )
 
 
 def _validate_unique_slug(repository: Repository) -> None:
@@ -127,6 +152,7 @@ def repository_create(
         repository.upstream_url = DEFAULT_UPSTREAM_URL
     repository.full_clean(validate_constraints=False)
     _validate_unique_slug(repository)
+    _former_slug_release(repository)
     repository.save()
     changed = _settings_apply(repository, options)
     audit_record(
@@ -269,7 +295,9 @@ def repository_update(
     **options: Any,
 ) -> Repository:
     """Rename, describe or change the policies or kind-specific settings of a repository, in
-    one audited change. Renaming changes its index and upload URLs. What is not passed stays
+    one audited change. Renaming changes its index and upload URLs; the former ones keep
+    answering until SLUG_ALIAS_DAYS from now (an alias, written in this transaction; renaming
+    back removes it, a new repository taking the slug drops it). What is not passed stays
     as it is; a max_file_size of None means the server-wide limit. A kind never changes:
     passing another one is refused (callers that echo the kind back may pass it)."""
     organization = repository.organization
@@ -295,12 +323,23 @@ def repository_update(
     }
     fields = [name for name, value in changes.items() if not isinstance(value, _Keep)]
     before = {name: getattr(repository, name) for name in fields}
+    former = repository.slug
     for name in fields:
         setattr(repository, name, changes[name])
     repository.full_clean(validate_constraints=False)
     _validate_unique_slug(repository)
+    changed: dict[str, Any] = {}
+    if repository.slug != former:
+        _former_slug_release(repository)
+        until = alias_expiry()
+        RepositorySlugAlias.objects.update_or_create(
+            organization_id=repository.organization_id,
+            slug=former,
+            defaults={"repository": repository, "expires_at": until},
+        )
+        changed["former_slug_until"] = until.isoformat()
     repository.save(update_fields=fields)
-    changed = _settings_apply(repository, options)
+    changed |= _settings_apply(repository, options)
     audit_record(
         organization=organization,
         action="repository.update",
@@ -584,6 +623,29 @@ def project_status_set(
         source_ip=source_ip,
         details={"from": previous, "to": project.status, "reason": project.status_reason},
     )
+    return project
+
+
+@transaction.atomic
+def project_badge_set(
+    *, project: Project, actor: Actor, public: bool, source_ip: str | None = None
+) -> Project:
+    """Let anyone read the project's README badge (its name and latest version), or only
+    those who may read the repository. Owners and admins: it shows something of a private
+    registry to the world."""
+    repository = project.repository
+    require(actor, Action.MANAGE_REPOSITORIES, repository.organization, repository)
+    if project.public_badge != public:
+        project.public_badge = public
+        project.save(update_fields=["public_badge"])
+        audit_record(
+            organization=repository.organization,
+            action="project.badge",
+            actor=actor,
+            target=f"project {repository}/{project.name}",
+            source_ip=source_ip,
+            details={"public": public},
+        )
     return project
 
 

@@ -1,11 +1,11 @@
 """Renew generations (core.cache) when what the index answers changes.
 
-Access: a repository's settings, a virtual repository's members and overrides decide what a
-key reaches and how pages merge, so writing them renews the organization's access
-generation (accounts.signals does the same for keys and members). Content: a proxy's
-cached copy of a project renews that name's content generation when it is written;
-hosted projects renew theirs in `registry.services.project_touch`, the one place their
-serial moves. Signals, so the admin site is covered too."""
+Access: a repository's settings and former slugs, a virtual repository's members and
+overrides decide what a key reaches and how pages merge, so writing them renews the
+organization's access generation (accounts.signals does the same for keys and members).
+Content: a proxy's cached copy of a project renews that name's content generation when it
+is written; hosted projects renew theirs in `registry.services.project_touch`, the one place
+their serial moves. Signals, so the admin site is covered too."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from core.cache import renew
 from registry.models import CachedProject
 from registry.models import Project
 from registry.models import Repository
+from registry.models import RepositorySlugAlias
 from registry.models import UpstreamOverride
 from registry.models import VirtualMember
 
@@ -46,6 +47,13 @@ def project_content_changed(*, project_id: int) -> None:
 @receiver(post_save, sender=Repository)
 @receiver(post_delete, sender=Repository)
 def _repository_written(sender: Any, instance: Repository, **kwargs: Any) -> None:
+    access_changed(organization_id=instance.organization_id)
+
+
+@receiver(post_save, sender=RepositorySlugAlias)
+@receiver(post_delete, sender=RepositorySlugAlias)
+def _former_slug_written(sender: Any, instance: RepositorySlugAlias, **kwargs: Any) -> None:
+    # Keys let through at the former slug (registry.index.hot) must be looked up again.
     access_changed(organization_id=instance.organization_id)
 
 

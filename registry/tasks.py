@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from celery import shared_task
 from django.db import transaction
 
+from registry.reconcile import slug_aliases_expire
 from registry.reconcile import storage_reconcile
 from registry.storage import stored_objects_delete
 
@@ -43,3 +44,9 @@ def reconcile_storage_task() -> dict[str, int]:
     """Remove stored objects and multipart uploads no row accounts for (registry.reconcile).
     No retry: the next scheduled run is one."""
     return dataclasses.asdict(storage_reconcile())
+
+
+@shared_task(acks_late=True)
+def slug_aliases_expire_task() -> int:
+    """Remove expired former slugs of organizations and repositories (registry.reconcile)."""
+    return slug_aliases_expire()

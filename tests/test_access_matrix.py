@@ -15,6 +15,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from django.urls import URLResolver
 from django.urls import get_resolver
 from django.urls import reverse
 from django.urls.exceptions import NoReverseMatch
+from django.utils import timezone
 
 from accounts.models import ApiKey
 from publishing.models import TrustedPublisher
@@ -33,6 +35,7 @@ from publishing.services import publisher_create
 from registry.models import File
 from registry.models import Project
 from registry.models import Release
+from registry.models import RepositorySlugAlias
 from registry.services import repository_create
 from tests.world import INVITATION_TOKEN
 from tests.world import World
@@ -92,7 +95,8 @@ ACTORS = ("anonymous", *SESSION_ACTORS, *KEY_ACTORS)
 
 @dataclass(frozen=True)
 class Row:
-    """How one URL must answer. kind: public | login | org | repo | api.
+    """How one URL must answer. kind: public | login | org | repo | api | badge (a private
+    project badge: organization A's people only; everyone else finds nothing).
 
     POLICY keys are URL names, or "<name> <METHOD>" for more methods on one URL (or "<name>
     <kind>" for the same URL on a proxy or virtual repository)."""
@@ -119,6 +123,8 @@ class Row:
     overrides: dict[str, int] = field(default_factory=dict)
     # Text the `ok` answer must carry: where `ok` is a refusal, it shows which check made it.
     ok_says: str = ""
+    # repo rows: people with a session read too (the project page's download links).
+    session_reads: bool = False
 
 
 def _org(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
@@ -145,6 +151,15 @@ def _virtual(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any
     return _org(repo=lambda w: VIRTUAL, **extra)
 
 
+# A former slug of repository A/main (a rename within SLUG_ALIAS_DAYS, made by `kinds`): it
+# answers everyone exactly as A/main does, except people on pages, who are redirected.
+FORMER = "formerly-main"
+
+
+def _former(**extra: Callable[[World], Any]) -> Callable[[World], dict[str, Any]]:
+    return _org(repo=lambda w: FORMER, **extra)
+
+
 @pytest.fixture(autouse=True)
 def kinds(world: World) -> None:
     owner = world.users["owner"]
@@ -156,6 +171,10 @@ def kinds(world: World) -> None:
     publisher_create(
         repository=world.repo_a, actor=owner, kind="github",
         ci_repository="acme/app", workflow="release.yml",
+    )  # fmt: skip
+    RepositorySlugAlias.objects.create(
+        organization=world.org_a, repository=world.repo_a, slug=FORMER,
+        expires_at=timezone.now() + timedelta(days=1),
     )  # fmt: skip
 
 
@@ -284,6 +303,10 @@ POLICY: dict[str, Row] = {
     "project-status": Row(
         "org", "POST", "yank", ok=302, data={"status": "archived"}, kwargs=_project()
     ),
+    "project-badge": Row("badge", kwargs=_project()),
+    "project-badge-set": Row(
+        "org", "POST", "manage_repositories", ok=302, data={"public": "on"}, kwargs=_project()
+    ),
     "release-detail": Row("org", kwargs=_release()),
     "release-yank": Row(
         "org", "POST", "yank", ok=302, data={"reason": "broken"}, kwargs=_release()
@@ -296,10 +319,20 @@ POLICY: dict[str, Row] = {
         "org", "POST", "delete", ok=302, kwargs=_release(file_id=lambda w: w.file.pk)
     ),
     "simple-index": Row("repo", kwargs=_repo()),
+    "simple-index former": Row("repo", kwargs=_former()),
+    "file former": Row(
+        "repo",
+        kwargs=_former(sha256=lambda w: w.file.sha256, filename=lambda w: w.file.filename),
+        session_reads=True,
+    ),
+    "upload former": Row("repo", "POST", "upload", ok=400, kwargs=_former(), ok_says=_EMPTY_FORM),
+    "repo-detail former": Row("org", ok=302, kwargs=_former()),
+    "api-files former": Row("api", repo=True, kwargs=_former()),
     "simple-project": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
     "file": Row(
         "repo",
         kwargs=_repo(sha256=lambda w: w.file.sha256, filename=lambda w: w.file.filename),
+        session_reads=True,
     ),
     "project-json": Row("repo", kwargs=_repo(project=lambda w: "acme-lib")),
     "release-json": Row(
@@ -315,6 +348,7 @@ POLICY: dict[str, Row] = {
     "file virtual": Row(
         "repo",
         kwargs=_virtual(sha256=lambda w: w.file.sha256, filename=lambda w: w.file.filename),
+        session_reads=True,
     ),
     "project-json virtual": Row("repo", kwargs=_virtual(project=lambda w: "acme-lib")),
     "upload proxy": Row(
@@ -495,7 +529,11 @@ def expected_status(row: Row, actor: str) -> int:
         if actor == "b_member":
             return 404
         return row.ok if row.action in ROLE_ALLOWED[actor] else row.denied
+    if row.kind == "badge":
+        return row.ok if actor in SESSION_ACTORS and actor != "b_member" else 404
     assert row.kind == "repo"
+    if row.session_reads and actor in SESSION_ACTORS:
+        return 404 if actor == "b_member" else row.ok
     if actor in KEY_REFUSED:
         return KEY_REFUSED[actor]
     if actor in SESSION_ACTORS and row.method == "POST":

@@ -46,35 +46,33 @@ class OrganizationForm(forms.Form):
 
 
 class OrganizationSettingsForm(OrganizationForm):
-    """A rename breaks every configured client at once (their URLs hold the slug), so it is
-    never a side effect of saving: it must be confirmed."""
+    """A rename changes every configured client's URLs, so it is never a side effect of
+    saving: the page lists what changes and asks first (`confirm_rename`, sent by that page)."""
 
-    confirm_rename = forms.BooleanField(
-        required=False,
-        label="Yes, rename: I will update every client's index and upload URLs",
-    )
+    confirm_rename = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, current_slug: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.current_slug = current_slug
-        self.fields["slug"].help_text = (
-            f"Part of every index and upload URL (/{current_slug}/…). Renaming breaks pip, uv, "
-            "twine and CI configured with the old URLs: they get 404 until updated."
-        )
+        self.fields["slug"].help_text = rename_help(f"/{current_slug}/…")
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        renamed = data.get("slug") not in (None, self.current_slug)
-        if renamed and not data.get("confirm_rename"):
-            self.add_error(
-                "confirm_rename",
-                f"Clients using /{self.current_slug}/… stop working when you rename; "
-                "tick this to rename anyway.",
-            )
-        return data
+    def renames(self) -> bool:
+        return self.cleaned_data.get("slug") not in (None, self.current_slug)
+
+    def confirmed(self) -> bool:
+        return bool(self.cleaned_data.get("confirm_rename"))
 
     def changes(self) -> dict[str, Any]:
         return {k: v for k, v in self.cleaned_data.items() if k != "confirm_rename"}
+
+
+def rename_help(where: str) -> str:
+    return (
+        f"Part of every index and upload URL ({where}). After a rename the old URLs keep "
+        f"answering for {settings.SLUG_ALIAS_DAYS} days (installers get the same packages, "
+        "people are sent to the new page), then no more: you will see every URL that changes "
+        "before anything is renamed."
+    )
 
 
 class InviteForm(forms.Form):

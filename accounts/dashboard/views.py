@@ -180,6 +180,16 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
         request.POST or None, initial=initial, current_slug=organization.slug
     )
     if request.method == "POST" and form.is_valid():
+        if form.renames() and not form.confirmed():
+            new = form.cleaned_data["slug"]
+            return rename_confirm_page(
+                request,
+                title=f"Rename {organization.slug} to {new}?",
+                what="organization",
+                roots=(f"/{organization.slug}/<repository>/", f"/{new}/<repository>/"),
+                back=reverse("org-settings", kwargs={"org": organization.slug}),
+                **org_context(request.user, organization),
+            )
         done = _apply(
             form,
             lambda: services.organization_update(
@@ -190,7 +200,8 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
             ),
         )
         if done is not None:
-            messages.success(request, "Organization saved.")
+            saved = renamed_message(org) if form.renames() else "Organization saved."
+            messages.success(request, saved)
             return redirect("org-detail", org=organization.slug)
     return form_page(
         request,
@@ -202,6 +213,46 @@ def org_settings(request: AuthenticatedRequest, org: str) -> HttpResponse:
         if can(request.user, Action.DELETE_ORGANIZATION, organization)
         else None,
         danger_label="Delete this organization",
+    )
+
+
+def rename_confirm_page(
+    request: HttpRequest,
+    *,
+    title: str,
+    what: str,
+    roots: tuple[str, str],
+    back: str,
+    **extra: Any,
+) -> HttpResponse:
+    """What a rename changes, asked before it is done: the index and upload URLs under the
+    old and new `roots` (paths under PUBLIC_URL), and until when the old ones answer.
+    Confirming posts the same form again, with `confirm_rename`; the rename then redirects
+    (nothing renamed by a reload)."""
+    skip = {"csrfmiddlewaretoken", "confirm_rename"}
+    fields = [(k, v) for k, v in request.POST.lists() if k not in skip]
+    base = settings.PUBLIC_URL.rstrip("/")
+    context = {
+        "title": title,
+        "what": what,
+        "urls": [
+            (label, f"{base}{roots[0]}{tail}", f"{base}{roots[1]}{tail}")
+            for label, tail in (("Index URL", "simple/"), ("Upload URL", "legacy/"))
+        ],
+        "until": services.alias_expiry(),
+        "days": settings.SLUG_ALIAS_DAYS,
+        "fields": fields,
+        "back": back,
+        **extra,
+    }
+    return render(request, "accounts/rename_confirm.html", context)
+
+
+def renamed_message(former: str) -> str:
+    until = services.alias_expiry()
+    return (
+        f"Renamed. The old URLs (/{former}/…) keep answering until {until:%B} {until.day}, "
+        f"{until.year}: update pip, uv, twine and CI configurations before then."
     )
 
 

@@ -28,6 +28,8 @@ from accounts.services.members import invitation_find
 from accounts.services.members import invitation_revoke
 from accounts.services.members import membership_remove
 from accounts.services.members import membership_set_role
+from accounts.services.organizations import alias_expiry
+from accounts.services.organizations import former_slug_release
 from accounts.services.organizations import organization_create
 from accounts.services.organizations import organization_get_or_create
 from accounts.services.organizations import organization_update
@@ -38,9 +40,10 @@ from accounts.services.signup import signup_user
 
 __all__ = [
     "API_KEY_PREFIX", "LAST_USED_RESOLUTION", "PUBLIC_ID_LENGTH", "KeyCheck", "NewApiKey",
-    "NewInvitation", "api_key_authenticate", "api_key_check", "api_key_create", "api_key_issue",
+    "NewInvitation", "alias_expiry", "api_key_authenticate", "api_key_check", "api_key_create",
+    "api_key_issue",
     "api_key_revoke", "api_key_rotate", "api_key_used", "audit_key_refusal", "audit_record",
-    "hash_api_key_secret",
+    "former_slug_release", "hash_api_key_secret",
     "invitation_accept", "invitation_create", "invitation_find", "invitation_revoke",
     "membership_remove", "membership_set_role", "organization_create",
     "organization_get_or_create", "organization_update", "signup_complete", "signup_request",

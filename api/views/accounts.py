@@ -113,7 +113,14 @@ class OrganizationView(ApiView):
             organization, s.OrganizationSerializer, roles=_roles(self.actor, [organization])
         )
 
-    @extend_schema(summary="Rename (owners, admins)", request=s.OrganizationUpdateSerializer)
+    @extend_schema(
+        summary="Rename (owners, admins)",
+        description="The former slug keeps answering (installers get the same content, people "
+        "are redirected) until `former_slugs[].answers_until`; a new organization taking it, "
+        "or renaming back, ends that sooner.",
+        request=s.OrganizationUpdateSerializer,
+        responses=s.RenamedOrganizationSerializer,
+    )
     def patch(self, request: Request, org: str) -> Response:
         organization = self.organization
         person = require_person(self.actor, "change organizations")
@@ -126,8 +133,10 @@ class OrganizationView(ApiView):
             slug=body.validated_data.get("slug", organization.slug),
             source_ip=self.source_ip,
         )
+        former = account_selectors.former_slugs_of(organization=organization)
+        organization.former_slug_list = list(former)  # type: ignore[attr-defined]
         return self.one(
-            organization, s.OrganizationSerializer, roles=_roles(self.actor, [organization])
+            organization, s.RenamedOrganizationSerializer, roles=_roles(self.actor, [organization])
         )
 
     @extend_schema(summary="Delete with everything in it (owners)", responses=NO_BODY)

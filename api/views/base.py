@@ -69,12 +69,15 @@ class ApiView(GenericAPIView):
 
     @cached_property
     def organization(self) -> Organization:
-        return account_selectors.organization_for(actor=self.actor, slug=self.kwargs["org"])
+        # Scripts are configured clients too: a former slug answers as the current one.
+        return account_selectors.organization_for(
+            actor=self.actor, slug=self.kwargs["org"], follow_renames=True
+        )
 
     @cached_property
     def repository(self) -> Repository:
         repository = selectors.repository_for(
-            actor=self.actor, org=self.kwargs["org"], repo=self.kwargs["repo"]
+            actor=self.actor, org=self.kwargs["org"], repo=self.kwargs["repo"], follow_renames=True
         )
         self.__dict__["organization"] = repository.organization
         return repository

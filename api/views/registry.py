@@ -82,8 +82,12 @@ class RepositoryView(ApiView):
     @extend_schema(
         summary="Rename, describe, set policies or the settings of its kind (owners, admins)",
         description="Only the fields sent change. `members` replaces a virtual repository's "
-        "members, in the order given. The kind never changes.",
+        "members, in the order given. The kind never changes. A former slug keeps answering "
+        "(installers get the same content, people are redirected) until "
+        "`former_slugs[].answers_until`; a new repository taking it, or renaming back, ends "
+        "that sooner.",
         request=s.RepositoryUpdateSerializer,
+        responses=s.RenamedRepositorySerializer,
     )
     def patch(self, request: Request, org: str, repo: str) -> Response:
         repository = self.repository
@@ -96,7 +100,9 @@ class RepositoryView(ApiView):
             source_ip=self.source_ip,
             **body.validated_data,
         )
-        return _repository_answer(self, repository)
+        former = selectors.repository_former_slugs(repository=repository)
+        repository.former_slug_list = list(former)  # type: ignore[attr-defined]
+        return _repository_answer(self, repository, serializer=s.RenamedRepositorySerializer)
 
     @extend_schema(summary="Delete with all its files (owners, admins)", responses=NO_BODY)
     def delete(self, request: Request, org: str, repo: str) -> Response:
@@ -110,10 +116,15 @@ class RepositoryView(ApiView):
         return Response(status=204)
 
 
-def _repository_answer(view: ApiView, repository: Repository, status: int = 200) -> Response:
+def _repository_answer(
+    view: ApiView,
+    repository: Repository,
+    status: int = 200,
+    serializer: type[s.RepositorySerializer] = s.RepositorySerializer,
+) -> Response:
     # A virtual repository's members and upload target in two queries, not one per member.
     selectors.virtual_members_load(repositories=[repository])
-    return view.one(repository, s.RepositorySerializer, status)
+    return view.one(repository, serializer, status)
 
 
 class ProxyCacheView(ApiView):

@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 
+from accounts.dashboard.forms import rename_help
 from registry.models import DEFAULT_UPSTREAM_URL
 from registry.models import ProjectStatus
 from registry.models import RepositoryKind
@@ -165,9 +166,14 @@ class RepositorySettingsForm(RepositoryForm):
         "only be yanked. Deleted filenames can never be uploaded again either way.",
     )
     max_file_size_mib = forms.IntegerField(required=False, min_value=1, label="Largest file (MiB)")
+    # Sent by the page that lists the URLs a rename changes (accounts' rename_confirm_page).
+    confirm_rename = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        current = self.initial.get("slug", "")
+        org = self.initial.get("org", "")
+        self.fields["slug"].help_text = rename_help(f"/{org}/{current}/…")
         server = settings.MAX_UPLOAD_SIZE // MIB
         field = self.fields["max_file_size_mib"]
         assert isinstance(field, forms.IntegerField)
@@ -176,9 +182,16 @@ class RepositorySettingsForm(RepositoryForm):
         field.widget.attrs["max"] = server
         field.help_text = f"Uploads above this are refused. Empty means the server's {server} MiB."
 
+    def renames(self) -> bool:
+        return self.cleaned_data.get("slug") not in (None, self.initial.get("slug"))
+
+    def confirmed(self) -> bool:
+        return bool(self.cleaned_data.get("confirm_rename"))
+
     def policies(self) -> dict[str, Any]:
         """The cleaned data as repository_update takes it: sizes in bytes."""
         data = {name: self.cleaned_data[name] for name in RepositorySettingsForm.base_fields}
+        data.pop("confirm_rename")
         mib = data.pop("max_file_size_mib")
         return {**data, "max_file_size": mib * MIB if mib else None}
 

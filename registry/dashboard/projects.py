@@ -6,15 +6,19 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import anybadge
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_safe
 
 from accounts import selectors as account_selectors
 from accounts.dashboard.http import AuthenticatedRequest
@@ -41,6 +45,8 @@ from registry.names import latest_release
 from registry.names import normalize_version
 
 PROJECTS_PER_PAGE = 50
+# The dashboard's accent colour: a badge reads as this registry's.
+BADGE_COLOR = "#1f4fb8"
 
 
 def _repository(
@@ -172,6 +178,7 @@ def _project_page(
     )
     context = {
         **_repository_context(request, project.repository),
+        **_badge_context(project),
         "project": project,
         "releases": releases,
         "history": history(releases),
@@ -183,6 +190,69 @@ def _project_page(
         "status_form": ProjectStatusForm(initial={"status": project.status}),
     }
     return render(request, "registry/project.html", context)
+
+
+@require_safe
+def project_badge(request: HttpRequest, org: str, repo: str, project: str) -> HttpResponse:
+    """The README badge: the project's name and latest version as an SVG image. No login
+    required here, on purpose: a README is read where nobody has a session (a public GitHub
+    page). Who gets it is project_badge_for's rule: members who may read the repository
+    always, anyone else only when its owners made the badge public; for the others it looks
+    missing (404), like any private project. Session cookies are SameSite=Lax: another
+    site's page embedding the image sends none, so it sees a private badge as missing too."""
+    user = request.user if request.user.is_authenticated else None
+    found = registry_selectors.project_badge_for(actor=user, org=org, repo=repo, name=project)
+    latest = registry_selectors.project_latest(project=found)
+    badge = anybadge.Badge(
+        label=found.name,
+        value=latest.version if latest is not None else "no release",
+        default_color=BADGE_COLOR,
+    )
+    response = HttpResponse(badge.badge_svg_text, content_type="image/svg+xml")
+    # Image proxies (GitHub's camo) may keep a public badge a few minutes; a private one is
+    # nobody else's to keep.
+    response["Cache-Control"] = "public, max-age=300" if found.public_badge else "private, no-cache"
+    return response
+
+
+@login_required
+@require_POST
+def project_badge_set(
+    request: AuthenticatedRequest, org: str, repo: str, project: str
+) -> HttpResponse:
+    found = _project(request, org, repo, project, Action.READ)
+    public = request.POST.get("public") == "on"
+    # The service checks the role: a member's POST is refused there, not here.
+    registry_services.project_badge_set(
+        project=found, actor=request.user, public=public, source_ip=client_ip(request)
+    )
+    messages.success(
+        request,
+        f"The badge of {found.name} is now public: anyone with its URL sees its name and "
+        "latest version."
+        if public
+        else f"The badge of {found.name} is now shown only to those who may read {repo}.",
+    )
+    return _to_project_page(found)
+
+
+def _badge_context(project: Project) -> dict[str, Any]:
+    """The badge's URL and the snippets that show it in a Markdown or reStructuredText README,
+    linking to the project page."""
+    repository = project.repository
+    where = {
+        "org": repository.organization.slug,
+        "repo": repository.slug,
+        "project": project.normalized_name,
+    }
+    base = settings.PUBLIC_URL.rstrip("/")
+    badge = base + reverse("project-badge", kwargs=where)
+    page = base + reverse("project-detail", kwargs=where)
+    return {
+        "badge_url": badge,
+        "badge_markdown": f"[![{project.name}]({badge})]({page})",
+        "badge_rst": f".. image:: {badge}\n   :alt: {project.name}\n   :target: {page}",
+    }
 
 
 @login_required

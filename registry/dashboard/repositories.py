@@ -20,6 +20,8 @@ from accounts import selectors as account_selectors
 from accounts.dashboard.http import AuthenticatedRequest
 from accounts.dashboard.views import form_page
 from accounts.dashboard.views import org_context
+from accounts.dashboard.views import rename_confirm_page
+from accounts.dashboard.views import renamed_message
 from accounts.models import Organization
 from accounts.network import client_ip
 from accounts.permissions import Action
@@ -185,6 +187,7 @@ def _settings_form(request: AuthenticatedRequest, repository: Repository) -> Rep
     """The settings form of the repository's kind, filled with what is stored (never the
     upstream password: a blank field keeps it)."""
     initial: dict[str, Any] = {
+        "org": repository.organization.slug,
         "slug": repository.slug,
         "description": repository.description,
         "allow_file_deletion": repository.allow_file_deletion,
@@ -211,7 +214,18 @@ def _settings_form(request: AuthenticatedRequest, repository: Repository) -> Rep
 def repository_edit(request: AuthenticatedRequest, org: str, repo: str) -> HttpResponse:
     repository = _repository(request, org, repo)
     form = _settings_form(request, repository)
+    if request.method == "POST" and form.is_valid() and form.renames() and not form.confirmed():
+        new = form.cleaned_data["slug"]
+        return rename_confirm_page(
+            request,
+            title=f"Rename {org}/{repository.slug} to {org}/{new}?",
+            what="repository",
+            roots=(f"/{org}/{repository.slug}/", f"/{org}/{new}/"),
+            back=reverse("repo-edit", kwargs={"org": org, "repo": repository.slug}),
+            **org_context(request.user, repository.organization),
+        )
     if request.method == "POST" and form.is_valid():
+        renamed = form.renames()
         try:
             services.repository_update(
                 repository=repository,
@@ -222,7 +236,9 @@ def repository_edit(request: AuthenticatedRequest, org: str, repo: str) -> HttpR
         except ValidationError as exc:
             form_errors(form, exc)
         else:
-            messages.success(request, "Repository settings saved.")
+            former = f"{org}/{form.initial['slug']}"
+            saved = renamed_message(former) if renamed else "Repository settings saved."
+            messages.success(request, saved)
             return redirect("repo-detail", org=org, repo=repository.slug)
     return _repository_form_page(
         request,

@@ -36,6 +36,8 @@ urlpatterns = [
     ),
     path(f"{project}/", projects.project_detail, name="project-detail"),
     path(f"{project}/status/", projects.project_status, name="project-status"),
+    path(f"{project}/badge.svg", projects.project_badge, name="project-badge"),
+    path(f"{project}/badge/", projects.project_badge_set, name="project-badge-set"),
     path(f"{release}/", projects.release_detail, name="release-detail"),
     path(f"{release}/yank/", projects.release_yank, name="release-yank"),
     path(f"{release}/unyank/", projects.release_unyank, name="release-unyank"),

@@ -35,6 +35,7 @@ from accounts.models import ApiKey
 from accounts.network import client_ip
 from accounts.permissions import Action
 from accounts.permissions import Actor
+from accounts.selectors import alias_until
 from accounts.services import audit_key_refusal
 from core.errors import NotFound
 from core.http import error_response
@@ -118,7 +119,9 @@ def require_repository_key(
             if isinstance(actor, HttpResponse):
                 return actor
             try:
-                repository = repository_for(actor=actor, org=org, repo=repo, action=needed)
+                repository = repository_for(
+                    actor=actor, org=org, repo=repo, action=needed, follow_renames=True
+                )
             except NotFound:
                 _refuse(request, actor, ip, "not visible")
                 return error_response(404, f"Repository '{org}/{repo}' not found.")
@@ -127,9 +130,23 @@ def require_repository_key(
                 return error_response(403, str(exc))
             if not isinstance(actor, ApiKey):  # a dashboard session: keep nothing for it
                 return _let_through(view, request, actor, repository, None, kwargs)
+            current = repository.organization.slug
+            if gen is not None and gen.org != current:
+                # A former organization slug not known here yet: remember it (under the
+                # generation read before the lookup), keep nothing else from this request,
+                # whose generations are the former slug's; the next one reads the current's.
+                until = alias_until(repository.organization)
+                if until is not None and gen.org == org:
+                    hot.alias_put(gen, org=org, current=current, until=until)
+                gen = None
             if gen is not None:
                 hot.access_put(
-                    gen, **where, authorization=authorization, api_key=actor, repository=repository
+                    gen,
+                    **where,
+                    authorization=authorization,
+                    api_key=actor,
+                    repository=repository,
+                    until=alias_until(repository),
                 )
             return _let_through(view, request, actor, repository, gen, kwargs)
 

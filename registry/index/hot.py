@@ -16,6 +16,15 @@ carry two generations read from the cache every process shares (core.cache):
   pages' own generation when the list of projects may have changed.
 
 So a warm request costs one read of the shared cache (both generations at once) and no query.
+
+**Former slugs.** A renamed organization's old slug S answers as the new one T for a while
+(accounts.models.OrganizationSlugAlias). The first request at S finds that out on the full
+path and keeps "S is T" in memory under S's access generation (renewed whenever an alias of
+the organization or its slug changes); later requests at S read S's access generation
+together with T's two, in the same single read, and use T's: the same pages and the same
+key changes apply as at T, for the same cost. A repository's old slug needs nothing of its
+own: the key's entry is named by the URL's slugs, and its repository is the current one.
+Entries reached through a former slug also hold when it expires, checked on every hit.
 What the cache cannot know is checked on every hit: a key's expiry and its allowed networks.
 Only keys are served this way; a dashboard session takes the full path. While the shared
 cache is out, everything takes the full path, which is always right.
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -57,18 +67,32 @@ ABSENT = "absent"
 
 @dataclass(frozen=True)
 class Generations:
-    """The two tokens a request's entries are named with."""
+    """The two tokens a request's entries are named with, and the organization slug they are
+    the generations of (the current one, when the URL's is a former slug known here)."""
 
     access: str
     content: str
+    org: str
 
 
 @dataclass
 class Access:
-    """What the full path found for one key on one repository and action."""
+    """What the full path found for one key on one repository and action; `until`: when the
+    former slug it was asked by stops answering (None: current slugs)."""
 
     api_key: ApiKey
     repository: Repository
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Alias:
+    """A former organization slug, as the full path found it: its current slug, the former
+    slug's access generation then, and when it stops answering."""
+
+    current: str
+    token: str
+    until: datetime
 
 
 def subject_name(view_kwargs: dict[str, Any]) -> str | None:
@@ -82,8 +106,31 @@ def subject_name(view_kwargs: dict[str, Any]) -> str | None:
 
 
 def generations_for(org: str, name: str | None) -> Generations | None:
+    """The generations to name this request's entries with: `org`'s own, or, for a former slug
+    known here, its current slug's (read at once with the former slug's, which says whether
+    what is known still holds)."""
+    alias: _Alias | None = local_get(f"hot:o:{org}")
+    if alias is not None and alias.until > timezone.now():
+        keys = [
+            access_generation_key(org),
+            access_generation_key(alias.current),
+            content_generation_key(alias.current, name),
+        ]
+        tokens = generations(keys)
+        if tokens is None:
+            return None
+        if tokens[0] == alias.token:
+            return Generations(tokens[1], tokens[2], alias.current)
     tokens = generations([access_generation_key(org), content_generation_key(org, name)])
-    return Generations(*tokens) if tokens is not None else None
+    return Generations(tokens[0], tokens[1], org) if tokens is not None else None
+
+
+def alias_put(gen: Generations, *, org: str, current: str, until: datetime) -> None:
+    """Keep "`org` is now `current`" under `org`'s access generation (`gen`, read before the
+    lookup that found it): any change of the organization's slugs renews that generation."""
+    if gen.org == org:
+        seconds = min(settings.HOT_CACHE_SECONDS, (until - timezone.now()).total_seconds())
+        local_set(f"hot:o:{org}", _Alias(current=current, token=gen.access, until=until), seconds)
 
 
 def _keep(name: str, value: object, seconds: int | None) -> None:
@@ -112,6 +159,8 @@ def access_get(
     if found is None:
         return None
     api_key = found.api_key
+    if found.until is not None and found.until <= timezone.now():
+        return None
     # Time and place change without a write: the full path refuses (and audits) these.
     if api_key.expires_at is not None and api_key.expires_at <= timezone.now():
         return None
@@ -133,11 +182,12 @@ def access_put(
     authorization: str,
     api_key: ApiKey,
     repository: Repository,
+    until: datetime | None,
 ) -> None:
     token = token_from_authorization(authorization)
     if token is not None:
         name = _access_name(gen, org, repo, action, token)
-        _keep(name, Access(api_key=api_key, repository=repository), None)
+        _keep(name, Access(api_key=api_key, repository=repository, until=until), None)
 
 
 # Pages and files --------------------------------------------------------------------------------

@@ -134,9 +134,14 @@ def project_json(
 
 
 @require_safe
-@require_repository_key()
+@require_repository_key(session=True)
 def file_download(request: RepositoryRequest, sha256: str, filename: str) -> HttpResponseBase:
-    """The distribution, or its PEP 658 core metadata at `<file URL>.metadata`."""
+    """The distribution, or its PEP 658 core metadata at `<file URL>.metadata`.
+
+    A logged-in person may download too, by the project page's links, with no key: the same
+    access rule (repository_for: a non-member finds nothing) and the same storage path (a
+    presigned S3 redirect in production). Session cookies are SameSite=Lax, so another
+    site cannot make a browser fetch a file with them."""
     gen, repository, asked = request.generations, request.repository, filename
     wants_metadata = filename.endswith(METADATA_SUFFIX)
     if wants_metadata:

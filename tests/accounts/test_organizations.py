@@ -70,22 +70,60 @@ def test_it_refuses_an_organization_slug_that_is_reserved_or_taken(
     assert error in response.content.decode()
 
 
-def test_it_renames_an_organization_only_once_told_that_clients_break(world: World) -> None:
+def test_it_renames_an_organization_only_once_shown_the_urls_that_change(world: World) -> None:
     client = logged_in(world.users["admin"])
     url = reverse("org-settings", kwargs={"org": "acme"})
     page = client.get(url).content.decode()
-    assert "Renaming breaks pip, uv, twine and CI configured with the old URLs" in page
-    refused = client.post(url, {"slug": "acme-corp", "name": "Acme Corp"})
-    assert refused.status_code == 200
-    assert "Clients using /acme/… stop working when you rename" in refused.content.decode()
+    assert "After a rename the old URLs keep answering for 90 days" in page
+    asked = client.post(url, {"slug": "acme-corp", "name": "Acme Corp"})
+    assert asked.status_code == 200
+    shown = " ".join(asked.content.decode().split())
+    assert "Rename acme to acme-corp?" in shown
+    assert "http://localhost:8000/acme/&lt;repository&gt;/simple/" in shown
+    assert "http://localhost:8000/acme-corp/&lt;repository&gt;/legacy/" in shown
+    until = timezone.now() + timedelta(days=90)
+    assert f"until <strong>{until:%B} {until.day}, {until.year}</strong>" in shown
     world.org_a.refresh_from_db()
     assert world.org_a.slug == "acme"
     # The name alone changes without a question.
     assert client.post(url, {"slug": "acme", "name": "Acme Inc"}).status_code == 302
     confirmed = {"slug": "acme-corp", "name": "Acme Corp", "confirm_rename": "on"}
-    assert client.post(url, confirmed).status_code == 302
+    done = client.post(url, confirmed, follow=True)
+    assert done.redirect_chain == [("/orgs/acme-corp/", 302)]
+    assert "The old URLs (/acme/…) keep answering until" in done.content.decode()
     world.org_a.refresh_from_db()
     assert (world.org_a.slug, world.org_a.name) == ("acme-corp", "Acme Corp")
+    event = AuditEvent.objects.filter(action="organization.update").latest("pk")
+    assert event.details["former_slug_until"].startswith(f"{until:%Y-%m-%d}")
+    # People at an old page are sent to its new place, query and all.
+    old = client.get("/orgs/acme/repos/main/?q=x")
+    assert (old.status_code, old["Location"]) == (302, "/orgs/acme-corp/repos/main/?q=x")
+    # Another organization's members see nothing there.
+    stranger = logged_in(world.users["b_member"])
+    assert stranger.get("/orgs/acme/repos/main/").status_code == 404
+
+
+def test_it_renames_a_repository_only_once_shown_the_urls_that_change(world: World) -> None:
+    client = logged_in(world.users["admin"])
+    url = reverse("repo-edit", kwargs={"org": "acme", "repo": "main"})
+    assert "(/acme/main/…)" in client.get(url).content.decode()
+    form = {"slug": "core", "description": "", "allow_file_deletion": "on"}
+    asked = client.post(url, form)
+    shown = " ".join(asked.content.decode().split())
+    assert "Rename acme/main to acme/core?" in shown
+    assert "http://localhost:8000/acme/main/simple/" in shown
+    assert "http://localhost:8000/acme/core/legacy/" in shown
+    world.repo_a.refresh_from_db()
+    assert world.repo_a.slug == "main"
+    done = client.post(url, {**form, "confirm_rename": "on"})
+    assert (done.status_code, done["Location"]) == (302, "/orgs/acme/repos/core/")
+    world.repo_a.refresh_from_db()
+    assert world.repo_a.slug == "core"
+    old = client.get("/orgs/acme/repos/main/settings/")
+    assert (old.status_code, old["Location"]) == (302, "/orgs/acme/repos/core/settings/")
+    # A new repository taking the old slug wins: its own page, no redirect.
+    repository_create(organization=world.org_a, actor=world.users["admin"], slug="main")
+    assert client.get("/orgs/acme/repos/main/").status_code == 200
 
 
 def test_it_deletes_an_organization_and_its_stored_files_only_when_confirmed(

@@ -62,6 +62,19 @@ def test_it_renames_for_admins_and_refuses_members(world: World) -> None:
     assert Organization.objects.get(slug="acme").name == "Acme Corp"
 
 
+def test_a_renamed_organization_answers_at_its_former_slug_and_says_until_when(
+    world: World,
+) -> None:
+    admin = as_actor(world, "admin")
+    renamed = admin.patch("orgs/acme/", {"slug": "acme-corp"}).json()
+    assert [f["slug"] for f in renamed["former_slugs"]] == ["acme"]
+    key = as_actor(world, "key_read")
+    assert key.get("orgs/acme/repos/main/").json()["index_url"].endswith("/acme-corp/main/simple/")
+    assert as_actor(world, "b_member").get("orgs/acme/").status_code == 404
+    back = admin.patch("orgs/acme-corp/", {"slug": "acme"}).json()
+    assert [f["slug"] for f in back["former_slugs"]] == ["acme-corp"]
+
+
 def test_it_deletes_an_organization_for_owners_only(world: World) -> None:
     assert as_actor(world, "admin").delete("orgs/acme/").status_code == 403
     assert as_actor(world, "b_member").delete("orgs/acme/").status_code == 404

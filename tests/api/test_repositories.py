@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from accounts.models import AuditEvent
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import Release
 from registry.models import Repository
+from registry.models import RepositorySlugAlias
 from tests.api.conftest import as_actor
 from tests.api.conftest import error
 from tests.artifacts import Package
@@ -51,7 +53,14 @@ def test_it_renames_a_repository_and_refuses_a_clash(world: World) -> None:
     assert "already exists" in error(clash)["message"]
     renamed = owner.patch("orgs/acme/repos/main/", {"slug": "primary"})
     assert renamed.json()["index_url"].endswith("/acme/primary/simple/")
+    until = (timezone.now() + timedelta(days=90)).date().isoformat()
+    [former] = renamed.json()["former_slugs"]
+    assert (former["slug"], former["answers_until"][:10]) == ("main", until)
+    # Scripts configured with the old URL keep working for a while.
+    assert owner.get("orgs/acme/repos/main/").json()["slug"] == "primary"
+    RepositorySlugAlias.objects.update(expires_at=timezone.now())  # its time is up
     assert owner.get("orgs/acme/repos/main/").status_code == 404
+    assert as_actor(world, "b_member").get("orgs/acme/repos/main/").status_code == 404
 
 
 def test_it_lists_projects_releases_and_files_with_their_status(world: World) -> None:

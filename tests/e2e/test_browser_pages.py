@@ -328,17 +328,111 @@ def test_an_invitation_link_can_be_passed_on_and_explains_itself(
     stranger.close()
 
 
-def test_renaming_the_organization_warns_before_breaking_clients(
-    browser: Browser, stack: EmbeddedStack
+def _serious(page: Page) -> list[dict[str, Any]]:
+    return [v for v in axe_violations(page) if v["impact"] in {"serious", "critical"}]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_renaming_shows_the_urls_that_change_and_the_old_ones_redirect_people(
+    browser: Browser, stack: EmbeddedStack, width: int
 ) -> None:
-    context, page = logged_in(browser, stack, "owner")
+    context, page = logged_in(browser, stack, "owner", width, axe=True)
+    page.goto(f"{ORG}/repos/internal/settings/")
+    expect(page.locator("main")).to_contain_text("the old URLs keep answering for 90 days")
+    page.get_by_label("Name").fill("private")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Rename acme/internal to acme/private?"
+    )
+    table = page.locator("table.rename-urls")
+    expect(table).to_contain_text("/acme/internal/simple/")
+    expect(table).to_contain_text("/acme/private/legacy/")
+    expect(page.get_by_role("note")).to_contain_text("pip, uv and twine get the same packages")
+    shoot(page, "repo-rename-confirm", width)
+    assert _serious(page) == []
+    assert no_wide_tables(page) == []
+    if width == WIDTHS[-1]:  # on a phone: think again
+        page.get_by_role("link", name="Cancel").click()
+        expect(page).to_have_url(f"{stack.base_url}{ORG}/repos/internal/settings/")
+        context.close()
+        return
+    page.get_by_role("button", name="Rename").click()
+    expect(page).to_have_url(f"{stack.base_url}{ORG}/repos/private/")
+    expect(page.locator(".messages")).to_contain_text(
+        "The old URLs (/acme/internal/…) keep answering until"
+    )
+    shoot(page, "repo-renamed", width)
+    # Someone with a bookmark of the old page lands on the new one.
+    page.goto(f"{ORG}/repos/internal/connect/")
+    expect(page).to_have_url(f"{stack.base_url}{ORG}/repos/private/connect/")
+    # Renamed back: the old URL is the repository's own again.
+    page.goto(f"{ORG}/repos/private/settings/")
+    page.get_by_label("Name").fill("internal")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Rename").click()
+    expect(page).to_have_url(f"{stack.base_url}{ORG}/repos/internal/")
+    context.close()
+
+
+def test_renaming_the_organization_asks_first(browser: Browser, stack: EmbeddedStack) -> None:
+    context, page = logged_in(browser, stack, "owner", axe=True)
     page.goto(f"{ORG}/settings/")
     page.get_by_label("Slug").fill("acme-corp")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator("main")).to_contain_text(
-        "Clients using /acme/… stop working when you rename"
-    )
+    expect(page.get_by_role("heading", level=1)).to_have_text("Rename acme to acme-corp?")
+    expect(page.locator("table.rename-urls")).to_contain_text("/acme-corp/<repository>/simple/")
     shoot(page, "org-rename-warning", 1280)
+    assert _serious(page) == []
+    page.get_by_role("link", name="Cancel").click()
     page.goto(f"{ORG}/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Acme")
+    context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_project_page_offers_a_badge_and_downloads_with_the_session(
+    browser: Browser, stack: EmbeddedStack, width: int
+) -> None:
+    context, page = logged_in(browser, stack, "reader", width, axe=True)
+    page.goto(PROJECT)
+    badge = page.get_by_role("img", name="acme-utils: latest version 1.0.0")
+    expect(badge).to_be_visible()
+    assert badge.evaluate("img => img.naturalWidth") > 0  # the SVG loaded, with the session
+    badge_url = f"{stack.base_url}{PROJECT}badge.svg"
+    expect(page.locator("#badge-markdown")).to_have_text(
+        f"[![acme-utils]({badge_url})]({stack.base_url}{PROJECT})"
+    )
+    expect(page.locator("#badge-rst")).to_contain_text(f".. image:: {badge_url}")
+    # A reader may not make it public.
+    expect(page.get_by_role("button", name="Make the badge public")).to_have_count(0)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="acme_utils-1.0.0-py3-none-any.whl").click()
+    assert download.value.suggested_filename == "acme_utils-1.0.0-py3-none-any.whl"
+    assert Path(download.value.path()).read_bytes()[:2] == b"PK"  # a wheel is a zip
+    page.get_by_role("heading", name="Badge").scroll_into_view_if_needed()
+    shoot(page, "project-badge", width)
+    assert _serious(page) == []
+    assert no_wide_tables(page) == []
+    context.close()
+
+
+def test_owners_make_a_badge_public_and_strangers_see_only_that(
+    browser: Browser, stack: EmbeddedStack
+) -> None:
+    badge = f"{PROJECT}badge.svg"
+    stranger = browser.new_context(base_url=stack.base_url)
+    assert stranger.request.get(badge).status == 404
+    assert stranger.request.get("/acme/main/simple/acme-utils/").status == 401
+    context, page = logged_in(browser, stack, "owner")
+    page.goto(PROJECT)
+    page.get_by_role("button", name="Make the badge public").click()
+    expect(page.locator(".messages")).to_contain_text("The badge of acme-utils is now public")
+    public = stranger.request.get(badge)
+    assert (public.status, public.headers["content-type"]) == (200, "image/svg+xml")
+    assert "1.0.0" in public.text()
+    assert stranger.request.get(PROJECT, max_redirects=0).status == 302  # the page: log in
+    page.get_by_role("button", name="Make the badge private").click()
+    expect(page.locator(".messages")).to_contain_text("now shown only to those who may read")
+    assert stranger.request.get(badge).status == 404
+    stranger.close()
     context.close()

@@ -79,3 +79,17 @@ def test_it_redirects_downloads_to_a_short_lived_url_no_cache_keeps(
         # A cache replaying the redirect after its signature expired would break installs.
         assert response["Cache-Control"] == "private, no-store"
         _signed(response["Location"], key, s3_settings)
+
+
+def test_a_member_downloading_from_the_project_page_gets_the_same_redirect(
+    tenant: Tenant, s3_settings: int
+) -> None:
+    """The project page's download link: the owner's session instead of a key, the same
+    presigned redirect as for installers."""
+    wheel = publish(tenant.repository, Package("demo", "1.0"))
+    browser = Client()
+    browser.force_login(tenant.owner)
+    response = browser.get(f"/acme/main/files/{wheel.sha256}/{wheel.filename}")
+    assert response.status_code == 302
+    assert response["Cache-Control"] == "private, no-store"
+    _signed(response["Location"], wheel.storage_key, s3_settings)

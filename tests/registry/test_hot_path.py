@@ -10,17 +10,27 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
+from accounts.models import AuditEvent
 from accounts.models import Membership
+from accounts.models import OrganizationSlugAlias
+from accounts.models import User
 from accounts.services import api_key_create
 from accounts.services import api_key_revoke
 from accounts.services import membership_remove
+from accounts.services import organization_create
 from accounts.services import organization_update
 from registry.models import File
+from registry.models import RepositorySlugAlias
+from registry.reconcile import slug_aliases_expire
+from registry.services import repository_create
 from registry.services import repository_delete
 from registry.services import repository_update
 from tests.artifacts import Package
@@ -147,20 +157,179 @@ def test_a_warm_personal_key_stops_at_once_when_its_user_leaves(tenant: Tenant) 
     assert _get(client, ROOT, HTML) == 401
 
 
-def test_renamed_and_deleted_repositories_and_organizations_stop_answering_at_once(
+def test_former_slugs_answer_as_the_current_ones_until_deleted(
     warm: tuple[Client, dict[str, tuple[str, str, int]]], tenant: Tenant
 ) -> None:
     client, _ = warm
     repository_update(repository=tenant.repository, actor=tenant.owner, slug="core")
-    assert _get(client, ROOT, HTML) == 404
+    assert _get(client, ROOT, HTML) == 200
     assert _get(client, "/acme/core/simple/demo/", JSON) == 200
     organization = tenant.repository.organization
     organization_update(organization=organization, actor=tenant.owner, name="Acme", slug="acme2")
-    assert _get(client, "/acme/core/simple/demo/", JSON) == 404
+    for url in ("/acme/core/simple/demo/", "/acme/main/simple/demo/", "/acme2/main/simple/demo/"):
+        assert _get(client, url, JSON) == 200, url
     assert _get(client, "/acme2/core/simple/demo/", JSON) == 200
     tenant.repository.refresh_from_db()
     repository_delete(repository=tenant.repository, actor=tenant.owner, confirm_slug="core")
-    assert _get(client, "/acme2/core/simple/demo/", JSON) == 404
+    for url in ("/acme2/core/simple/demo/", "/acme/main/simple/demo/", "/acme/core/simple/"):
+        assert _get(client, url, JSON) == 404, url
+
+
+# Former slugs ----------------------------------------------------------------------------------
+
+
+def _renamed(tenant: Tenant) -> None:
+    """acme/main becomes acme2/core; acme/main and acme/core and acme2/main answer too."""
+    repository_update(repository=tenant.repository, actor=tenant.owner, slug="core")
+    organization = tenant.repository.organization
+    organization_update(organization=organization, actor=tenant.owner, name="Acme", slug="acme2")
+
+
+def _read_thrice(client: Client, *urls: str) -> None:
+    """Past what the first reads at a former slug learn (see QUERIES_FORMER)."""
+    for _ in range(3):
+        for url in urls:
+            assert _get(client, url, JSON) == 200, url
+
+
+def _at(
+    urls: dict[str, tuple[str, str, int]], org: str, repo: str
+) -> dict[str, tuple[str, str, int]]:
+    return {
+        name: (url.replace("/acme/main/", f"/{org}/{repo}/", 1), accept, status)
+        for name, (url, accept, status) in urls.items()
+    }
+
+
+@pytest.mark.parametrize(("org", "repo"), [("acme", "main"), ("acme2", "main"), ("acme", "core")])
+def test_a_warm_read_at_a_former_slug_costs_no_query_as_at_the_current_one(
+    warm: tuple[Client, dict[str, tuple[str, str, int]]],
+    tenant: Tenant,
+    org: str,
+    repo: str,
+    django_assert_num_queries: Any,
+) -> None:
+    """The first read at a former organization slug learns it (and keeps nothing else), the
+    second looks the key up under the current slug's generations, then none queries: one
+    read of the shared cache, as at the current URL (three generations instead of two)."""
+    client, urls = warm
+    _renamed(tenant)
+    former = _at(urls, org, repo)
+    for _ in range(3):
+        for url, accept, status in former.values():
+            assert _get(client, url, accept) == status, url
+    for name, (url, accept, status) in former.items():
+        with django_assert_num_queries(0, info=name):
+            assert _get(client, url, accept) == status, name
+
+
+# What the first reads at a former slug cost, all told: the key, the organization's former
+# slug (a key's own organization is known without a query), the repository (by its former
+# slug, after its current ones missed: two), then the page's own lookup. The first read learns
+# the organization's former slug and keeps nothing else; the second keeps the key; the third
+# costs nothing.
+QUERIES_FORMER = {("acme", "main"): 5, ("acme2", "main"): 4, ("acme", "core"): 4}
+
+
+@pytest.mark.parametrize(("org", "repo"), list(QUERIES_FORMER))
+def test_the_first_reads_at_a_former_slug_cost_their_budget_twice_then_nothing(
+    warm: tuple[Client, dict[str, tuple[str, str, int]]],
+    tenant: Tenant,
+    org: str,
+    repo: str,
+    django_assert_num_queries: Any,
+) -> None:
+    client, urls = warm
+    _renamed(tenant)
+    url, accept, status = _at(urls, org, repo)["project"]
+    budget = QUERIES_FORMER[(org, repo)]
+    # A former organization slug is learnt by the first read; at the current one, the
+    # key's entry is kept at once.
+    reads = [budget, budget, 0] if org != "acme2" else [budget, 0, 0]
+    for queries in reads:
+        with django_assert_num_queries(queries):
+            assert _get(client, url, accept) == status
+
+
+def test_a_key_revoked_stops_at_once_at_former_slugs_too(
+    warm: tuple[Client, dict[str, tuple[str, str, int]]], tenant: Tenant
+) -> None:
+    client, urls = warm
+    _renamed(tenant)
+    former = _at(urls, "acme", "main")
+    for _ in range(3):
+        for url, accept, status in former.values():
+            assert _get(client, url, accept) == status, url
+    key = tenant.repository.organization.api_keys.get(name="ci")
+    api_key_revoke(api_key=key, actor=tenant.owner)
+    for name, (url, accept, _) in former.items():
+        assert _get(client, url, accept) == 401, name
+
+
+def test_former_slugs_stop_answering_when_expired_taken_or_renamed_back(
+    warm: tuple[Client, dict[str, tuple[str, str, int]]], tenant: Tenant
+) -> None:
+    client, _ = warm
+    _renamed(tenant)
+    project = "/acme/main/simple/demo/"
+    _read_thrice(client, project)
+    # Past SLUG_ALIAS_DAYS: gone from memory and from the database alike, then swept.
+    with time_machine.travel(timezone.now() + timedelta(days=91)):
+        assert _get(client, project, JSON) == 404
+        assert _get(client, "/acme2/main/simple/demo/", JSON) == 404
+        assert _get(client, "/acme2/core/simple/demo/", JSON) == 200
+        assert slug_aliases_expire() == 2
+    assert not OrganizationSlugAlias.objects.exists()
+    assert not RepositorySlugAlias.objects.exists()
+
+
+def test_a_new_repository_or_organization_taking_a_former_slug_wins(
+    warm: tuple[Client, dict[str, tuple[str, str, int]]], tenant: Tenant
+) -> None:
+    client, _ = warm
+    _renamed(tenant)
+    _read_thrice(client, "/acme2/main/simple/demo/", "/acme/core/simple/demo/")
+    organization = tenant.repository.organization
+    repository_create(organization=organization, actor=tenant.owner, slug="main")
+    assert _get(client, "/acme2/main/simple/demo/", JSON) == 404  # the new, empty one
+    assert _get(client, "/acme2/main/simple/", HTML) == 200
+    # Another tenant takes "acme": this key's organization is not there any more.
+    organization_create(slug="acme", name="New Acme", creator=organization_owner("new@x.test"))
+    assert _get(client, "/acme/core/simple/demo/", JSON) == 404
+    assert _get(client, "/acme2/core/simple/demo/", JSON) == 200
+    events = AuditEvent.objects.filter(organization=organization, action__endswith="_taken")
+    assert sorted(e.details["former_slug"] for e in events) == ["acme", "main"]
+
+
+def test_renaming_back_removes_the_former_slug(
+    warm: tuple[Client, dict[str, tuple[str, str, int]]], tenant: Tenant
+) -> None:
+    client, _ = warm
+    repository_update(repository=tenant.repository, actor=tenant.owner, slug="core")
+    assert _get(client, ROOT, HTML) == 200
+    repository_update(repository=tenant.repository, actor=tenant.owner, slug="main")
+    assert _get(client, ROOT, HTML) == 200
+    assert _get(client, "/acme/core/simple/", HTML) == 200  # "core" is now the former slug
+    assert list(RepositorySlugAlias.objects.values_list("slug", flat=True)) == ["core"]
+
+
+def test_another_tenants_key_finds_nothing_at_a_former_slug(
+    warm: tuple[Client, dict[str, tuple[str, str, int]]], tenant: Tenant
+) -> None:
+    client, _ = warm
+    _renamed(tenant)
+    _read_thrice(client, "/acme/main/simple/demo/")
+    other = organization_create(
+        slug="globex", name="Globex", creator=organization_owner("g@x.test")
+    )
+    repository_create(organization=other, actor=other.memberships.get().user, slug="main")
+    foreign = key_client(api_key_create(organization=other, name="theirs").token)
+    for url in ("/acme/main/simple/demo/", "/acme/main/simple/", "/acme2/core/simple/"):
+        assert _get(foreign, url, HTML) == 404, url
+
+
+def organization_owner(email: str) -> User:
+    return User.objects.create_user(email)
 
 
 def test_a_name_absent_a_moment_ago_is_listed_once_published(
