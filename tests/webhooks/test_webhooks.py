@@ -5,16 +5,7 @@ organization sees none of it. Tasks run inline (the suite's eager Celery), after
 
 from __future__ import annotations
 
-import json
-import re
-import threading
-from collections.abc import Callable
 from collections.abc import Iterator
-from dataclasses import dataclass
-from dataclasses import field
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +26,9 @@ from registry.services import release_unyank
 from registry.services import release_yank
 from registry.storage import packages_storage
 from tests.artifacts import Package
+from tests.webhooks.receiver import Receiver
+from tests.webhooks.receiver import assert_signed
+from tests.webhooks.receiver import running_receiver
 from tests.world import Tenant
 from tests.world import publish
 from uploads.processing import file_process
@@ -45,67 +39,11 @@ from webhooks.services import webhook_create
 from webhooks.services import webhook_test
 from webhooks.targets import TargetRefused
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def readme_verify() -> Callable[[str, bytes, str], bool]:
-    """The receiver's `verify` exactly as the README documents it."""
-    text = README.read_text()
-    code = re.search(r"<!-- webhook-verify -->\s*```python\n(.*?)```", text, re.DOTALL)
-    assert code is not None, "the README's verification recipe is missing"
-    namespace: dict[str, Any] = {}
-    exec(compile(code.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our own README
-    return namespace["verify"]  # type: ignore[no-any-return]
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.body)  # type: ignore[no-any-return]
-
-
-@dataclass
-class Receiver:
-    """An HTTP server that records every POST and answers with the next scripted status
-    (200 once the script is used up)."""
-
-    url: str = ""
-    answers: list[int] = field(default_factory=list)
-    received: list[Received] = field(default_factory=list)
-
-    def types(self) -> list[str]:
-        return [r.json["type"] for r in self.received]
-
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            with lock:
-                state.received.append(Received(dict(self.headers.items()), body))
-                status = state.answers.pop(0) if state.answers else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/wheelhouse"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with running_receiver() as running:
+        yield running
 
 
 @pytest.fixture
@@ -121,14 +59,6 @@ def _hook(tenant: Tenant, url: str, events: list[str] | None = None) -> NewWebho
         url=url,
         events=events or [t.value for t in EventType],
     )
-
-
-def _assert_signed(received: Received, secret: str) -> None:
-    header = received.headers["Wheelhouse-Signature"]
-    verify = readme_verify()
-    assert verify(secret, received.body, header)
-    assert not verify("whsec_another", received.body, header)
-    assert not verify(secret, received.body + b" ", header)
 
 
 def test_each_event_reaches_the_receiver_signed(
@@ -180,7 +110,7 @@ def test_each_event_reaches_the_receiver_signed(
     ]  # fmt: skip
     assert set(receiver.types()) == {t.value for t in EventType}
     for received in receiver.received:
-        _assert_signed(received, hook.secret)
+        assert_signed(received, hook.secret)
         body = received.json
         assert received.headers["Wheelhouse-Event"] == body["type"]
         assert received.headers["Wheelhouse-Event-Id"] == body["id"]
@@ -226,7 +156,7 @@ def test_a_failing_receiver_is_tried_again_until_it_answers(
     # The same body each time, each signed anew.
     assert len({r.body for r in receiver.received}) == 1
     for received in receiver.received:
-        _assert_signed(received, hook.secret)
+        assert_signed(received, hook.secret)
 
 
 def test_a_delivery_is_marked_failed_when_its_day_is_over(
@@ -270,7 +200,7 @@ def test_redeliver_and_test_event_from_the_api_and_the_dashboard(
     assert [r.json["type"] for r in receiver.received] == ["webhook.test", "webhook.test"]
     assert receiver.received[0].body == receiver.received[1].body
     for received in receiver.received:
-        _assert_signed(received, secret)
+        assert_signed(received, secret)
     log = client.get(f"/api/v1/orgs/acme/webhooks/{hook_id}/deliveries/").json()["results"]
     assert [(d["status"], d["attempts"][0]["response_code"]) for d in log] == [
         ("succeeded", 200), ("succeeded", 200),
