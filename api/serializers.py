@@ -516,7 +516,7 @@ EVENT_CHOICES = [(t.value, t.value) for t in EventType]
 
 class WebhookSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
-    url = serializers.URLField()
+    url = serializers.CharField()
     repository = serializers.CharField(
         source="repository.slug",
         default=None,
@@ -535,9 +535,17 @@ class NewWebhookSerializer(WebhookSerializer):
     )
 
 
+# The URL as the schema describes it (services check it in full, and resolve its host).
+WEBHOOK_URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+
+
 class WebhookCreateSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=500, help_text="http:// or https://")
-    events = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_CHOICES))
+    url = serializers.RegexField(
+        WEBHOOK_URL_PATTERN, max_length=500, help_text="http:// or https://"
+    )
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_CHOICES), allow_empty=False
+    )
     repository = serializers.SlugField(
         required=False, allow_null=True, default=None, help_text="Limit to one repository."
     )
@@ -546,9 +554,9 @@ class WebhookCreateSerializer(serializers.Serializer):
 
 
 class WebhookUpdateSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=500, required=False)
+    url = serializers.RegexField(WEBHOOK_URL_PATTERN, max_length=500, required=False)
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=EVENT_CHOICES), required=False
+        child=serializers.ChoiceField(choices=EVENT_CHOICES), required=False, allow_empty=False
     )
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     active = serializers.BooleanField(required=False)

@@ -9,7 +9,7 @@ most organizations costs what it did.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from functools import cached_property
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -74,25 +74,27 @@ def storage_refusal(*, organization: Organization, size: int, lock: bool = False
     )
 
 
-@dataclass(frozen=True)
 class Quota:
     """An organization's limits and use, as its pages and the REST API show them. `None`
     limits mean none is set; `storage_used` is None for a key limited to some repositories
-    (the whole organization's use would tell it of the others)."""
+    (the whole organization's use would tell it of the others). The use is summed when first
+    read: a page that shows the quota only when a limit is set asks nothing otherwise."""
 
-    storage_limit: int | None
-    storage_used: int | None
-    file_size_limit: int | None
+    def __init__(self, organization: Organization, *, show_use: bool) -> None:
+        self.storage_limit = organization.storage_quota
+        self.file_size_limit = organization.max_file_size
+        self._organization_id = organization.pk
+        self._show_use = show_use
+
+    @cached_property
+    def storage_used(self) -> int | None:
+        return storage_used(self._organization_id) if self._show_use else None
 
 
 def quota_for(*, actor: Actor, organization: Organization) -> Quota:
     """The quota of an organization the actor may see (found through organization_for)."""
     limited = isinstance(actor, ApiKey) and not actor.all_repositories
-    return Quota(
-        storage_limit=organization.storage_quota,
-        storage_used=None if limited else storage_used(organization.pk),
-        file_size_limit=organization.max_file_size,
-    )
+    return Quota(organization, show_use=not limited)
 
 
 _UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}

@@ -29,6 +29,10 @@ class TargetRefused(ValidationError):
 def url_check(url: str) -> SplitResult:
     """The URL's parts, if it is one a webhook may have: http or https, a host, no user or
     password written into it (the list pages show URLs; the secret signs instead)."""
+    if any(not "!" <= c <= "~" for c in url.strip()):
+        raise TargetRefused(
+            "A webhook URL is plain ASCII without spaces (percent-encode anything else)."
+        )
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises ValueError for a bad port

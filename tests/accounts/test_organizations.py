@@ -379,7 +379,7 @@ def test_it_shows_the_audit_log_to_owners_and_admins_only(world: World) -> None:
             ("organization.create", "organization acme"),
         ], role
         assert [e.action for e in events].count("api_key.create") == 18
-        assert len(events) == 22
+        assert len(events) == 23
     for role in ("member", "reader", "b_member"):
         with pytest.raises(PermissionDenied):
             audit_events(organization=world.org_a, actor=world.users[role])
