@@ -38,6 +38,7 @@ from webhooks.services import NewWebhook
 from webhooks.services import webhook_create
 from webhooks.services import webhook_test
 from webhooks.targets import TargetRefused
+from webhooks.targets import target_resolve
 
 
 @pytest.fixture
@@ -212,8 +213,12 @@ def test_private_addresses_are_refused_when_the_switch_is_on(
 ) -> None:
     hook = _hook(tenant, receiver.url)  # made while allowed
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
-    for url in (receiver.url, "http://10.1.2.3/x", "http://169.254.169.254/latest/meta-data",
-                "http://[::1]:8080/", "http://localhost/x", "ftp://example.com/x"):  # fmt: skip
+    for url in (
+        receiver.url, "http://10.1.2.3/x", "http://169.254.169.254/latest/meta-data",
+        "http://[::1]:8080/", "http://localhost/x", "http://[::ffff:127.0.0.1]/x",
+        "http://100.64.0.1/x", "http://0.0.0.0/x", "http://[fd00::1]/x", "ftp://example.com/x",
+        "http://user:pw@example.com/x", "http://exa mple.com/x",
+    ):  # fmt: skip
         with pytest.raises(TargetRefused):
             _hook(tenant, url)
     client = Client()
@@ -232,6 +237,16 @@ def test_private_addresses_are_refused_when_the_switch_is_on(
     assert delivery.status == DeliveryStatus.FAILED
     assert "127.0.0.1" in delivery.attempts.get().error
     assert receiver.received == []
+
+
+def test_a_public_address_is_connected_to_as_checked(settings: Any) -> None:
+    """The address checked is the one connected to; the URL's host stays in Host and SNI."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    target = target_resolve("https://93.184.215.14:8443/hooks?x=1")
+    assert (str(target.address), target.host_header) == ("93.184.215.14", "93.184.215.14:8443")
+    assert target.connect_url == "https://93.184.215.14:8443/hooks?x=1"
+    target = target_resolve("http://[2606:4700:4700::1111]/h")
+    assert target.connect_url == "http://[2606:4700:4700::1111]/h"
 
 
 def test_another_organization_can_neither_see_nor_redeliver(
