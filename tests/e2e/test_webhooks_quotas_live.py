@@ -66,16 +66,21 @@ def _wheel(tmp_path: Path, version: str) -> Path:
 def test_a_published_file_reaches_the_receiver_through_the_worker(
     embedded_stack: EmbeddedStack, receiver: Receiver, tmp_path: Path
 ) -> None:
+    """The receiver fails the first attempt: the worker tries again (after the first
+    retry's 30 s), with the same body signed anew."""
     tenant = embedded_stack.provision("hooked", "main")
     hook = _webhook_create(embedded_stack, "hooked", receiver.url, ["file.published"])
     wheel = _wheel(tmp_path, "1.0")
+    receiver.answers = [500]
 
     result = twine_upload(str(tenant["upload_url"]), str(tenant["api_key"]["token"]), [wheel])  # type: ignore[index]
     assert result.returncode == 0, result.output
 
-    wait_for(lambda: len(receiver.received) >= 1, timeout=60, what="the file.published delivery")
-    (received,) = receiver.received
-    assert_signed(received, hook["secret"])
+    wait_for(lambda: len(receiver.received) >= 2, timeout=120, what="the delivery and its retry")
+    failed, received = receiver.received
+    assert failed.body == received.body
+    for attempt in (failed, received):
+        assert_signed(attempt, hook["secret"])
     body = received.json
     assert (body["type"], body["organization"], body["repository"]) == (
         "file.published", "hooked", "main",
