@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from typing import Any
 from typing import ClassVar
 
 from django.contrib import admin
@@ -13,6 +14,7 @@ from accounts.models import Invitation
 from accounts.models import Membership
 from accounts.models import Organization
 from accounts.models import User
+from accounts.services import audit_record
 
 
 @admin.register(User)
@@ -36,9 +38,30 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "created_at")
+    list_display = ("slug", "name", "storage_quota", "max_file_size", "created_at")
     search_fields = ("slug", "name")
     inlines: ClassVar = [MembershipInline]
+    fieldsets = (
+        (None, {"fields": ("slug", "name")}),
+        ("Quotas (bytes)", {"fields": ("storage_quota", "max_file_size")}),
+    )
+
+    def save_model(self, request: HttpRequest, obj: Organization, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        changed = [n for n in ("storage_quota", "max_file_size") if n in form.changed_data]
+        if change and changed:
+            # As manage.py quota records it: the operator's change, in the audit log.
+            audit_record(
+                organization=obj,
+                action="organization.quota",
+                actor=request.user if isinstance(request.user, User) else None,
+                target=f"organization {obj.slug}",
+                details={
+                    "before": {n: form.initial.get(n) for n in changed},
+                    "after": {n: getattr(obj, n) for n in changed},
+                    "via": "admin",
+                },
+            )
 
 
 @admin.register(ApiKey)

@@ -58,6 +58,15 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True, validators=[validate_organization_slug])
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Quotas, set by the operator (manage.py quota, or the admin); None: no limit. Storage
+    # counts the sizes of the organization's uploaded files, pending and ready (a proxy's
+    # cache is not the organization's upload, and is purged on its own).
+    storage_quota = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Bytes of uploaded files; empty: no limit."
+    )
+    max_file_size = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Bytes per uploaded file; empty: the server's limit."
+    )
 
     def __str__(self) -> str:
         return self.slug
@@ -119,6 +128,7 @@ class ManagementScope(models.TextChoices):
     MANAGE_MEMBERS = "manage:members", "Manage members and invitations"
     YANK = "yank", "Yank and unyank releases"
     DELETE = "delete", "Delete releases and files"
+    MANAGE_WEBHOOKS = "manage:webhooks", "Manage webhooks"
 
 
 class ApiKey(models.Model):

@@ -45,6 +45,8 @@ class Action(StrEnum):
     MANAGE_MEMBERS = "manage_members"
     MANAGE_SETTINGS = "manage_settings"
     VIEW_AUDIT = "view_audit"
+    # Webhooks send the organization's events (names, versions, members) to a URL of choice.
+    MANAGE_WEBHOOKS = "manage_webhooks"
     # Granting, changing or removing the owner role, and deleting the organization, stay with
     # owners so an admin can never lock the owners out.
     MANAGE_OWNERS = "manage_owners"
@@ -61,6 +63,7 @@ _ADMIN = _MEMBER | {
     Action.MANAGE_MEMBERS,
     Action.MANAGE_SETTINGS,
     Action.VIEW_AUDIT,
+    Action.MANAGE_WEBHOOKS,
 }
 _OWNER = _ADMIN | {Action.MANAGE_OWNERS, Action.DELETE_ORGANIZATION}
 
@@ -82,6 +85,7 @@ SCOPE_ACTIONS: dict[str, frozenset[Action]] = {
     ManagementScope.MANAGE_MEMBERS: frozenset({Action.MANAGE_MEMBERS}),
     ManagementScope.YANK: frozenset({Action.YANK}),
     ManagementScope.DELETE: frozenset({Action.DELETE}),
+    ManagementScope.MANAGE_WEBHOOKS: frozenset({Action.MANAGE_WEBHOOKS}),
 }
 # The scope an action needs, named in refusals and in the API schema.
 ACTION_SCOPE: dict[Action, str] = {
@@ -92,11 +96,15 @@ ACTION_SCOPE: dict[Action, str] = {
     Action.MANAGE_MEMBERS: ManagementScope.MANAGE_MEMBERS,
     Action.YANK: ManagementScope.YANK,
     Action.DELETE: ManagementScope.DELETE,
+    Action.MANAGE_WEBHOOKS: ManagementScope.MANAGE_WEBHOOKS,
 }
 # Actions whose reach is the whole organization: a key limited to some repositories never
 # does them. Members are the organization's; and a repository's settings reach others (a
 # virtual repository's members), so a limited key could read beyond its limit through them.
-WHOLE_ORGANIZATION_ACTIONS = frozenset({Action.MANAGE_REPOSITORIES, Action.MANAGE_MEMBERS})
+# Webhooks likewise: an organization-wide endpoint receives every repository's events.
+WHOLE_ORGANIZATION_ACTIONS = frozenset(
+    {Action.MANAGE_REPOSITORIES, Action.MANAGE_MEMBERS, Action.MANAGE_WEBHOOKS}
+)
 # The key scopes a role may put on a personal key (its own, or one for itself).
 ROLE_KEY_SCOPES: dict[str, frozenset[str]] = {
     role: frozenset(s for s, acts in SCOPE_ACTIONS.items() if acts <= actions)

@@ -14,6 +14,7 @@ from accounts.models import ManagementScope
 from accounts.models import Organization
 from accounts.models import Role
 from accounts.validators import SLUG_RE
+from core.events import EventType
 from publishing.models import PublisherKind
 from publishing.services import CI_REPOSITORY_PATTERN
 from publishing.services import GITHUB_REPOSITORY_PATTERN
@@ -533,6 +534,95 @@ class AuditEventSerializer(serializers.Serializer):
     target = serializers.CharField()
     source_ip = serializers.IPAddressField(allow_null=True)
     details = serializers.DictField()
+
+
+# Webhooks ---------------------------------------------------------------------------------------
+
+EVENT_CHOICES = [(t.value, t.value) for t in EventType]
+
+
+class WebhookSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    url = serializers.CharField()
+    repository = serializers.CharField(
+        source="repository.slug",
+        default=None,
+        allow_null=True,
+        help_text="Only this repository's events; null: the whole organization's.",
+    )
+    events = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_CHOICES))
+    active = serializers.BooleanField()
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class NewWebhookSerializer(WebhookSerializer):
+    secret = serializers.CharField(
+        help_text="Signs every delivery (Wheelhouse-Signature); shown this once."
+    )
+
+
+# The URL as the schema describes it (services check it in full, and resolve its host).
+WEBHOOK_URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+
+
+class WebhookCreateSerializer(serializers.Serializer):
+    url = serializers.RegexField(
+        WEBHOOK_URL_PATTERN, max_length=500, help_text="http:// or https://"
+    )
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_CHOICES), allow_empty=False
+    )
+    repository = serializers.SlugField(
+        required=False, allow_null=True, default=None, help_text="Limit to one repository."
+    )
+    description = serializers.CharField(max_length=200, required=False, default="")
+    active = serializers.BooleanField(required=False, default=True)
+
+
+class WebhookUpdateSerializer(serializers.Serializer):
+    url = serializers.RegexField(WEBHOOK_URL_PATTERN, max_length=500, required=False)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_CHOICES), required=False, allow_empty=False
+    )
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    active = serializers.BooleanField(required=False)
+
+
+class DeliveryAttemptSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    duration_ms = serializers.IntegerField()
+    response_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+    succeeded = serializers.BooleanField()
+
+
+class DeliverySerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    event_id = serializers.CharField()
+    event_type = serializers.CharField()
+    status = serializers.ChoiceField(choices=["pending", "succeeded", "failed"])
+    attempt_count = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    body = serializers.CharField(help_text="The JSON body exactly as sent.")
+    attempts = DeliveryAttemptSerializer(many=True, source="attempts.all")
+
+
+class QuotaSerializer(serializers.Serializer):
+    storage_limit = serializers.IntegerField(
+        allow_null=True, help_text="Bytes the organization's uploads may take; null: no limit."
+    )
+    storage_used = serializers.IntegerField(
+        allow_null=True,
+        help_text="Bytes its pending and ready files take (null for a key limited to some "
+        "repositories).",
+    )
+    file_size_limit = serializers.IntegerField(
+        allow_null=True, help_text="Largest file it may upload; null: the server's limit."
+    )
 
 
 # Trusted publishing ------------------------------------------------------------------------------

@@ -11,10 +11,12 @@ from api import errors
 from api.views import accounts as a
 from api.views import publishing as p
 from api.views import registry as r
+from api.views import webhooks as w
 
 org = "orgs/<slug:org>"
 repo = f"{org}/repos/<slug:repo>"
 release = f"{repo}/projects/<str:project>/releases/<str:version>"
+hook = f"{org}/webhooks/<int:webhook_id>"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -40,6 +42,16 @@ urlpatterns = [
     path(f"{org}/keys/<str:public_id>/", a.ApiKeyView.as_view(), name="api-key"),
     path(
         f"{org}/keys/<str:public_id>/rotate/", a.ApiKeyRotateView.as_view(), name="api-key-rotate"
+    ),
+    path(f"{org}/quota/", w.QuotaView.as_view(), name="api-quota"),
+    path(f"{org}/webhooks/", w.WebhookListView.as_view(), name="api-webhooks"),
+    path(f"{hook}/", w.WebhookView.as_view(), name="api-webhook"),
+    path(f"{hook}/test/", w.WebhookTestView.as_view(), name="api-webhook-test"),
+    path(f"{hook}/deliveries/", w.DeliveryListView.as_view(), name="api-webhook-deliveries"),
+    path(
+        f"{hook}/deliveries/<int:delivery_id>/redeliver/",
+        w.RedeliverView.as_view(),
+        name="api-webhook-redeliver",
     ),
     path(f"{org}/repos/", r.RepositoryListView.as_view(), name="api-repos"),
     path(f"{repo}/", r.RepositoryView.as_view(), name="api-repo"),

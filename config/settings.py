@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "registry",
     "uploads",
     "publishing",
+    "webhooks",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -518,6 +519,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": env_int("STORAGE_RECONCILE_SECONDS", 3600)},
     },
 }
+CELERY_BEAT_SCHEDULE["retry-webhook-deliveries"] = {
+    # Deliveries whose next attempt is due and in no message (webhooks.tasks).
+    "task": "webhooks.tasks.webhook_retry_due_task",
+    "schedule": env_int("WEBHOOK_SWEEP_SECONDS", 60),
+    "options": {"expires": env_int("WEBHOOK_SWEEP_SECONDS", 60)},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # The sweep takes a file for lost (and sends it again) only when it has waited unclaimed this
 # long and more files wait than messages are queued (uploads.processing.lost_pending_file_ids).
@@ -528,6 +535,26 @@ PENDING_SWEEP_AFTER_SECONDS = env_int("PENDING_SWEEP_AFTER_SECONDS", 120)
 # reading), a second one may take the file: both finish under the file's row lock, and only
 # the first changes anything.
 FILE_CLAIM_SECONDS = env_int("FILE_CLAIM_SECONDS", 30)
+
+# Webhooks ---------------------------------------------------------------------------------------
+
+# Whether webhooks may be sent to private, loopback and link-local addresses (10.x, 127.x,
+# 169.254.169.254, ...). Off in production: a webhook URL is chosen by an organization's
+# admins, and must never reach the deployment's own network (SSRF). On by default only in the
+# embedded default (no DATABASE_URL: one machine, its receivers on localhost).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool(
+    "WEBHOOK_ALLOW_PRIVATE_TARGETS", not env_str("DATABASE_URL")
+)
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env_float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 3)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10)
+# A failed delivery is tried again after 30 s, 1 min, 2 min, ... doubling up to 3 hours, for
+# a day after the first attempt (about 16 attempts); then it is marked failed.
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 30)
+WEBHOOK_RETRY_MAX_SECONDS = env_float("WEBHOOK_RETRY_MAX_SECONDS", 3 * 3600)
+WEBHOOK_RETRY_WINDOW_SECONDS = env_float("WEBHOOK_RETRY_WINDOW_SECONDS", 24 * 3600)
+# Retries due within this long wait in a Celery message (countdown); later ones are sent by
+# the sweep, since a message held past the broker's visibility timeout is delivered twice.
+WEBHOOK_ETA_MAX_SECONDS = env_float("WEBHOOK_ETA_MAX_SECONDS", 600)
 
 # Security ---------------------------------------------------------------------------------------
 

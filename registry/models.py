@@ -76,8 +76,23 @@ class Repository(models.Model):
 
     @property
     def upload_size_limit(self) -> int:
-        limit = settings.MAX_UPLOAD_SIZE
-        return min(limit, self.max_file_size) if self.max_file_size else limit
+        """The largest file it takes: the lowest of the server's, the organization's quota
+        and its own limit."""
+        return min(self._size_limits().values())
+
+    def upload_size_limit_source(self) -> str:
+        """Whose limit `upload_size_limit` is, for the refusal: "repository", "organization"
+        or "server"."""
+        limits = self._size_limits()
+        return min(limits, key=lambda k: (limits[k], k != "repository"))
+
+    def _size_limits(self) -> dict[str, int]:
+        limits = {"server": settings.MAX_UPLOAD_SIZE}
+        if self.organization.max_file_size:
+            limits["organization"] = self.organization.max_file_size
+        if self.max_file_size:
+            limits["repository"] = self.max_file_size
+        return limits
 
 
 class ProjectStatus(models.TextChoices):

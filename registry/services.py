@@ -19,6 +19,7 @@ from accounts.permissions import require
 from accounts.services import alias_expiry
 from accounts.services import audit_record
 from core.errors import Conflict
+from core.events import EventType
 from registry.filters import rules_parse
 from registry.links import url_without_credentials
 from registry.models import DEFAULT_UPSTREAM_URL
@@ -491,7 +492,14 @@ def release_yank(
     release.yanked_reason = reason.strip()
     release.save(update_fields=["yanked", "yanked_reason"])
     project_touch(project_id=release.project_id)
-    _audit_release(release, "release.yank", actor, source_ip, {"reason": release.yanked_reason})
+    _audit_release(
+        release,
+        "release.yank",
+        actor,
+        source_ip,
+        {"reason": release.yanked_reason},
+        event=EventType.RELEASE_YANKED,
+    )
     return release
 
 
@@ -502,7 +510,7 @@ def release_unyank(*, release: Release, actor: Actor, source_ip: str | None = No
     release.yanked_reason = ""
     release.save(update_fields=["yanked", "yanked_reason"])
     project_touch(project_id=release.project_id)
-    _audit_release(release, "release.unyank", actor, source_ip)
+    _audit_release(release, "release.unyank", actor, source_ip, event=EventType.RELEASE_UNYANKED)
     return release
 
 
@@ -521,6 +529,13 @@ def file_delete(*, file: File, actor: Actor, source_ip: str | None = None) -> No
         actor=actor,
         target=f"file {repository}/{file.filename}",
         source_ip=source_ip,
+        event=EventType.FILE_DELETED,
+        repository_id=repository.pk,
+        subject={
+            **release_subject(file.release),
+            "filename": file.filename,
+            "sha256": file.sha256,
+        },
     )
 
 
@@ -533,7 +548,12 @@ def release_delete(*, release: Release, actor: Actor, source_ip: str | None = No
     files = list(File.objects.select_for_update().filter(release=release))
     _retire_files(files)
     _audit_release(
-        release, "release.delete", actor, source_ip, {"files": [f.filename for f in files]}
+        release,
+        "release.delete",
+        actor,
+        source_ip,
+        {"files": [f.filename for f in files]},
+        event=EventType.RELEASE_DELETED,
     )
     Release.objects.filter(pk=release.pk).delete()
     project_touch(project_id=release.project_id)
@@ -545,6 +565,8 @@ def _audit_release(
     actor: Actor,
     source_ip: str | None,
     details: dict[str, object] | None = None,
+    *,
+    event: EventType,
 ) -> None:
     repository = release.project.repository
     audit_record(
@@ -554,7 +576,20 @@ def _audit_release(
         target=f"release {repository}/{release.project.name} {release.version}",
         source_ip=source_ip,
         details=details,
+        event=event,
+        repository_id=repository.pk,
+        subject=release_subject(release),
     )
+
+
+def release_subject(release: Release) -> dict[str, str]:
+    """What an event about this release (or one of its files) names: repository, project,
+    version."""
+    return {
+        "repository": release.project.repository.slug,
+        "project": release.project.name,
+        "version": release.version,
+    }
 
 
 def _check_deletion_allowed(repository: Repository) -> None:

@@ -40,6 +40,10 @@ from registry.services import repository_create
 from tests.world import INVITATION_TOKEN
 from tests.world import World
 from tests.world import random_source_ip
+from webhooks.models import Delivery
+from webhooks.models import Webhook
+from webhooks.services import webhook_create
+from webhooks.services import webhook_test
 
 pytestmark = pytest.mark.django_db
 
@@ -47,9 +51,9 @@ pytestmark = pytest.mark.django_db
 ROLE_ALLOWED = {
     "owner": {"read", "upload", "yank", "delete", "manage_keys", "manage_repositories",
               "manage_members", "manage_settings", "view_audit", "manage_owners",
-              "delete_organization"},
+              "delete_organization", "manage_webhooks"},
     "admin": {"read", "upload", "yank", "delete", "manage_keys", "manage_repositories",
-              "manage_members", "manage_settings", "view_audit"},
+              "manage_members", "manage_settings", "view_audit", "manage_webhooks"},
     "member": {"read", "upload"},
     "reader": {"read"},
 }  # fmt: skip
@@ -65,10 +69,11 @@ KEY_ALLOWED = {
     "key_members": {"read", "upload", "manage_members"},
     "key_yank": {"read", "upload", "yank"},
     "key_delete": {"read", "upload", "delete"},
+    "key_webhooks": {"read", "upload", "manage_webhooks"},
     # An admin's personal key with every management scope: what an admin may, of them. No
     # scope covers the organization's settings, its deletion or the audit log.
     "key_personal_admin": {"read", "upload", "manage_repositories", "manage_keys",
-                           "manage_members", "yank", "delete"},
+                           "manage_members", "yank", "delete", "manage_webhooks"},
     # The same scopes, but its user is a member now: the role bounds it at once.
     "key_personal_demoted_admin": {"read", "upload"},
 }  # fmt: skip
@@ -76,7 +81,7 @@ KEY_ALLOWED = {
 SCOPE_OF_ACTION = {
     "read": "read", "upload": "upload", "manage_repositories": "manage:repositories",
     "manage_keys": "manage:keys", "manage_members": "manage:members", "yank": "yank",
-    "delete": "delete",
+    "delete": "delete", "manage_webhooks": "manage:webhooks",
 }  # fmt: skip
 # Keys refused whatever they ask for.
 KEY_REFUSED = {
@@ -176,6 +181,23 @@ def kinds(world: World) -> None:
         organization=world.org_a, repository=world.repo_a, slug=FORMER,
         expires_at=timezone.now() + timedelta(days=1),
     )  # fmt: skip
+    # A webhook with one delivery (never sent: the test's transaction never commits).
+    hook = webhook_create(
+        actor=owner, organization=world.org_a, url="http://127.0.0.1:9/hook",
+        events=["file.published"],
+    )  # fmt: skip
+    webhook_test(actor=owner, webhook=hook.webhook)
+
+
+def _webhook_id(w: World) -> int:
+    return Webhook.objects.get(organization=w.org_a).pk
+
+
+def _delivery_id(w: World) -> int:
+    return Delivery.objects.get(webhook__organization=w.org_a).pk
+
+
+_HOOK = _org(webhook_id=_webhook_id)
 
 
 def _publisher_id(w: World) -> int:
@@ -249,6 +271,17 @@ POLICY: dict[str, Row] = {
     "org-delete": Row("org", action="delete_organization", kwargs=_org()),
     "org-audit": Row("org", action="view_audit", kwargs=_org()),
     "org-audit-csv": Row("org", action="view_audit", kwargs=_org()),
+    # Webhooks send the organization's events out: owners and admins.
+    "org-webhooks": Row("org", action="manage_webhooks", kwargs=_org()),
+    # With no secret waiting in the session: back to the list, saying it was shown once.
+    "webhook-created": Row("org", action="manage_webhooks", ok=302, kwargs=_org()),
+    "webhook-detail": Row("org", action="manage_webhooks", kwargs=_HOOK),
+    "webhook-test": Row("org", "POST", "manage_webhooks", ok=302, kwargs=_HOOK),
+    "webhook-delete": Row("org", "POST", "manage_webhooks", ok=302, kwargs=_HOOK),
+    "webhook-redeliver": Row(
+        "org", "POST", "manage_webhooks", ok=302,
+        kwargs=_org(webhook_id=_webhook_id, delivery_id=_delivery_id),
+    ),
     "member-role": Row(
         "org", "POST", "manage_members", ok=302, data={"role": "reader"},
         kwargs=_org(membership_id=lambda w: w.extra_membership.pk),
@@ -426,6 +459,23 @@ POLICY: dict[str, Row] = {
     "api-repos POST": Row(
         "api", "POST", "manage_repositories", ok=201, kwargs=_org(),
         data={"slug": "newrepo"},
+    ),
+    "api-quota": Row("api", kwargs=_org()),
+    "api-webhooks": Row("api", action="manage_webhooks", kwargs=_org()),
+    "api-webhooks POST": Row(
+        "api", "POST", "manage_webhooks", ok=201, kwargs=_org(),
+        data={"url": "http://127.0.0.1:9/other", "events": ["release.yanked"]},
+    ),
+    "api-webhook": Row("api", action="manage_webhooks", kwargs=_HOOK),
+    "api-webhook PATCH": Row(
+        "api", "PATCH", "manage_webhooks", kwargs=_HOOK, data={"active": False}
+    ),
+    "api-webhook DELETE": Row("api", "DELETE", "manage_webhooks", ok=204, kwargs=_HOOK),
+    "api-webhook-test POST": Row("api", "POST", "manage_webhooks", ok=202, kwargs=_HOOK),
+    "api-webhook-deliveries": Row("api", action="manage_webhooks", kwargs=_HOOK),
+    "api-webhook-redeliver POST": Row(
+        "api", "POST", "manage_webhooks", ok=202,
+        kwargs=_org(webhook_id=_webhook_id, delivery_id=_delivery_id),
     ),
     "api-repo": Row("api", repo=True, kwargs=_repo()),
     "api-repo PATCH": Row(

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 LISTED = {
     "accounts/user": ("10 users", ["owner@acme.test", "owner@globex.test", "root@example.com"]),
     "accounts/organization": ("2 organizations", ["acme", "globex"]),
-    "accounts/apikey": ("18 api keys", ["b", "read", "upload"]),
+    "accounts/apikey": ("19 api keys", ["b", "read", "upload"]),
     "registry/repository": ("3 repositories", ["main", "other"]),
     "registry/project": ("2 projects", ["acme-lib", "globex-sentinel-lib"]),
     "registry/release": ("2 releases", ["acme-lib", "globex-sentinel-lib"]),

@@ -31,3 +31,7 @@ class NoLongerSupported(UploadError):
 
 class ProjectNotAllowed(UploadError):
     """The key may upload to one project only (a trusted publisher's), and this is another."""
+
+
+class QuotaExceeded(UploadError):
+    """The file would take its organization past its storage quota."""

@@ -17,12 +17,17 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.services import actor_label
 from accounts.services import audit_record
+from core.events import Event
+from core.events import EventType
+from core.events import emit
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import PackageType
 from registry.models import Release
 from registry.services import project_touch
+from registry.services import release_subject
 from registry.storage import packages_storage
 from uploads.metadata import CoreMetadata
 from uploads.metadata import InvalidDistribution
@@ -228,12 +233,20 @@ def _finish(
         if core is not None:
             _fill_release(file.release, core, readme)
             locked.requires_python = str(core.metadata.requires_python or "")
+        subject = {
+            **release_subject(file.release),
+            "filename": file.filename,
+            "sha256": file.sha256,
+        }
         if status == FileStatus.REJECTED:
             audit_record(
                 organization=file.repository.organization,
                 action="file.reject",
                 target=f"file {file.repository}/{file.filename}",
                 details={"reason": rejection_reason},
+                event=EventType.FILE_REJECTED,
+                repository_id=file.repository_id,
+                subject={**subject, "reason": rejection_reason},
             )
         locked.status = status
         locked.rejection_reason = rejection_reason
@@ -253,6 +266,16 @@ def _finish(
         if status == FileStatus.READY:
             # A rejected file is listed nowhere: the pages stay as they were.
             project_touch(project_id=file.release.project_id)
+            # Not audited (the upload was, by whoever sent it): the worker only confirms it.
+            emit(
+                Event(
+                    type=EventType.FILE_PUBLISHED,
+                    organization_id=file.repository.organization_id,
+                    repository_id=file.repository_id,
+                    subject=subject,
+                    actor=actor_label(locked.uploaded_by),
+                )
+            )
 
 
 def _fill_release(release: Release, core: CoreMetadata, readme: str) -> None:

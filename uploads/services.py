@@ -24,11 +24,13 @@ from registry.models import Release
 from registry.models import Repository
 from registry.names import normalize_name
 from registry.names import normalize_version
+from registry.quotas import storage_refusal
 from registry.services import project_upload_refusal
 from registry.storage import distribution_storage_key
 from registry.storage import packages_storage
 from uploads.errors import FileExists
 from uploads.errors import ProjectNotAllowed
+from uploads.errors import QuotaExceeded
 from uploads.errors import UploadError
 from uploads.metadata import CoreMetadata
 from uploads.metadata import InvalidDistribution
@@ -80,6 +82,8 @@ def upload_receive(
         raise UploadError(FILENAME_REUSED)
     core = _inspect_distribution(content, filename, form)
     _check_one_sdist_per_release(repository, form, filename)
+    if refusal := storage_refusal(organization=repository.organization, size=content.size or 0):
+        raise QuotaExceeded(refusal)
 
     key = distribution_storage_key(
         repository_id=repository.pk, blake2_256=digests["blake2_256"], filename=filename
@@ -99,6 +103,15 @@ def upload_receive(
     except IntegrityError:
         # A concurrent upload committed first: the same file, or a conflicting one.
         return _resolve_lost_race(repository, form, filename, digests, key)
+    except QuotaExceeded:
+        # Concurrent uploads filled the quota since the check above. The same file may be
+        # among them (its row names these bytes: a success, as any duplicate); else the
+        # bytes just stored belong to no row.
+        existing = File.objects.filter(repository=repository, filename=filename).first()
+        if existing is not None and existing.storage_key == key:
+            return _duplicate_or_conflict(existing, digests)
+        _delete_stored(key)
+        raise
     return UploadResult(file=file, duplicate=False)
 
 
@@ -163,12 +176,16 @@ def _resolve_lost_race(
     if existing is not None and existing.storage_key == key:
         return _duplicate_or_conflict(existing, digests)
     # Our bytes are under a key no committed row names: remove them, or they leak.
-    storage = packages_storage()
-    storage.delete(key)
-    storage.delete(f"{key}.metadata")
+    _delete_stored(key)
     if existing is not None:
         return _duplicate_or_conflict(existing, digests)
     raise UploadError(ONE_SDIST)
+
+
+def _delete_stored(key: str) -> None:
+    storage = packages_storage()
+    storage.delete(key)
+    storage.delete(f"{key}.metadata")
 
 
 def _duplicate_or_conflict(existing: File, digests: dict[str, str]) -> UploadResult:
@@ -191,6 +208,12 @@ def _commit_pending_file(
     key: str,
     size: int | None,
 ) -> File:
+    # Checked again under the organization's lock: the check before storing saw only files
+    # committed by then, and concurrent uploads may have added theirs since.
+    if repository.organization.storage_quota is not None and (
+        refusal := storage_refusal(organization=repository.organization, size=size or 0, lock=True)
+    ):
+        raise QuotaExceeded(refusal)
     project = _get_or_create_race_safe(
         Project,
         repository=repository,

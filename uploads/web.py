@@ -20,10 +20,12 @@ from django.http.response import HttpResponseBase
 
 from core.http import error_response
 from registry.models import Repository
+from registry.quotas import size_text
 from uploads.errors import FileExists
 from uploads.errors import NoLongerSupported
 from uploads.errors import NotMultipart
 from uploads.errors import ProjectNotAllowed
+from uploads.errors import QuotaExceeded
 from uploads.errors import TooLarge
 from uploads.errors import UploadError
 from uploads.handlers import HashingUploadHandler
@@ -35,6 +37,7 @@ MULTIPART_OVERHEAD = 64 * 1024
 STATUS: dict[type[UploadError], int] = {
     FileExists: 409,
     TooLarge: 413,
+    QuotaExceeded: 413,
     NotMultipart: 415,
     NoLongerSupported: 410,
     ProjectNotAllowed: 403,
@@ -100,15 +103,13 @@ class ReceivedUpload:
         return self.content
 
 
-def size_text(limit: int) -> str:
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if limit >= scale:
-            return f"{limit / scale:.4g} {unit}"
-    return f"{limit} bytes"
-
-
 def _too_large(repository: Repository) -> TooLarge:
     limit = repository.upload_size_limit
+    if repository.upload_size_limit_source() == "organization":
+        return TooLarge(
+            f"File too large. Limit for organization '{repository.organization}' is "
+            f"{size_text(limit)} per file (its file-size quota)."
+        )
     return TooLarge(f"File too large. Limit for repository '{repository}' is {size_text(limit)}.")
 
 

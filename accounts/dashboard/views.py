@@ -61,6 +61,7 @@ def org_context(user: Actor, organization: Organization) -> dict[str, Any]:
         "can_manage_repositories": can(user, Action.MANAGE_REPOSITORIES, organization),
         "can_manage_settings": can(user, Action.MANAGE_SETTINGS, organization),
         "can_view_audit": can(user, Action.VIEW_AUDIT, organization),
+        "can_manage_webhooks": can(user, Action.MANAGE_WEBHOOKS, organization),
         "can_delete": can(user, Action.DELETE_ORGANIZATION, organization),
     }
 

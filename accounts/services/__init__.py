@@ -6,6 +6,7 @@ view, an API endpoint and a task cannot disagree about who may do what.
 
 from __future__ import annotations
 
+from accounts.services.audit import actor_label
 from accounts.services.audit import audit_key_refusal
 from accounts.services.audit import audit_record
 from accounts.services.keys import API_KEY_PREFIX
@@ -40,7 +41,8 @@ from accounts.services.signup import signup_user
 
 __all__ = [
     "API_KEY_PREFIX", "LAST_USED_RESOLUTION", "PUBLIC_ID_LENGTH", "KeyCheck", "NewApiKey",
-    "NewInvitation", "alias_expiry", "api_key_authenticate", "api_key_check", "api_key_create",
+    "NewInvitation", "actor_label", "alias_expiry", "api_key_authenticate", "api_key_check",
+    "api_key_create",
     "api_key_issue",
     "api_key_revoke", "api_key_rotate", "api_key_used", "audit_key_refusal", "audit_record",
     "former_slug_release", "hash_api_key_secret",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from accounts.models import ApiKey
@@ -11,6 +13,9 @@ from accounts.models import User
 from accounts.permissions import Action
 from accounts.permissions import Actor
 from accounts.throttle import throttle_first
+from core.events import Event
+from core.events import EventType
+from core.events import emit
 
 
 def _actor_fields(actor: Actor | None) -> dict[str, Any]:
@@ -23,6 +28,11 @@ def _actor_fields(actor: Actor | None) -> dict[str, Any]:
     return {"actor_label": ""}
 
 
+def actor_label(actor: Actor | None) -> str:
+    """Who acted, in the words the audit log uses ("" for the system)."""
+    return str(_actor_fields(actor)["actor_label"])
+
+
 def audit_record(
     *,
     organization: Organization | None,
@@ -31,9 +41,16 @@ def audit_record(
     target: str = "",
     source_ip: str | None = None,
     details: dict[str, Any] | None = None,
+    event: EventType | None = None,
+    repository_id: int | None = None,
+    subject: Mapping[str, str] | None = None,
 ) -> AuditEvent:
-    """Write one audit event. `actor` is a User, an ApiKey, or None for the system."""
-    return AuditEvent.objects.create(
+    """Write one audit event. `actor` is a User, an ApiKey, or None for the system.
+
+    With `event`, the same fact is also told to event listeners (webhooks) once the
+    transaction commits, under this record's id, time and actor: the audit log stays the one
+    record of what happened. `repository_id` and `subject` say what it is about."""
+    record = AuditEvent.objects.create(
         organization=organization,
         action=action,
         target=target[:255],
@@ -41,6 +58,19 @@ def audit_record(
         details=details or {},
         **_actor_fields(actor),
     )
+    if event is not None and organization is not None:
+        emit(
+            Event(
+                type=event,
+                organization_id=organization.pk,
+                repository_id=repository_id,
+                subject=MappingProxyType(dict(subject or {})),
+                actor=record.actor_label,
+                audit_id=record.pk,
+                occurred_at=record.created_at,
+            )
+        )
+    return record
 
 
 # Why a known key was refused: check failures (accounts.services.keys) and the index's refusals

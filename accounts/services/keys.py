@@ -35,6 +35,7 @@ from accounts.permissions import require
 from accounts.permissions import role_of
 from accounts.services.audit import audit_record
 from accounts.signals import access_changed
+from core.events import EventType
 
 # Recognisable by secret scanners; the rest is a public id and a 256-bit secret.
 API_KEY_PREFIX = "whk_"
@@ -122,8 +123,15 @@ def api_key_create(
             target=f"key {api_key.public_id}",
             source_ip=source_ip,
             details=_key_details(api_key, limited_to),
+            event=EventType.KEY_CREATED,
+            subject=_key_subject(api_key),
         )
     return NewApiKey(api_key=api_key, token=f"{API_KEY_PREFIX}{api_key.public_id}_{secret}")
+
+
+def _key_subject(api_key: ApiKey) -> dict[str, str]:
+    """What an event about a key names: its public id and name, never its secret."""
+    return {"key": api_key.public_id, "key_name": api_key.name}
 
 
 def _key_details(api_key: ApiKey, repositories: Iterable[RepositoryRef]) -> dict[str, Any]:
@@ -276,6 +284,8 @@ def api_key_revoke(*, api_key: ApiKey, actor: Actor, source_ip: str | None = Non
                 target=f"key {api_key.public_id}",
                 source_ip=source_ip,
                 details={"name": api_key.name},
+                event=EventType.KEY_REVOKED,
+                subject=_key_subject(api_key),
             )
     api_key.refresh_from_db()
     return api_key
@@ -337,6 +347,9 @@ def api_key_rotate(*, api_key: ApiKey, actor: Actor, source_ip: str | None = Non
             target=f"key {old.public_id}",
             source_ip=source_ip,
             details={"name": old.name, "replaced_by": new.api_key.public_id},
+            # Rotation revokes the old key (the new one was told as created above).
+            event=EventType.KEY_REVOKED,
+            subject={**_key_subject(old), "replaced_by": new.api_key.public_id},
         )
     return new
 

@@ -28,6 +28,7 @@ from accounts.permissions import forget_roles
 from accounts.permissions import require
 from accounts.permissions import require_role_grant
 from accounts.services.audit import audit_record
+from core.events import EventType
 
 # Memberships ------------------------------------------------------------------------------------
 
@@ -97,6 +98,8 @@ def membership_remove(
             target=f"user {membership.user.email}",
             source_ip=source_ip,
             details={"role": membership.role},
+            event=EventType.MEMBER_REMOVED,
+            subject={"member": membership.user.email, "role": membership.role},
         )
     forget_roles(membership.user)
     forget_roles(actor)
@@ -216,6 +219,9 @@ def invitation_accept(
             target=f"user {user.email}",
             source_ip=source_ip,
             details={"role": membership.role, "already_member": not created},
+            # Someone already a member joined nobody new.
+            event=EventType.MEMBER_ADDED if created else None,
+            subject={"member": user.email, "role": membership.role},
         )
     forget_roles(user)
     return membership

@@ -37,6 +37,7 @@ from registry.dashboard.forms import RepositorySettingsForm
 from registry.dashboard.forms import VirtualSettingsForm
 from registry.models import Repository
 from registry.models import RepositoryKind
+from registry.quotas import quota_for
 
 
 @login_required
@@ -46,6 +47,7 @@ def org_detail(request: AuthenticatedRequest, org: str) -> HttpResponse:
         **org_context(request.user, organization),
         "repositories": selectors.repository_overviews(organization=organization),
         "usage": selectors.organization_usage(organization=organization),
+        "quota": quota_for(actor=request.user, organization=organization),
         "member_count": account_selectors.members_of(organization=organization).count(),
         "base_url": settings.PUBLIC_URL,
     }

@@ -404,7 +404,7 @@ def test_it_records_changes_and_refused_key_uses_in_the_audit_log(world: World) 
 
 def test_it_shows_the_audit_log_to_owners_and_admins_only(world: World) -> None:
     # The world's history of Acme: its creation, three repositories (one since deleted by the
-    # model, unaudited), seventeen keys; then one more change.
+    # model, unaudited), eighteen keys; then one more change.
     membership_set_role(
         membership=membership(world, "member"), role=Role.READER, actor=world.users["owner"]
     )
@@ -416,8 +416,8 @@ def test_it_shows_the_audit_log_to_owners_and_admins_only(world: World) -> None:
             ("repository.create", "repository acme/main"),
             ("organization.create", "organization acme"),
         ], role
-        assert [e.action for e in events].count("api_key.create") == 17
-        assert len(events) == 22
+        assert [e.action for e in events].count("api_key.create") == 18
+        assert len(events) == 23
     for role in ("member", "reader", "b_member"):
         with pytest.raises(PermissionDenied):
             audit_events(organization=world.org_a, actor=world.users[role])

@@ -97,8 +97,9 @@ def test_it_lists_active_keys_newest_first_then_the_revoked(world: World) -> Non
     ApiKey.objects.filter(name__in=["upload", "limited"]).update(created_at=now)
     listed = as_actor(world, "owner").get("orgs/acme/keys/", {"page_size": 50}).json()
     assert [k["name"] for k in listed["results"]] == [
-        "demoted-admin", "admin-all", "scope delete", "scope yank", "scope manage:members",
-        "scope manage:keys", "scope manage:repositories", "left", "demoted", "personal",
+        "demoted-admin", "admin-all", "scope manage:webhooks", "scope delete", "scope yank",
+        "scope manage:members", "scope manage:keys", "scope manage:repositories", "left",
+        "demoted", "personal",
         "network", "expired", "no-repos", "read", "upload", "limited", "revoked",
     ]  # fmt: skip
 

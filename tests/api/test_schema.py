@@ -45,6 +45,10 @@ from registry.models import Repository
 from registry.services import repository_create
 from tests.world import World
 from tests.world import random_source_ip
+from webhooks.models import Delivery
+from webhooks.models import Webhook
+from webhooks.services import webhook_create
+from webhooks.services import webhook_test
 
 pytestmark = pytest.mark.django_db
 
@@ -111,6 +115,8 @@ def _identifiers(world: World, org: str, path: str) -> dict[str, str]:
             "email": world.invitation.email if invitations else world.extra_membership.user.email,
             "public_id": ApiKey.objects.get(organization=world.org_a, name="upload").public_id,
             "publisher_id": str(TrustedPublisher.objects.get(repository=world.repo_a).pk),
+            "webhook_id": str(Webhook.objects.get(organization=world.org_a).pk),
+            "delivery_id": str(Delivery.objects.get(webhook__organization=world.org_a).pk),
         }
     file_b = File.objects.get(repository=world.repo_b)
     invitation_b = Invitation.objects.get(organization=world.org_b)
@@ -123,6 +129,8 @@ def _identifiers(world: World, org: str, path: str) -> dict[str, str]:
         "email": invitation_b.email if invitations else world.users["b_member"].email,
         "public_id": ApiKey.objects.get(organization=world.org_b).public_id,
         "publisher_id": str(TrustedPublisher.objects.get(repository=world.repo_b).pk),
+        "webhook_id": str(Webhook.objects.get(organization=world.org_b).pk),
+        "delivery_id": str(Delivery.objects.get(webhook__organization=world.org_b).pk),
     }
 
 
@@ -151,6 +159,12 @@ def _other_kinds(world: World) -> None:
             repository=repository, actor=actor, kind="github",
             ci_repository="acme/app", workflow="release.yml",
         )  # fmt: skip
+        # A webhook with one delivery in each (never sent: nothing here commits).
+        hook = webhook_create(
+            actor=actor, organization=repository.organization,
+            url="http://127.0.0.1:9/hook", events=["file.published"],
+        )  # fmt: skip
+        webhook_test(actor=actor, webhook=hook.webhook)
 
 
 def _organization_b(world: World) -> list[Any]:
@@ -165,6 +179,8 @@ def _organization_b(world: World) -> list[Any]:
         list(File.objects.filter(repository__organization=org).order_by("pk").values()),
         AuditEvent.objects.filter(organization=org).count(),
         list(TrustedPublisher.objects.filter(repository__organization=org).values()),
+        list(Webhook.objects.filter(organization=org).order_by("pk").values()),
+        list(Delivery.objects.filter(webhook__organization=org).order_by("pk").values()),
     ]
 
 

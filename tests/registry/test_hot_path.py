@@ -29,6 +29,7 @@ from accounts.services import organization_create
 from accounts.services import organization_update
 from registry.models import File
 from registry.models import RepositorySlugAlias
+from registry.quotas import quota_set
 from registry.reconcile import slug_aliases_expire
 from registry.services import repository_create
 from registry.services import repository_delete
@@ -59,6 +60,9 @@ REBUILT = {"root": 1, "project": 1, "absent": 1, "file": 1, "metadata": 1}
 # An upload with its key known: the project's status, the file's name (taken? deleted
 # before?), then the project, release and file rows and the audit event, in one transaction.
 QUERIES_UPLOAD = 14
+# With a storage quota: its use summed before the bytes are stored, then the organization's
+# row locked and the use summed again in the commit (registry.quotas). None without one.
+QUERIES_UPLOAD_QUOTA = QUERIES_UPLOAD + 3
 
 
 def _urls(file: File) -> dict[str, tuple[str, str, int]]:
@@ -128,6 +132,21 @@ def test_an_upload_costs_its_budget_however_large_the_repository(
     upload("0.13")  # after the publishes' new keys: access looked up again
     with django_assert_num_queries(QUERIES_UPLOAD):
         assert upload("0.14").status_code == 200
+
+
+def test_an_upload_under_a_quota_costs_three_queries_more(
+    tenant: Tenant, django_assert_num_queries: Any
+) -> None:
+    quota_set(organization=tenant.repository.organization, storage=10**9)
+
+    def upload(version: str) -> Any:
+        package = Package("grow", version)
+        data = wheel_bytes(package)
+        return tenant.post(Upload(wheel_filename(package), data, name="grow", version=version))
+
+    assert upload("0.1").status_code == 200
+    with django_assert_num_queries(QUERIES_UPLOAD_QUOTA):
+        assert upload("0.2").status_code == 200
 
 
 # Changes show on the next request ---------------------------------------------------------------

@@ -23,6 +23,7 @@ from accounts.models import ApiKey
 from accounts.services import api_key_create
 from registry.models import File
 from registry.models import Repository
+from registry.quotas import quota_set
 from tests.artifacts import Package
 from tests.artifacts import sdist_bytes
 from tests.artifacts import sdist_filename
@@ -32,6 +33,7 @@ from tests.services import wait_for
 from tests.world import Tenant
 from tests.world import stored_files
 from uploads.errors import FileExists
+from uploads.errors import QuotaExceeded
 from uploads.errors import UploadError
 from uploads.services import ONE_SDIST
 from uploads.services import UploadResult
@@ -147,3 +149,26 @@ def test_a_second_sdist_of_a_release_at_once_is_refused_and_leaves_nothing(
     assert str(lost) == ONE_SDIST
     assert [f.filename for f in File.objects.all()] == [won.file.filename]
     assert len(stored_files(packages_dir)) == 2
+
+
+def test_two_uploads_at_once_never_take_the_organization_past_its_quota(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    """Each fits alone, not both. The second passes the check before storing (the first is
+    not committed yet), stores its bytes, then waits on the organization's row that the
+    first locked; once the first commits it counts it, and is refused."""
+    package = Package("race", "1.0")
+    wheel = (wheel_filename(package), wheel_bytes(package))
+    sdist = (sdist_filename(package), sdist_bytes(package))
+    quota_set(
+        organization=tenant.repository.organization, storage=len(wheel[1]) + len(sdist[1]) - 1
+    )
+
+    won, lost = _race(tenant, wheel, sdist)
+
+    assert isinstance(lost, QuotaExceeded)
+    assert str(lost).startswith("Storage quota exceeded: organization 'acme' may store")
+    assert list(File.objects.values_list("filename", flat=True)) == [won.file.filename]
+    assert {p.name for p in stored_files(packages_dir)} == {
+        won.file.filename, f"{won.file.filename}.metadata",
+    }  # fmt: skip
