@@ -31,7 +31,7 @@ class DailyDownloads(models.Model):
     # member that serves them.
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="+")
     project = models.CharField(max_length=200)  # normalized (PEP 503)
-    version = models.CharField(max_length=100)  # canonical (registry.names), as releases
+    version = models.CharField(max_length=100)  # as the filename says it (PEP 440 normalized)
     filename = models.CharField(max_length=255)
     metadata = models.BooleanField(default=False)  # the PEP 658 `.metadata` file
     # The key it was downloaded with, 0 for a dashboard session. Not a foreign key: counts

@@ -19,7 +19,6 @@ from core.downloads import Counter
 from core.downloads import Tally
 from registry.models import Repository
 from registry.names import distribution_of
-from registry.names import normalize_version
 
 METADATA_SUFFIX = ".metadata"
 
@@ -52,7 +51,7 @@ def _fields(counter: Counter) -> dict[str, Any]:
         "organization_id": counter.organization_id,
         "repository_id": counter.repository_id,
         "project": found[0] if found else "",
-        "version": normalize_version(found[1]) if found else "",
+        "version": found[1] if found else "",
         "filename": filename[:255],
         "metadata": metadata,
         "key_id": counter.key_id,

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import Count
 from django.db.models import Max
+from django.db.models import Q
 from django.db.models import QuerySet
 from django.db.models import Sum
 from django.utils import timezone
@@ -22,6 +23,7 @@ from analytics.models import DailyDownloads
 from analytics.models import RetentionPolicy
 from registry.models import Project
 from registry.models import Repository
+from registry.names import normalize_version
 from registry.selectors import repositories_for
 
 PERIODS = (30, 90)
@@ -103,7 +105,7 @@ def project_downloads(*, project: Project, days: int) -> ProjectDownloads:
 
 
 def last_downloaded(*, project: Project) -> dict[str, dt.datetime]:
-    """Canonical version -> when a file of it was last downloaded (one query)."""
+    """Version (as its files name it) -> when a file of it was last downloaded (one query)."""
     rows = (
         _files(DailyDownloads.objects.filter(repository_id=project.repository_id))
         .filter(project=project.normalized_name)
@@ -144,22 +146,26 @@ class OrganizationDownloads:
 
 
 def organization_downloads(
-    *, actor: Actor, organization: Organization, days: int
+    *, actor: Actor, organization: Organization, days: int, with_storage: bool = True
 ) -> OrganizationDownloads:
-    """Totals over the repositories the actor may read (a limited key sees only its own)."""
+    """Totals over the repositories the actor may read (a limited key sees only its own):
+    two queries, and one more for the storage."""
     repositories = repositories_for(actor=actor, organization=organization)
     rows = _files(DailyDownloads.objects.filter(repository__in=repositories))
-    recent = rows.filter(day__gte=_since(days))
+    since = _since(days)
+    recent = rows.filter(day__gte=since)
+    totals = rows.aggregate(all_time=Sum("count"), recent=Sum("count", filter=Q(day__gte=since)))
     top = (
         recent.values("repository__slug", "project")
         .annotate(n=Sum("count"))
         .order_by("-n", "repository__slug", "project")[:TOP_PROJECTS]
     )
-    usage = _usage(repositories)
+    # The organization's page shows its storage already: only the API asks for it here.
+    usage = _usage(repositories) if with_storage else (0, 0)
     return OrganizationDownloads(
         days=days,
-        downloads=recent.aggregate(n=Sum("count"))["n"] or 0,
-        all_time=rows.aggregate(n=Sum("count"))["n"] or 0,
+        downloads=totals["recent"] or 0,
+        all_time=totals["all_time"] or 0,
         storage_bytes=usage[0],
         file_count=usage[1],
         top_projects=[TopProject(r["repository__slug"], r["project"], r["n"]) for r in top],
@@ -177,7 +183,8 @@ def downloaded_versions(*, repository: Repository, days: int) -> set[tuple[str, 
     """(project, canonical version) with any file or metadata read within `days`."""
     since = timezone.now() - dt.timedelta(days=days)
     rows = DailyDownloads.objects.filter(repository=repository, last_at__gte=since)
-    return set(rows.values_list("project", "version").distinct())
+    found = rows.values_list("project", "version").distinct()
+    return {(project, normalize_version(version)) for project, version in found}
 
 
 def policy_of(*, repository: Repository) -> RetentionPolicy | None:

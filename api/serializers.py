@@ -624,7 +624,7 @@ class DownloadsPeriod(serializers.Serializer):
 
 
 class DownloadSeriesSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="A version (canonical, PEP 440) or an installer.")
+    name = serializers.CharField(help_text="A version (as its files name it) or an installer.")
     total = serializers.IntegerField()
     counts = serializers.ListField(
         child=serializers.IntegerField(), help_text="Downloads per day, oldest first."
@@ -641,7 +641,7 @@ class ProjectDownloadsSerializer(serializers.Serializer):
     )
     last_downloaded = serializers.DictField(
         child=serializers.DateTimeField(),
-        help_text="Canonical version: when a file of it was last downloaded (ever).",
+        help_text="Version: when a file of it was last downloaded (ever).",
     )
 
 

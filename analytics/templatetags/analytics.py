@@ -11,6 +11,7 @@ from django import template
 from accounts.models import Organization
 from analytics import selectors
 from registry.models import Project
+from registry.names import normalize_version
 
 register = template.Library()
 
@@ -22,7 +23,7 @@ def organization_downloads(context: template.Context, organization: Organization
     return {
         "organization": organization,
         "numbers": selectors.organization_downloads(
-            actor=actor, organization=organization, days=days
+            actor=actor, organization=organization, days=days, with_storage=False
         ),
     }
 
@@ -30,7 +31,10 @@ def organization_downloads(context: template.Context, organization: Organization
 @register.inclusion_tag("analytics/_project_downloads.html")
 def project_downloads_card(project: Project, releases: list[Any]) -> dict[str, Any]:
     """The project page's side card; the project was reached through the reader's access."""
-    last = selectors.last_downloaded(project=project)
+    last = {
+        normalize_version(version): at
+        for version, at in selectors.last_downloaded(project=project).items()
+    }
     return {
         "project": project,
         "repository": project.repository,

@@ -8,12 +8,12 @@ from rest_framework.response import Response
 
 from accounts.permissions import Action
 from analytics import selectors
+from analytics.models import RetentionPolicy
 from analytics.retention import policy_plan
 from analytics.retention import retention_policy_set
 from api import serializers as s
 from api.views.base import ApiView
 from api.views.base import needs
-from core.errors import NotFound
 
 
 def _days(request: Request) -> int:
@@ -54,12 +54,13 @@ class RetentionPolicyView(ApiView):
     # Setting it also needs Action.DELETE (the service checks both): it deletes on a schedule.
     required_actions = needs(PUT=Action.MANAGE_REPOSITORIES)
 
-    @extend_schema(summary="The repository's retention policy (404: none set)")
+    @extend_schema(
+        summary="The repository's retention policy",
+        description="A repository without one answers the defaults: off, everything kept.",
+    )
     def get(self, request: Request, org: str, repo: str) -> Response:
         policy = selectors.policy_of(repository=self.repository)
-        if policy is None:
-            raise NotFound(f"Repository '{org}/{repo}' has no retention policy.")
-        return self.one(policy, s.RetentionPolicySerializer)
+        return self.one(policy or RetentionPolicy(), s.RetentionPolicySerializer)
 
     @extend_schema(
         summary="Set the retention policy (owners, admins; keys with manage:repositories and "

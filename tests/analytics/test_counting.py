@@ -75,7 +75,7 @@ def test_each_download_is_counted_under_its_version_key_and_installer(
     downloads.flush()
 
     assert counts(project="demo") == {
-        ("1", "pip", False, "3.11.7"): 2,
+        ("1.0", "pip", False, "3.11.7"): 2,
         ("1.1", "uv", True, "3.11.7"): 1,
         ("1.1", "uv", False, "3.11.7"): 1,
         ("1.1", "poetry", False, "3.11.7"): 1,
@@ -83,7 +83,7 @@ def test_each_download_is_counted_under_its_version_key_and_installer(
         ("1.1", "other", False, ""): 1,
     }
     key = ApiKey.objects.get(name="ci")
-    row = DailyDownloads.objects.get(version="1", installer="pip")
+    row = DailyDownloads.objects.get(version="1.0", installer="pip")
     assert (row.key_id, row.filename, row.installer_version, row.system, row.cpu) == (
         key.pk, old.filename, "26.3", "Linux", "x86_64"
     )  # fmt: skip
@@ -93,8 +93,8 @@ def test_each_download_is_counted_under_its_version_key_and_installer(
     # A second flush adds to the same rows.
     assert get(client, file_url(old), PIP) == 200
     downloads.flush()
-    assert counts(project="demo", version="1") == {("1", "pip", False, "3.11.7"): 3}
-    assert DailyDownloads.objects.filter(version="1").count() == 1
+    assert counts(project="demo", version="1.0") == {("1.0", "pip", False, "3.11.7"): 3}
+    assert DailyDownloads.objects.filter(version="1.0").count() == 1
 
 
 def test_a_download_through_a_virtual_repository_counts_for_the_member_holding_it(
@@ -107,7 +107,7 @@ def test_a_download_through_a_virtual_repository_counts_for_the_member_holding_i
     )  # fmt: skip
     assert get(key_client(tenant.token), file_url(file, "all"), UV) == 200
     downloads.flush()
-    assert counts(repository=tenant.repository) == {("1", "uv", False, "3.11.7"): 1}
+    assert counts(repository=tenant.repository) == {("1.0", "uv", False, "3.11.7"): 1}
 
 
 def test_counters_of_a_repository_deleted_before_the_flush_are_dropped_not_raised(

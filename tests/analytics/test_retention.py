@@ -196,9 +196,8 @@ def test_a_policy_whose_author_may_no_longer_delete_is_not_applied(
 def test_the_api_sets_and_reads_the_policy_with_clear_refusals(tenant: Tenant) -> None:
     client = key_client(tenant.token)
     url = "/api/v1/orgs/acme/repos/main/retention/"
-    missing = client.get(url)
-    assert missing.status_code == 404
-    assert "has no retention policy" in missing.json()["error"]["message"]
+    unset = client.get(url).json()
+    assert (unset["enabled"], unset["keep_finals"], unset["prerelease_days"]) == (False, None, None)
     body = json.dumps({"enabled": True, **POLICY})
     refused = client.put(url, body, content_type="application/json")
     assert refused.status_code == 403  # an upload key: no manage:repositories, no delete
