@@ -52,6 +52,7 @@ def start_with(shape: str, workdir: Path, *, counting: bool) -> Server:
     os.environ["DOWNLOAD_COUNTING"] = "1" if counting else "0"
     # The production default: each worker adds its counters to the database every 10 s.
     os.environ["DOWNLOAD_FLUSH_SECONDS"] = "10"
+    workdir.mkdir(parents=True)
     return start(shape, workdir)
 
 
@@ -86,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
-    workdir = Path(__file__).resolve().parent / "work-downloads"
+    workdir = Path(__file__).resolve().parent / "work" / "downloads"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     started: dict[str, Server] = {}

@@ -190,7 +190,7 @@ def test_the_downloads_chart_draws_versions_and_installers_beside_its_table(
         page.get_by_role("link", name="By installer").click()
         expect(page.get_by_role("img", name="Downloads per day by installer")).to_be_visible()
         expect(table.locator("tbody th")).to_have_count(4)
-        assert set(table.locator("tbody th").all_inner_texts()) == set(INSTALLERS)
+        assert set(table.locator("tbody th").all_text_contents()) == set(INSTALLERS)
         page.get_by_role("link", name="Last 90 days").click()
         expect(page.locator("#chart-title")).to_contain_text("last 90 days")
         shoot(page, "downloads-by-installer-90", width)
