@@ -69,6 +69,26 @@ def file_path(server: Server) -> str:
     return urllib.parse.urlsplit(url).path
 
 
+def web_cpu_seconds(server: Server) -> float:
+    """CPU time (user and system) its gunicorn processes have used: what a download costs
+    the web tier, which a busy machine disturbs far less than throughput."""
+    groups = {p.pid for p in server.processes}
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid = int(stat.parent.name)
+            if (
+                os.getpgid(pid) not in groups
+                or b"gunicorn" not in (stat.parent / "cmdline").read_bytes()
+            ):
+                continue
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, ProcessLookupError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def counted(server: Server) -> int:
     status, body = get(
         server, "/api/v1/orgs/bench/repos/main/projects/bench-counted/downloads/",
@@ -84,6 +104,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--control", action="store_true",
+        help="count in neither stack: what the harness alone makes of two equal stacks",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
@@ -93,19 +117,25 @@ def main() -> None:
     started: dict[str, Server] = {}
     try:
         for label, counting in (("on", True), ("off", False)):
-            started[label] = start_with(args.shape, workdir / label, counting=counting)
+            started[label] = start_with(
+                args.shape, workdir / label, counting=counting and not args.control
+            )
         paths = {label: file_path(server) for label, server in started.items()}
         runs: dict[str, list[dict]] = {"on": [], "off": []}
         for round_number in range(args.rounds):
             # Alternate which goes first: a drift in machine load favours neither.
             order = ("on", "off") if round_number % 2 == 0 else ("off", "on")
             for label in order:
-                runs[label].append(wrk(
+                cpu_before = web_cpu_seconds(started[label])
+                run = wrk(
                     started[label], paths[label], accept="*/*", connections=args.connections,
                     duration=args.duration, user_agent=PIP_USER_AGENT,
-                ))  # fmt: skip
-                print(f"round {round_number + 1} counting {label}: "
-                      f"{runs[label][-1]['rps']:.0f} req/s", flush=True)  # fmt: skip
+                )  # fmt: skip
+                cpu = web_cpu_seconds(started[label]) - cpu_before
+                run["cpu_us"] = cpu / max(run["requests"], 1) * 1e6
+                runs[label].append(run)
+                print(f"round {round_number + 1} counting {label}: {run['rps']:.0f} req/s, "
+                      f"{run['cpu_us']:.0f} us web CPU per download", flush=True)  # fmt: skip
         time.sleep(12)  # one flush interval and a little: every worker has flushed
         sent = sum(r["requests"] for r in runs["on"])
         held = counted(started["on"])
@@ -115,20 +145,24 @@ def main() -> None:
             server.stop()
             servers.drop_wheelhouse_database(server)
     median = {
-        label: {k: statistics.median(r[k] for r in found) for k in ("rps", "p50_ms", "p99_ms")}
+        label: {
+            k: statistics.median(r[k] for r in found) for k in ("rps", "p50_ms", "p99_ms", "cpu_us")
+        }
         for label, found in runs.items()
     }
     errors = {label: sum(r["errors"] for r in found) for label, found in runs.items()}
     ratio = median["on"]["rps"] / median["off"]["rps"]
     print(f"\nshape {args.shape}: {args.rounds} rounds of {args.duration}s, "
           f"c{args.connections}, a {len(dist(PACKAGE)[1])}-byte wheel")  # fmt: skip
-    print("| counting | req/s (median) | p50 ms | p99 ms | non-2xx |")
-    print("|---|---|---|---|---|")
+    print("| counting | req/s (median) | p50 ms | p99 ms | web CPU us per download | non-2xx |")
+    print("|---|---|---|---|---|---|")
     for label in ("on", "off"):
         m = median[label]
         print(f"| {label} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-              f"{errors[label]} |")  # fmt: skip
+              f"{m['cpu_us']:.0f} | {errors[label]} |")  # fmt: skip
+    cpu_ratio = median["on"]["cpu_us"] / median["off"]["cpu_us"]
     print(f"\non/off throughput: {ratio:.3f} ({(ratio - 1) * 100:+.1f}%)")
+    print(f"on/off web CPU per download: {cpu_ratio:.3f} ({(cpu_ratio - 1) * 100:+.1f}%)")
     print(f"downloads counted: {held} of {sent} served ({held / max(sent, 1):.2%})")
 
 
