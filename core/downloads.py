@@ -54,8 +54,20 @@ Sink = Callable[[dict[Counter, Tally]], None]
 _lock = threading.Lock()
 _counts: dict[tuple[int, int, int, str, int, str], list[float]] = {}
 _sink: Sink | None = None
-_flusher_pid = 0
+_flusher_started = False
 _stop = threading.Event()
+
+
+def _forked() -> None:
+    """A forked process (a gunicorn worker) starts empty, with a lock of its own (one held at
+    the fork would stay held), and starts its own flushing thread (threads do not fork)."""
+    global _lock, _counts, _flusher_started
+    _lock = threading.Lock()
+    _counts = {}
+    _flusher_started = False
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def set_sink(sink: Sink | None) -> None:
@@ -80,7 +92,7 @@ def record(
             entry[1] = now
         elif len(_counts) < MAX_COUNTERS:
             _counts[name] = [1, now]
-    if _flusher_pid != os.getpid():
+    if not _flusher_started:
         _start_flusher()
 
 
@@ -107,14 +119,14 @@ def flush() -> int:
 
 
 def _start_flusher() -> None:
-    """One flushing thread per process (a forked worker starts its own), only when flushing
-    on a timer is on: in-process tests flush by hand, inside their transaction."""
-    global _flusher_pid
+    """One flushing thread per process, only when flushing on a timer is on: in-process tests
+    flush by hand, inside their transaction."""
+    global _flusher_started
     interval = settings.DOWNLOAD_FLUSH_SECONDS
     with _lock:
-        if _flusher_pid == os.getpid():
+        if _flusher_started:
             return
-        _flusher_pid = os.getpid()
+        _flusher_started = True
     if interval <= 0:
         return
     thread = threading.Thread(
@@ -134,5 +146,5 @@ def _flush_every(interval: float) -> None:
 @atexit.register
 def _flush_at_exit() -> None:
     # A worker stopped gracefully (gunicorn's max-requests, a deploy) hands over what it has.
-    if _flusher_pid == os.getpid() and settings.DOWNLOAD_FLUSH_SECONDS > 0:
+    if _flusher_started and settings.DOWNLOAD_FLUSH_SECONDS > 0:
         flush()
