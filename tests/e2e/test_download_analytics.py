@@ -20,6 +20,7 @@ from tests.clients import pdm_consumer_project
 from tests.clients import with_credentials
 from tests.e2e.test_install import _upload
 from tests.e2e.test_install import run
+from tests.services import LiveStack
 from tests.services import ServicesStack
 from tests.services import wait_for
 
@@ -33,14 +34,14 @@ def _token(tenant: dict[str, object]) -> str:
     return str(tenant["api_key"]["token"])  # type: ignore[index]
 
 
-def _downloads(stack: ServicesStack, org: str, project: str, token: str) -> dict[str, object]:
+def _downloads(stack: LiveStack, org: str, project: str, token: str) -> dict[str, object]:
     url = stack.url(f"/api/v1/orgs/{org}/repos/main/projects/{project}/downloads/")
     answer = http("GET", url, token=token)
     assert answer.status == 200, answer.text
     return json.loads(answer.body)
 
 
-def _by_installer(stack: ServicesStack, org: str, project: str, token: str) -> dict[str, int]:
+def _by_installer(stack: LiveStack, org: str, project: str, token: str) -> dict[str, int]:
     series = _downloads(stack, org, project, token)["by_installer"]
     return {s["name"]: s["total"] for s in series}  # type: ignore[union-attr]
 
@@ -115,6 +116,26 @@ def test_each_installer_s_download_is_counted_under_its_name(
     assert numbers["last_downloaded"].keys() == {"1.0"}  # type: ignore[union-attr]
     # pip and uv read the PEP 658 metadata first: counted apart.
     assert numbers["metadata_reads"] >= 2  # type: ignore[operator]
+
+
+def test_a_pip_install_is_counted_on_production_s_parts_and_on_the_embedded_default(
+    stack: LiveStack, tmp_path: Path
+) -> None:
+    """Several gunicorn workers each flush their own counters: to PostgreSQL, or to SQLite."""
+    org = f"shape-{stack.name}"
+    tenant = stack.provision(org, "main")
+    token, index_url = _token(tenant), str(tenant["index_url"])
+    _upload(stack, tenant, [COUNTED], tmp_path / "dist")  # type: ignore[arg-type]
+    python, authed = fresh_venv(tmp_path / "venv"), with_credentials(index_url, token)
+    for target in (tmp_path / "a", tmp_path / "b"):
+        installed = run([python, "-m", "pip", "install", "--no-cache-dir", "--target", target,
+                         "--index-url", authed, COUNTED.name])  # fmt: skip
+        assert installed.returncode == 0, installed.output
+
+    def counted_twice() -> bool:
+        return _by_installer(stack, org, COUNTED.name, token).get("pip") == 2
+
+    wait_for(counted_twice, timeout=30, what=f"two pip downloads counted on {stack.name}")
 
 
 RETAINED = [Package("retained-lib", v) for v in ("1.0", "1.1", "1.2", "2.0", "2.1.dev1", "2.1a1")]
