@@ -23,6 +23,7 @@ from analytics.models import DailyDownloads
 from analytics.models import RetentionPolicy
 from registry.models import Project
 from registry.models import Repository
+from registry.models import RepositoryKind
 from registry.names import normalize_version
 from registry.selectors import repositories_for
 
@@ -133,6 +134,7 @@ class TopProject:
     repository: str
     project: str
     downloads: int
+    hosted: bool = True  # a proxy's projects have no page of their own
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def organization_downloads(
     recent = rows.filter(day__gte=since)
     totals = rows.aggregate(all_time=Sum("count"), recent=Sum("count", filter=Q(day__gte=since)))
     top = (
-        recent.values("repository__slug", "project")
+        recent.values("repository__slug", "repository__kind", "project")
         .annotate(n=Sum("count"))
         .order_by("-n", "repository__slug", "project")[:TOP_PROJECTS]
     )
@@ -168,7 +170,15 @@ def organization_downloads(
         all_time=totals["all_time"] or 0,
         storage_bytes=usage[0],
         file_count=usage[1],
-        top_projects=[TopProject(r["repository__slug"], r["project"], r["n"]) for r in top],
+        top_projects=[
+            TopProject(
+                r["repository__slug"],
+                r["project"],
+                r["n"],
+                r["repository__kind"] == RepositoryKind.HOSTED,
+            )
+            for r in top
+        ],
     )
 
 
