@@ -729,3 +729,80 @@ PUBLISHER_CREATE_BODIES: dict[str, type[serializers.Serializer]] = {
 PUBLISHER_CREATE_SERIALIZERS: dict[str, serializers.Serializer | type[serializers.Serializer]] = {
     **PUBLISHER_CREATE_BODIES
 }
+
+
+# Download analytics and retention (analytics) ---------------------------------------------------
+
+
+class DownloadsPeriod(serializers.Serializer):
+    days = serializers.ChoiceField(
+        choices=[30, 90], required=False, default=30, help_text="The last 30 or 90 days."
+    )
+
+
+class DownloadSeriesSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="A version (as its files name it) or an installer.")
+    total = serializers.IntegerField()
+    counts = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Downloads per day, oldest first."
+    )
+
+
+class ProjectDownloadsSerializer(serializers.Serializer):
+    days = serializers.ListField(child=serializers.DateField(), help_text="The period's days.")
+    total = serializers.IntegerField(help_text="Distributions downloaded in the period.")
+    metadata_reads = serializers.IntegerField(help_text="PEP 658 `.metadata` files read.")
+    by_version = DownloadSeriesSerializer(many=True)
+    by_installer = DownloadSeriesSerializer(
+        many=True, help_text="pip, uv, poetry, pdm or other, from the User-Agent."
+    )
+    last_downloaded = serializers.DictField(
+        child=serializers.DateTimeField(),
+        help_text="Version: when a file of it was last downloaded (ever).",
+    )
+
+
+class TopProjectSerializer(serializers.Serializer):
+    repository = serializers.CharField()
+    project = serializers.CharField()
+    downloads = serializers.IntegerField()
+
+
+class OrganizationDownloadsSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    downloads = serializers.IntegerField(help_text="Distributions downloaded in the period.")
+    all_time = serializers.IntegerField()
+    storage_bytes = serializers.IntegerField()
+    file_count = serializers.IntegerField()
+    top_projects = TopProjectSerializer(many=True)
+
+
+class RetentionPolicySerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(help_text="Applied daily when on.")
+    keep_finals = serializers.IntegerField(
+        allow_null=True, min_value=1, help_text="Final releases kept per project; null: all."
+    )
+    prerelease_days = serializers.IntegerField(
+        allow_null=True,
+        min_value=0,
+        help_text="Dev, pre and local versions older than this are deleted; null: never.",
+    )
+    protect_downloaded_days = serializers.IntegerField(
+        min_value=0, help_text="A release downloaded within this many days is never deleted."
+    )
+    last_run_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    last_run_outcome = serializers.CharField(read_only=True)
+
+
+class RetentionCandidateSerializer(serializers.Serializer):
+    project = serializers.CharField()
+    version = serializers.CharField(source="release.version")
+    filenames = serializers.ListField(child=serializers.CharField())
+    reason = serializers.CharField()
+
+
+class RetentionPlanSerializer(serializers.Serializer):
+    filenames = serializers.ListField(
+        child=serializers.CharField(), help_text="Every file applying the policy now deletes."
+    )
+    releases = RetentionCandidateSerializer(many=True)

@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from api import errors
 from api.views import accounts as a
+from api.views import analytics as an
 from api.views import publishing as p
 from api.views import registry as r
 from api.views import webhooks as w
@@ -33,6 +34,7 @@ urlpatterns = [
     path("orgs/", a.OrganizationListView.as_view(), name="api-orgs"),
     path(f"{org}/", a.OrganizationView.as_view(), name="api-org"),
     path(f"{org}/usage/", a.UsageView.as_view(), name="api-usage"),
+    path(f"{org}/downloads/", an.OrganizationDownloadsView.as_view(), name="api-org-downloads"),
     path(f"{org}/audit/", a.AuditView.as_view(), name="api-audit"),
     path(f"{org}/members/", a.MemberListView.as_view(), name="api-members"),
     path(f"{org}/members/<str:email>/", a.MemberView.as_view(), name="api-member"),
@@ -76,6 +78,15 @@ urlpatterns = [
     ),
     path(
         f"{repo}/projects/<str:project>/releases/", r.ReleaseListView.as_view(), name="api-releases"
+    ),
+    path(
+        f"{repo}/projects/<str:project>/downloads/",
+        an.ProjectDownloadsView.as_view(),
+        name="api-project-downloads",
+    ),
+    path(f"{repo}/retention/", an.RetentionPolicyView.as_view(), name="api-retention"),
+    path(
+        f"{repo}/retention/dry-run/", an.RetentionDryRunView.as_view(), name="api-retention-dry-run"
     ),
     path(f"{release}/", r.ReleaseView.as_view(), name="api-release"),
     path(f"{release}/yank/", r.ReleaseYankView.as_view(), name="api-release-yank"),

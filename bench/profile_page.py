@@ -19,6 +19,7 @@ import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,32 +43,35 @@ from registry.provisioning import tenant_provision  # noqa: E402
 from tests.artifacts import Package  # noqa: E402
 from tests.world import publish  # noqa: E402
 
+# What pip 26 sends (analytics counts downloads by it).
+PIP_USER_AGENT = (
+    'pip/26.3 {"ci":null,"cpu":"x86_64","implementation":{"name":"CPython","version":"3.11.7"},'
+    '"installer":{"name":"pip","version":"26.3"},"python":"3.11.7",'
+    '"system":{"name":"Linux","release":"6.1.0"}}'
+)
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--path", default="simple/demo/", help="below /<org>/<repo>/")
-    parser.add_argument("--accept", default="text/html")
-    parser.add_argument("--top", type=int, default=40)
-    parser.add_argument("--sort", default="cumulative", help="cumulative, tottime, ...")
-    args = parser.parse_args()
 
+def warm_request(path: str, accept: str = "*/*") -> Callable[[], str]:
+    """A tenant `prof/main` with ten releases of `demo`, and a function that sends one GET
+    of `path` (with its key) through Django's WSGI handler, warmed up; it returns the status.
+    `path` may name `{file}`: the URL of demo 1.0.0's wheel."""
     call_command("migrate", verbosity=0)
     user_get_or_create(email="profile@example.com")
     tenant = tenant_provision(
         org_slug="prof", repo_slug="main", email="profile@example.com", base_url="http://x"
     )
     repository = Repository.objects.get(organization__slug="prof", slug="main")
-    for minor in range(10):
-        publish(repository, Package("demo", f"1.0.{minor}"))
+    files = [publish(repository, Package("demo", f"1.0.{minor}")) for minor in range(10)]
+    path = path.format(file=f"/prof/main/files/{files[0].sha256}/{files[0].filename}")
     token = tenant["api_key"]["token"]  # type: ignore[index]
     handler = WSGIHandler()
     environ = {
-        "REQUEST_METHOD": "GET", "PATH_INFO": f"/prof/main/{args.path}", "QUERY_STRING": "",
+        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1:8000",
-        "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.1", "HTTP_ACCEPT": args.accept,
+        "wsgi.url_scheme": "http", "REMOTE_ADDR": "127.0.0.1", "HTTP_ACCEPT": accept,
         "HTTP_AUTHORIZATION": "Basic "
         + base64.b64encode(f"__token__:{token}".encode()).decode(),
+        "HTTP_USER_AGENT": PIP_USER_AGENT,
     }  # fmt: skip
 
     def one() -> str:
@@ -81,9 +85,24 @@ def main() -> None:
 
     first = one()
     if not first.startswith("200"):
-        sys.exit(f"/prof/main/{args.path} answered {first}")
+        sys.exit(f"{path} answered {first}")
     for _ in range(100):
         one()
+    return one
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--path", default="simple/demo/", help="below /<org>/<repo>/; `file`: a wheel's URL"
+    )
+    parser.add_argument("--accept", default="text/html")
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--sort", default="cumulative", help="cumulative, tottime, ...")
+    args = parser.parse_args()
+
+    one = warm_request("{file}" if args.path == "file" else f"/prof/main/{args.path}", args.accept)
     started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(args.requests):
         one()

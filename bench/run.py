@@ -232,8 +232,18 @@ def upload_to_visible(server: Server, tag: str, *, rounds: int = 20) -> dict[str
 # Reads ---------------------------------------------------------------------------------------
 
 
-def wrk(server: Server, path: str, *, accept: str, connections: int, duration: int) -> dict:
+def wrk(
+    server: Server,
+    path: str,
+    *,
+    accept: str,
+    connections: int,
+    duration: int,
+    user_agent: str | None = None,
+) -> dict:
     headers = ["-H", f"Accept: {accept}"]
+    if user_agent:
+        headers += ["-H", f"User-Agent: {user_agent}"]
     if server.auth:
         headers += ["-H", f"Authorization: {server.auth}"]
     threads = min(connections, 2)
@@ -244,6 +254,7 @@ def wrk(server: Server, path: str, *, accept: str, connections: int, duration: i
     ).stdout  # fmt: skip
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
         "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),

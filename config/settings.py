@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "uploads",
     "publishing",
     "webhooks",
+    "analytics",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -263,6 +264,10 @@ CACHE_RETRY_SECONDS = env_int("CACHE_RETRY_SECONDS", 5)
 # The longest an entry of the hot path lives, which bounds how long a generation renewal lost
 # to a fault (between a commit and the renewal) can leave an old answer in place.
 HOT_CACHE_SECONDS = env_int("HOT_CACHE_SECONDS", 60)
+# Downloads are counted in each process's memory (core.downloads) and added to daily rows
+# (analytics) this often; a process that dies loses at most this long of counting.
+DOWNLOAD_COUNTING = env_bool("DOWNLOAD_COUNTING", True)
+DOWNLOAD_FLUSH_SECONDS = env_float("DOWNLOAD_FLUSH_SECONDS", 10)
 
 # Storage ----------------------------------------------------------------------------------------
 
@@ -517,6 +522,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "registry.tasks.reconcile_storage_task",
         "schedule": env_int("STORAGE_RECONCILE_SECONDS", 3600),
         "options": {"expires": env_int("STORAGE_RECONCILE_SECONDS", 3600)},
+    },
+    # analytics.retention: each repository's retention policy, applied.
+    "apply-retention-policies": {
+        "task": "analytics.tasks.retention_apply_task",
+        "schedule": env_int("RETENTION_SECONDS", 86400),
+        "options": {"expires": env_int("RETENTION_SECONDS", 86400)},
     },
 }
 CELERY_BEAT_SCHEDULE["retry-webhook-deliveries"] = {

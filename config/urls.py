@@ -38,6 +38,7 @@ urlpatterns = [
     path("", include("accounts.dashboard.urls")),
     path("", include("registry.dashboard.urls")),
     path("", include("webhooks.dashboard.urls")),
+    path("", include("analytics.urls")),
     # Trusted publishing, at the host root where uv, pdm and gh-action-pypi-publish look.
     path("_/oidc/audience", publishing_views.oidc_audience, name="oidc-audience"),
     path("_/oidc/mint-token", publishing_views.mint_token, name="oidc-mint-token"),

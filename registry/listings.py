@@ -71,6 +71,8 @@ class Stored:
     key: str
     size: int | None
     sha256: str
+    # The repository whose file it is (a virtual repository's member): downloads count there.
+    repository_id: int
 
 
 class Refused(Exception):
@@ -315,8 +317,15 @@ def _hosted_file(repository: Repository, sha256: str, filename: str, metadata: b
     if file is None or (metadata and not file.metadata_sha256):
         raise Refused(NOT_FOUND)
     if metadata:
-        return Stored(key=file.metadata_storage_key, size=None, sha256=file.metadata_sha256)
-    return Stored(key=file.storage_key, size=file.size, sha256=file.sha256)
+        return Stored(
+            key=file.metadata_storage_key,
+            size=None,
+            sha256=file.metadata_sha256,
+            repository_id=repository.pk,
+        )
+    return Stored(
+        key=file.storage_key, size=file.size, sha256=file.sha256, repository_id=repository.pk
+    )
 
 
 def _proxy_file(repository: Repository, sha256: str, filename: str, metadata: bool) -> Stored:
@@ -351,5 +360,12 @@ def _proxy_file(repository: Repository, sha256: str, filename: str, metadata: bo
     except UpstreamError as exc:
         raise Refused(str(exc), status=exc.status) from exc
     if metadata:
-        return Stored(key=cached.metadata_storage_key, size=None, sha256=cached.metadata_sha256)
-    return Stored(key=cached.storage_key, size=cached.size, sha256=cached.sha256)
+        return Stored(
+            key=cached.metadata_storage_key,
+            size=None,
+            sha256=cached.metadata_sha256,
+            repository_id=repository.pk,
+        )
+    return Stored(
+        key=cached.storage_key, size=cached.size, sha256=cached.sha256, repository_id=repository.pk
+    )

@@ -25,6 +25,7 @@ from psycopg import sql
 
 from config.celery import app as celery_app
 from config.settings import s3_packages_storage
+from core import downloads
 from tests.budgets import BudgetTenant
 from tests.budgets import build_budget_tenant
 from tests.fixtures.built import BACKENDS
@@ -76,6 +77,17 @@ def session_cache_prefix() -> Iterator[str]:
         yield prefix
     if default["BACKEND"].endswith(".RedisCache"):
         redis_keys_delete(default["LOCATION"], prefix)
+
+
+@pytest.fixture(autouse=True)
+def downloads_counted_by_hand(settings: Any) -> Iterator[None]:
+    """In-process tests flush download counters themselves (core.downloads.flush), inside
+    their transaction: a flushing thread would write beside it, into other tests' rows.
+    Each test starts and ends with nothing counted."""
+    settings.DOWNLOAD_FLUSH_SECONDS = 0
+    downloads.take()
+    yield
+    downloads.take()
 
 
 @pytest.fixture(autouse=True)

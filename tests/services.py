@@ -227,6 +227,8 @@ class LiveStack:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.env = {k: v for k, v in os.environ.items() if k not in STACK_VARIABLES}
         self.env.update(DATA_DIR=str(workdir / "data"), PUBLIC_URL=self.base_url)
+        # Download counters reach the database within a second: tests wait for them.
+        self.env.setdefault("DOWNLOAD_FLUSH_SECONDS", "1")
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(

@@ -332,6 +332,14 @@ POLICY: dict[str, Row] = {
     "repo-edit virtual": Row("org", action="manage_repositories", kwargs=_virtual()),
     "repo-connect": Row("org", kwargs=_repo()),
     "project-detail": Row("org", kwargs=_project()),
+    "project-downloads": Row("org", kwargs=_project()),
+    "project-downloads-csv": Row("org", kwargs=_project()),
+    "repo-retention": Row("org", kwargs=_repo()),
+    # Setting a policy needs delete too; every role with manage_repositories has it.
+    "repo-retention POST": Row(
+        "org", "POST", "manage_repositories", ok=302, kwargs=_repo(),
+        data={"keep_finals": "3", "protect_downloaded_days": "30"},
+    ),
     "org-search": Row("org", kwargs=_org()),
     "project-status": Row(
         "org", "POST", "yank", ok=302, data={"status": "archived"}, kwargs=_project()
@@ -413,6 +421,17 @@ POLICY: dict[str, Row] = {
         "api", "DELETE", "delete_organization", ok=204, people_only=True, kwargs=_org()
     ),
     "api-usage": Row("api", kwargs=_org()),
+    "api-org-downloads": Row("api", kwargs=_org()),
+    "api-project-downloads": Row("api", repo=True, kwargs=_project()),
+    "api-retention": Row("api", repo=True, kwargs=_repo()),
+    # Needs manage:repositories and delete: a key with only the first is refused too.
+    "api-retention PUT": Row(
+        "api", "PUT", "manage_repositories", repo=True, kwargs=_repo(),
+        data={"enabled": False, "keep_finals": 3, "prerelease_days": None,
+              "protect_downloaded_days": 30},
+        overrides={"key_repositories": 403},
+    ),
+    "api-retention-dry-run": Row("api", repo=True, kwargs=_repo()),
     "api-audit": Row("api", action="view_audit", kwargs=_org()),
     "api-members": Row("api", kwargs=_org(), overrides=_LIMITED_NO_MEMBERS),
     "api-member": Row("api", kwargs=_EXTRA, overrides=_LIMITED_NO_MEMBERS),

@@ -49,6 +49,8 @@ ACTION_LABELS = {
     "repository.update": "Repository settings changed",
     "repository.upstream_allow": "Upstream name allowed",
     "repository.upstream_deny": "Upstream name denied",
+    "retention.apply": "Retention policy applied",
+    "retention.set": "Retention policy set",
 }
 CSV_COLUMNS = ["time_utc", "actor", "action", "action_label", "target", "source_ip", "details"]
 

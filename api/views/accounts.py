@@ -157,9 +157,7 @@ class UsageView(ApiView):
 
     @extend_schema(
         summary="What the organization occupies",
-        description="Stored bytes and counts. Downloads are not counted: file downloads are "
-        "served from storage (presigned redirects) without a per-download record, so no "
-        "download figures are reported.",
+        description="Stored bytes and counts. Download figures are at `/orgs/{org}/downloads/`.",
     )
     def get(self, request: Request, org: str) -> Response:
         usage = selectors.usage_for(actor=self.actor, organization=self.organization)

@@ -8,6 +8,7 @@ from django.http import HttpResponsePermanentRedirect
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 
+from core import downloads
 from core.http import error_response
 from registry import listings
 from registry.index import hot
@@ -21,6 +22,8 @@ from registry.names import normalize_name
 from registry.proxy import ProxyUnavailable
 
 METADATA_SUFFIX = ".metadata"
+# A file served (200) or a redirect to it in S3 (302).
+COUNTED_STATUSES = frozenset({200, 302})
 
 
 def _media_type(request: HttpRequest) -> str:
@@ -156,7 +159,7 @@ def file_download(request: RepositoryRequest, sha256: str, filename: str) -> Htt
             return error_response(exc.status, str(exc))
         hot.stored_put(gen, repository=repository, sha256=sha256, filename=asked, stored=stored)
     if wants_metadata:
-        return stored_file_response(
+        response = stored_file_response(
             request,
             key=stored.key,
             filename=f"{filename}{METADATA_SUFFIX}",
@@ -164,11 +167,23 @@ def file_download(request: RepositoryRequest, sha256: str, filename: str) -> Htt
             etag=f'"{stored.sha256}"',
             content_type="text/plain; charset=utf-8",
         )
-    return stored_file_response(
-        request,
-        key=stored.key,
-        filename=filename,
-        size=stored.size,
-        etag=f'"{stored.sha256}"',
-        content_type="application/octet-stream",
-    )
+    else:
+        response = stored_file_response(
+            request,
+            key=stored.key,
+            filename=filename,
+            size=stored.size,
+            etag=f'"{stored.sha256}"',
+            content_type="application/octet-stream",
+        )
+    # Whole downloads only: a HEAD, a revalidation (304) or a range (a resumed download, uv
+    # reading a wheel's tail) is not another install. In memory; no query (core.downloads).
+    if request.method == "GET" and response.status_code in COUNTED_STATUSES:
+        downloads.record(
+            organization_id=repository.organization_id,
+            repository_id=stored.repository_id,
+            filename=asked,
+            key_id=request.api_key.pk if request.api_key is not None else 0,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+    return response

@@ -6,13 +6,23 @@ real upload path, with the metadata pypi.org shows (license, links, classifiers,
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+
+import time_machine
+from django.utils import timezone
 
 from accounts.models import Membership
 from accounts.models import User
 from accounts.services import organization_create
+from core import downloads
 from registry.models import Release
+from registry.models import Repository
 from registry.services import release_yank
 from registry.services import repository_get_or_create
+from tests.analytics.user_agents import PDM
+from tests.analytics.user_agents import PIP
+from tests.analytics.user_agents import POETRY
+from tests.analytics.user_agents import UV
 from tests.artifacts import Package
 from tests.world import publish
 
@@ -60,4 +70,24 @@ def seed() -> None:
     release_yank(
         release=utils.get(version="0.2.0"), actor=users["owner"], reason="Broken on Windows"
     )
+    seed_downloads(main)
     print(json.dumps({"password": PASSWORD}))
+
+
+def seed_downloads(repository: Repository) -> None:
+    """Thirty days of acme-utils downloads, counted as the index counts them (core.downloads)
+    on each day, by several installers: what the downloads chart draws."""
+    now = timezone.now()
+    agents = (PIP, UV, POETRY, PDM)
+    for day in range(30):
+        with time_machine.travel(now - timedelta(days=day), tick=False):
+            for i, version in enumerate(("0.1.0", "1.0.0", "2.0.0b1")):
+                for j in range((day * 7 + i * 3) % 5 + (3 if version == "1.0.0" else 0)):
+                    downloads.record(
+                        organization_id=repository.organization_id,
+                        repository_id=repository.pk,
+                        filename=f"acme_utils-{version}-py3-none-any.whl",
+                        key_id=0,
+                        user_agent=agents[(day + i + j) % len(agents)],
+                    )
+    downloads.flush()

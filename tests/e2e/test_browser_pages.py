@@ -30,6 +30,7 @@ pytestmark = pytest.mark.e2e
 SHOTS = PROJECT_ROOT / "test-artifacts" / "pages"
 AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 WIDTHS = (1280, 390)
+INSTALLERS = ("pip", "uv", "poetry", "pdm")
 ORG = "/orgs/acme"
 REPO = f"{ORG}/repos/main"
 PROJECT = f"{REPO}/projects/acme-utils/"
@@ -45,6 +46,8 @@ PAGES = {
     "members": f"{ORG}/members/",
     "audit": f"{ORG}/audit/",
     "settings": f"{REPO}/settings/",
+    "downloads": f"{PROJECT}downloads/",
+    "retention": f"{REPO}/retention/",
     "not-found": "/orgs/acme/repos/nope/",
 }
 
@@ -162,6 +165,35 @@ def test_the_project_page_shows_what_the_release_is_about(
         history.get_by_role("link", name="0.2.0").click()
         expect(page.locator("main")).to_contain_text("You are looking at 0.2.0, a yanked release")
         expect(page.locator("main")).to_contain_text("Yanked: Broken on Windows")
+        assert no_wide_tables(page) == []
+        context.close()
+
+
+def test_the_downloads_chart_draws_versions_and_installers_beside_its_table(
+    browser: Browser, stack: EmbeddedStack
+) -> None:
+    for width in WIDTHS:
+        context, page = logged_in(browser, stack, "reader", width)
+        page.goto(PROJECT)
+        card = page.locator("#project-downloads")
+        # Seeded: 0.1.0 and 1.0.0 downloaded today, 0.2.0 never.
+        expect(card.locator("tr", has_text="0.2.0")).to_contain_text("never")
+        expect(card.locator("tr", has_text="1.0.0")).not_to_contain_text("never")
+        card.get_by_role("link", name="Downloads chart").click()
+        chart = page.get_by_role("img", name="Downloads per day by version")
+        expect(chart).to_be_visible()
+        assert page.locator("#downloads-chart rect").count() >= 60
+        table = page.locator("#downloads-table")
+        expect(table.locator("tbody tr")).to_have_count(3)
+        expect(table).to_contain_text("2.0.0b1")
+        shoot(page, "downloads-by-version", width)
+        page.get_by_role("link", name="By installer").click()
+        expect(page.get_by_role("img", name="Downloads per day by installer")).to_be_visible()
+        expect(table.locator("tbody th")).to_have_count(4)
+        assert set(table.locator("tbody th").all_text_contents()) == set(INSTALLERS)
+        page.get_by_role("link", name="Last 90 days").click()
+        expect(page.locator("#chart-title")).to_contain_text("last 90 days")
+        shoot(page, "downloads-by-installer-90", width)
         assert no_wide_tables(page) == []
         context.close()
 

@@ -36,8 +36,9 @@ class Page:
 
 PAGES = [
     # membership, usage (bytes and files, projects, releases, repositories), member count,
-    # switcher, repositories with their project and file counts
-    Page(f"{ORG_PATH}/", 10, lambda n: [f"repo-{i}" for i in range(n)]),
+    # switcher, repositories with their project and file counts, downloads (totals, top
+    # projects)
+    Page(f"{ORG_PATH}/", 12, lambda n: [f"repo-{i}" for i in range(n)]),
     # membership, repository, the virtual repositories it is a member of, switcher, how many
     # projects (pages), a page of projects with release counts and last release, and their
     # releases (for each project's latest version)
@@ -46,12 +47,13 @@ PAGES = [
     # their releases
     Page(f"{ORG_PATH}/search/?q=proj", 7, lambda n: [f"proj-{i}" for i in range(n)]),
     # membership, repository, project, releases, their files (with uploading key and its
-    # user), switcher: the release history lists every version...
-    Page(f"{R}/projects/{PROJECT}/", 8, lambda n: [f"1.{i}" for i in range(n)]),
+    # user), switcher, each version's last download: the release history lists every
+    # version...
+    Page(f"{R}/projects/{PROJECT}/", 9, lambda n: [f"1.{i}" for i in range(n)]),
     # ...and a version's page its files, each with its uploader, at the same cost
     Page(
         f"{R}/projects/{PROJECT}/versions/1.0/",
-        8,
+        9,
         lambda n: (
             [f"1.{i}" for i in range(n)]
             + [f"lib-1.0-py3{i}-none-any.whl" for i in range(n)]
