@@ -27,6 +27,7 @@ COPY accounts ./accounts
 COPY registry ./registry
 COPY uploads ./uploads
 COPY publishing ./publishing
+COPY webhooks ./webhooks
 COPY analytics ./analytics
 COPY api ./api
 COPY templates ./templates
