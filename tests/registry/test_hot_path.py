@@ -116,13 +116,17 @@ def test_a_read_after_a_write_in_the_organization_costs_its_budget_once(
         assert _get(client, url, accept) == status
 
 
+def _upload_grow(tenant: Tenant, version: str) -> Any:
+    package = Package("grow", version)
+    data = wheel_bytes(package)
+    return tenant.post(Upload(wheel_filename(package), data, name="grow", version=version))
+
+
 def test_an_upload_costs_its_budget_however_large_the_repository(
     tenant: Tenant, django_assert_num_queries: Any
 ) -> None:
     def upload(version: str) -> Any:
-        package = Package("grow", version)
-        data = wheel_bytes(package)
-        return tenant.post(Upload(wheel_filename(package), data, name="grow", version=version))
+        return _upload_grow(tenant, version)
 
     assert upload("0.1").status_code == 200
     with django_assert_num_queries(QUERIES_UPLOAD):
@@ -138,15 +142,9 @@ def test_an_upload_under_a_quota_costs_three_queries_more(
     tenant: Tenant, django_assert_num_queries: Any
 ) -> None:
     quota_set(organization=tenant.repository.organization, storage=10**9)
-
-    def upload(version: str) -> Any:
-        package = Package("grow", version)
-        data = wheel_bytes(package)
-        return tenant.post(Upload(wheel_filename(package), data, name="grow", version=version))
-
-    assert upload("0.1").status_code == 200
+    assert _upload_grow(tenant, "0.1").status_code == 200
     with django_assert_num_queries(QUERIES_UPLOAD_QUOTA):
-        assert upload("0.2").status_code == 200
+        assert _upload_grow(tenant, "0.2").status_code == 200
 
 
 # Changes show on the next request ---------------------------------------------------------------
