@@ -1,12 +1,16 @@
-"""A live web worker's memory around 90 MB uploads (issue 14, item 8), for the report, not CI.
+"""Live web and Celery workers' memory around 90 MB uploads (issue 14, item 8), for the report,
+not CI.
 
-Starts SeaweedFS, a fresh PostgreSQL database and gunicorn (one worker, THREADS threads) on
-the project tree TREE, makes a few small uploads (each thread builds its own S3 client), then
-two rounds of PARALLEL 90 MB wheels at once (default 1) with curl, printing the worker's
-VmHWM (peak) and VmRSS (resident) in MB after each step. Compare a tree before the change
+Starts SeaweedFS, a fresh PostgreSQL database, gunicorn (one worker, THREADS threads) and a
+prefork Celery worker (concurrency 1, no beat) on the project tree TREE, with the Redis at
+REDIS_URL as broker and cache (a queue and key prefix of its own). Makes a few small uploads
+(each web thread builds its own S3 client), then two rounds of PARALLEL 90 MB wheels at once
+(default 1) with curl. Prints the web worker's and the Celery pool child's VmHWM (peak) and
+VmRSS (resident) in MB: fresh, then after each step once the Celery worker has processed its
+files to `ready` (polled in the database). Compare a tree before the change
 (`git archive <commit> | tar -x -C DIR`) with this one.
 
-Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/x \\
+Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/x REDIS_URL=redis://127.0.0.1:6379/n \\
        .venv/bin/python -m tests.upload_memory_live [TREE] [THREADS] [PARALLEL]
 """
 
@@ -22,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
+import redis
 from psycopg import sql
 
 from tests.artifacts import Package
@@ -37,9 +42,16 @@ from tests.services import S3_SECRET_KEY
 from tests.services import SeaweedFS
 from tests.services import free_port
 from tests.services import http_ok
+from tests.services import redis_keys_delete
 from tests.services import start_process
 from tests.services import stop_process
 from tests.services import wait_for
+
+
+def _child(pid: int) -> int:
+    """The one pool process of the prefork Celery worker `pid` (concurrency 1)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return int(children.read().split()[0])
 
 
 def _memory(pid: int) -> dict[str, int]:
@@ -56,7 +68,21 @@ def _post(url: str, token: str, body: Path, content_type: str) -> str:
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
-def _env(work: Path, database_url: str, s3: SeaweedFS, bucket: str, port: int) -> dict[str, str]:
+def _processed(database_url: str, filenames: list[str]) -> bool:
+    """Whether the worker is done with every file of `filenames` (fails on a rejected one)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT filename, status, rejection_reason FROM registry_file WHERE filename = ANY(%s)",
+            [filenames],
+        ).fetchall()
+    if rejected := [row for row in rows if row[1] == "rejected"]:
+        raise RuntimeError(f"rejected: {rejected}")
+    return len(rows) == len(filenames) and all(row[1] == "ready" for row in rows)
+
+
+def _env(
+    work: Path, database_url: str, redis_url: str, s3: SeaweedFS, bucket: str, port: int
+) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -66,18 +92,21 @@ def _env(work: Path, database_url: str, s3: SeaweedFS, bucket: str, port: int) -
         DATABASE_URL=database_url, S3_BUCKET=bucket, S3_ENDPOINT_URL=s3.endpoint,
         S3_ACCESS_KEY_ID=S3_ACCESS_KEY, S3_SECRET_ACCESS_KEY=S3_SECRET_KEY,
         DATA_DIR=str(work / "data"), SECRET_KEY=uuid.uuid4().hex * 2,
-        PUBLIC_URL=f"http://127.0.0.1:{port}", CELERY_BROKER_URL="memory://",
+        PUBLIC_URL=f"http://127.0.0.1:{port}", REDIS_URL=redis_url,
+        CELERY_QUEUE=bucket, CACHE_KEY_PREFIX=bucket,
     )  # fmt: skip
     return env
 
 
-def measure(tree: Path, threads: int, parallel: int, work: Path, database_url: str) -> None:
+def measure(
+    tree: Path, threads: int, parallel: int, work: Path, database_url: str, redis_url: str
+) -> None:
     s3 = SeaweedFS(work / "s3")
     (work / "s3").mkdir()
     s3.start()
     bucket, port = f"measure-{uuid.uuid4().hex[:8]}", free_port()
     s3.create_bucket(bucket)
-    env = _env(work, database_url, s3, bucket, port)
+    env = _env(work, database_url, redis_url, s3, bucket, port)
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=tree, env=env, check=True)
     provisioned = subprocess.run(
@@ -92,33 +121,60 @@ def measure(tree: Path, threads: int, parallel: int, work: Path, database_url: s
          "--workers", "1", "--threads", str(threads), "--timeout", "300", "--chdir", str(tree)],
         env=env, log=work / "web.log",
     )  # fmt: skip
+    # Prefork with one pool child that lives through every task (--max-tasks-per-child unset),
+    # so its peak covers all of them; no beat, whose periodic tasks would muddle the figures.
+    celery = start_process(
+        [python, "-m", "celery", "--workdir", str(tree), "-A", "config", "worker",
+         "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO"],
+        env=env, log=work / "worker.log",
+    )  # fmt: skip
     try:
         wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), timeout=60, what="web")
         children = subprocess.run(["pgrep", "-P", str(web.pid)], capture_output=True, text=True)
         worker = int(children.stdout.split()[0])
-        print("fresh", _memory(worker))
+        wait_for(lambda: " ready." in (work / "worker.log").read_text(), timeout=120, what="celery")
+        child = _child(celery.pid)
+
+        def report(step: str, filenames: list[str]) -> None:
+            wait_for(
+                lambda: _processed(database_url, filenames), timeout=600, what=f"{step}: ready"
+            )
+            if _child(celery.pid) != child:
+                raise RuntimeError("the Celery pool child was replaced: it died mid-task")
+            print(step, "web", _memory(worker), "celery", _memory(child))
+
+        report("fresh", [])
+        small = []
         for number in range(threads):
             package = Package(f"warm{number}", "1.0")
             filename, data = wheel_filename(package), wheel_bytes(package)
             upload = Upload(filename, data, name=package.name, version="1.0")
-            body, content_type = multipart(upload.fields(), {"content": (filename, data)})
-            (work / "small").write_bytes(body)
+            form, content_type = multipart(upload.fields(), {"content": (filename, data)})
+            (work / "small").write_bytes(form)
             _post(url, token, work / "small", content_type)
-        print("after small uploads", _memory(worker))
+            small.append(filename)
+        report("after small uploads", small)
         content_type = f"multipart/form-data; boundary={BOUNDARY}"
         for number in range(2):
-            bodies = [
-                large_upload(work, Package(f"big{number}x{n}", "1.0"), 90).body
-                for n in range(parallel)
-            ]
+            packages = [Package(f"big{number}x{n}", "1.0") for n in range(parallel)]
+            bodies = [large_upload(work, package, 90).body for package in packages]
             with ThreadPoolExecutor(parallel) as pool:
                 answers = list(pool.map(lambda b: _post(url, token, b, content_type), bodies))
             for body in bodies:
                 body.unlink()
-            print(f"after round {number + 1} of {parallel} x 90 MB {answers}", _memory(worker))
+            report(
+                f"after round {number + 1} of {parallel} x 90 MB {answers}",
+                [wheel_filename(package) for package in packages],
+            )
     finally:
+        stop_process(celery, grace=10)
         stop_process(web)
         s3.stop()
+        redis_keys_delete(redis_url, bucket)
+        # And the broker's bindings of the queue, which outlive the worker.
+        broker = redis.Redis.from_url(redis_url)
+        broker.delete(f"_kombu.binding.{bucket}", f"_kombu.binding_permanent.{bucket}")
+        broker.close()
 
 
 def main() -> None:
@@ -126,13 +182,15 @@ def main() -> None:
     threads = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     parallel = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wheelhouse")
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     name = f"wheelhouse_memory_{uuid.uuid4().hex[:8]}"
     admin = base.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         with tempfile.TemporaryDirectory(prefix="wheelhouse-memory-") as work:
-            measure(tree, threads, parallel, Path(work), base.rsplit("/", 1)[0] + f"/{name}")
+            database_url = base.rsplit("/", 1)[0] + f"/{name}"
+            measure(tree, threads, parallel, Path(work), database_url, redis_url)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(
