@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -30,6 +31,15 @@ def test_it_authenticates_the_token_it_issued(organization) -> None:
     assert new.token.startswith("whk_")
     assert api_key_authenticate(new.token) == new.api_key
     assert api_key_authenticate(f"  {new.token}\n") == new.api_key
+
+
+def test_its_tokens_have_the_documented_shape(organization) -> None:
+    """`whk_<public id>_<secret>`, the public id 12 lowercase letters and digits (what secret
+    scanners are told to match, and what the dashboard's key URLs carry)."""
+    for n in range(20):
+        new = api_key_create(organization=organization, name=f"ci-{n}")
+        assert re.fullmatch(r"whk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}", new.token), new.token
+        assert new.token.split("_")[1] == new.api_key.public_id
 
 
 def test_it_stores_no_recoverable_form_of_the_secret(organization) -> None:
