@@ -82,6 +82,12 @@ def test_it_changes_roles_and_keeps_the_last_owner(world: World) -> None:
     )
     assert admin_grants_owner.status_code == 403
     assert Membership.objects.get(user=world.users["owner"]).role == Role.OWNER
+    # Someone who is not a member is named in the 404, in the casing they were asked for.
+    stranger = owner.patch("orgs/acme/members/Nobody@acme.test/", {"role": "admin"})
+    assert stranger.status_code == 404
+    assert error(stranger)["message"] == "No member 'Nobody@acme.test' in this organization."
+    # The address is matched whatever its case.
+    assert owner.get("orgs/acme/members/EXTRA@acme.test/").json()["role"] == "admin"
 
 
 def test_it_removes_members_and_lets_members_leave(world: World) -> None:
@@ -111,7 +117,9 @@ def test_it_invites_lists_and_revokes_invitations(world: World) -> None:
     assert admin.delete("orgs/acme/invitations/new@acme.test/").status_code == 204
     listed = admin.get("orgs/acme/invitations/").json()["results"]
     assert [i["email"] for i in listed] == ["invitee@acme.test"]
-    assert admin.delete("orgs/acme/invitations/new@acme.test/").status_code == 404
+    gone = admin.delete("orgs/acme/invitations/new@acme.test/")
+    assert gone.status_code == 404
+    assert error(gone)["message"] == "No pending invitation for 'new@acme.test'."
     # An accepted invitation is no longer pending.
     Invitation.objects.filter(email="invitee@acme.test").update(accepted_at=timezone.now())
     assert admin.get("orgs/acme/invitations/").json()["results"] == []
