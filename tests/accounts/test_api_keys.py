@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
@@ -122,3 +123,12 @@ def test_a_person_issues_organization_keys_and_personal_keys_as_their_role_allow
             actor=world.users["b_member"], organization=world.org_a, name="x", scope="read",
             personal=True,
         )  # fmt: skip
+
+
+def test_it_limits_a_key_only_to_its_own_organizations_repositories(world: World) -> None:
+    with pytest.raises(ValidationError) as refused:
+        api_key_create(organization=world.org_a, name="ci", repositories=[world.repo_b])
+    assert refused.value.messages == [
+        "A key can only be limited to its own organization's repositories."
+    ]
+    assert not ApiKey.objects.filter(name="ci").exists()

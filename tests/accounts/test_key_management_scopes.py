@@ -105,6 +105,11 @@ def test_it_never_lets_a_key_rotate_a_key_with_more_than_it_has(world: World) ->
     new = api_key_rotate(api_key=uploader, actor=rotator)
     assert new.api_key.scopes == {"read", "upload"}
     assert new.api_key.created_by is None  # an organization key acted: no person made it
+    # ... so the audit names the key that did: the rotation, and the new key's creation.
+    made = AuditEvent.objects.get(action="api_key.create", target=f"key {new.api_key.public_id}")
+    rotation = AuditEvent.objects.get(action="api_key.rotate", target=f"key {uploader.public_id}")
+    assert (made.actor_api_key, rotation.actor_api_key) == (rotator, rotator)
+    assert made.actor_label == rotation.actor_label == f"key {rotator.public_id}"
 
 
 def test_a_key_limited_to_some_repositories_rotates_only_keys_within_them(world: World) -> None:

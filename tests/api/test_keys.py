@@ -122,6 +122,25 @@ def test_a_revocation_is_audited_once_and_never_moves(world: World) -> None:
     assert event.details == {"name": "read"}
 
 
+def test_a_rotation_is_audited_with_who_from_where_and_the_new_key(world: World) -> None:
+    public_id = ApiKey.objects.get(name="read").public_id
+    admin = Client(REMOTE_ADDR="192.0.2.45")
+    admin.force_login(world.users["admin"])
+    rotated = admin.post(f"/api/v1/orgs/acme/keys/{public_id}/rotate/")
+    assert rotated.status_code == 201
+    new_id = rotated.json()["public_id"]
+    event = AuditEvent.objects.get(action="api_key.rotate")
+    assert (event.organization, event.actor_user, event.target, event.source_ip) == (
+        world.org_a,
+        world.users["admin"],
+        f"key {public_id}",
+        "192.0.2.45",
+    )
+    assert event.details == {"name": "read", "replaced_by": new_id}
+    created = AuditEvent.objects.get(action="api_key.create", target=f"key {new_id}")
+    assert (created.actor_user, created.source_ip) == (world.users["admin"], "192.0.2.45")
+
+
 def test_a_member_revokes_and_rotates_their_own_personal_key(world: World) -> None:
     """Managing keys is for owners and admins, but a personal key is its user's to end."""
     public_id = ApiKey.objects.get(name="personal").public_id

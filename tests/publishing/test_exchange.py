@@ -373,7 +373,11 @@ def test_a_token_matching_publishers_of_two_organizations_is_refused(
     code, description = refusal(mint(github.token(github_claims(AUD))))
 
     assert code == "invalid-publisher"
-    assert "more than one organization" in description
+    assert description == (
+        "valid token, but it matches trusted publishers of more than one organization; "
+        "a token can only be exchanged for one organization's repositories, so remove "
+        "the publisher from all but one."
+    )
     assert not _minted().exists()
 
 
