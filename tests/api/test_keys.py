@@ -72,6 +72,24 @@ def test_it_rotates_a_key_so_only_the_new_secret_works(world: World) -> None:
     assert "revoked" in error(again)["message"]
 
 
+def test_each_refusal_to_rotate_says_why(world: World) -> None:
+    owner = as_actor(world, "owner")
+
+    def refusal(name: str) -> tuple[int, str]:
+        public_id = ApiKey.objects.get(name=name).public_id
+        response = owner.post(f"orgs/acme/keys/{public_id}/rotate/")
+        return response.status_code, error(response)["message"]
+
+    assert refusal("personal") == (
+        403,
+        "Only its own user can rotate a personal key; you can revoke it.",
+    )
+    assert refusal("expired") == (400, "This key has expired; create a new one instead.")
+    assert refusal("revoked") == (400, "This key is revoked; create a new one instead.")
+    missing = owner.post("orgs/acme/keys/nosuchkey000/rotate/")
+    assert (missing.status_code, error(missing)["message"]) == (404, "API key not found.")
+
+
 def test_it_revokes_a_key_at_once(world: World) -> None:
     public_id = ApiKey.objects.get(name="read").public_id
     revoked = as_actor(world, "admin").delete(f"orgs/acme/keys/{public_id}/")
