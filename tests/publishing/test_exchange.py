@@ -476,10 +476,15 @@ def test_a_refused_signed_token_is_audited_to_the_organization_it_almost_matched
 ) -> None:
     publisher = _github_publisher(tenant)
 
-    refusal(mint(github.token(github_claims(AUD, workflow="evil.yml"))))
+    refusal(
+        mint(
+            github.token(github_claims(AUD, workflow="evil.yml")), Client(REMOTE_ADDR="192.0.2.77")
+        )
+    )
 
     event = AuditEvent.objects.get(action="trusted_publisher.refused")
     assert event.organization == tenant.repository.organization
+    assert event.source_ip == "192.0.2.77"
     assert event.details["publishers"][0]["id"] == publisher.pk
     assert "evil.yml" in event.details["publishers"][0]["reason"]
     assert event.details["claims"]["repository"] == "acme-corp/app"
