@@ -132,3 +132,16 @@ def test_it_limits_a_key_only_to_its_own_organizations_repositories(world: World
         "A key can only be limited to its own organization's repositories."
     ]
     assert not ApiKey.objects.filter(name="ci").exists()
+
+
+def test_a_new_keys_audit_event_records_what_it_may_do(world: World) -> None:
+    new = api_key_create(
+        organization=world.org_a, name="ci", scope="upload", repositories=[world.repo_a],
+        upload_project="acme-lib", created_by=world.users["owner"],
+    )  # fmt: skip
+    event = AuditEvent.objects.get(action="api_key.create", target=f"key {new.api_key.public_id}")
+    assert event.details == {
+        "name": "ci", "scope": "upload", "personal": False, "all_repositories": False,
+        "repositories": [world.repo_a.slug], "expires_at": None, "allowed_networks": [],
+        "upload_project": "acme-lib",
+    }  # fmt: skip
