@@ -145,3 +145,13 @@ def test_a_new_keys_audit_event_records_what_it_may_do(world: World) -> None:
         "repositories": [world.repo_a.slug], "expires_at": None, "allowed_networks": [],
         "upload_project": "acme-lib",
     }  # fmt: skip
+
+
+def test_a_key_a_person_issues_uploads_to_any_project(world: World) -> None:
+    new = api_key_issue(
+        actor=world.users["owner"], organization=world.org_a, name="ci", scope="upload",
+        personal=False,
+    )  # fmt: skip
+    assert new.api_key.upload_project == ""
+    event = AuditEvent.objects.get(action="api_key.create", target=f"key {new.api_key.public_id}")
+    assert "upload_project" not in event.details

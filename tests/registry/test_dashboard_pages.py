@@ -272,3 +272,11 @@ def test_only_who_may_change_an_organizations_settings_opens_their_page(world: W
     assert as_user(world, "member").get("/orgs/acme/settings/").status_code == 403
     assert as_user(world, "reader").get("/orgs/acme/settings/").status_code == 403
     assert as_user(world, "b_member").get("/orgs/acme/settings/").status_code == 404
+
+
+def test_the_organization_list_shows_only_the_users_own_organizations(
+    world: World,
+) -> None:
+    page = text(as_user(world, "reader").get("/orgs/"))
+    assert 'href="/orgs/acme/"' in page
+    assert "globex" not in page.lower()
