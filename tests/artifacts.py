@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import tarfile
@@ -86,13 +87,15 @@ def sdist_bytes(package: Package) -> bytes:
         f"{top}/{package.module}/__init__.py": package.module_source().encode(),
     }
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mtime = 1_700_000_000
             archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    # A fixed gzip header time: "w:gz" writes the current second, so the same package built
+    # in two different seconds had two sha256s (a test comparing them failed under load).
+    return gzip.compress(buffer.getvalue(), mtime=0)
 
 
 def wheel_filename(package: Package) -> str:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
@@ -30,6 +32,15 @@ def test_it_authenticates_the_token_it_issued(organization) -> None:
     assert new.token.startswith("whk_")
     assert api_key_authenticate(new.token) == new.api_key
     assert api_key_authenticate(f"  {new.token}\n") == new.api_key
+
+
+def test_its_tokens_have_the_documented_shape(organization) -> None:
+    """`whk_<public id>_<secret>`, the public id 12 lowercase letters and digits (what secret
+    scanners are told to match, and what the dashboard's key URLs carry)."""
+    for n in range(20):
+        new = api_key_create(organization=organization, name=f"ci-{n}")
+        assert re.fullmatch(r"whk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}", new.token), new.token
+        assert new.token.split("_")[1] == new.api_key.public_id
 
 
 def test_it_stores_no_recoverable_form_of_the_secret(organization) -> None:
@@ -112,3 +123,35 @@ def test_a_person_issues_organization_keys_and_personal_keys_as_their_role_allow
             actor=world.users["b_member"], organization=world.org_a, name="x", scope="read",
             personal=True,
         )  # fmt: skip
+
+
+def test_it_limits_a_key_only_to_its_own_organizations_repositories(world: World) -> None:
+    with pytest.raises(ValidationError) as refused:
+        api_key_create(organization=world.org_a, name="ci", repositories=[world.repo_b])
+    assert refused.value.messages == [
+        "A key can only be limited to its own organization's repositories."
+    ]
+    assert not ApiKey.objects.filter(name="ci").exists()
+
+
+def test_a_new_keys_audit_event_records_what_it_may_do(world: World) -> None:
+    new = api_key_create(
+        organization=world.org_a, name="ci", scope="upload", repositories=[world.repo_a],
+        upload_project="acme-lib", created_by=world.users["owner"],
+    )  # fmt: skip
+    event = AuditEvent.objects.get(action="api_key.create", target=f"key {new.api_key.public_id}")
+    assert event.details == {
+        "name": "ci", "scope": "upload", "personal": False, "all_repositories": False,
+        "repositories": [world.repo_a.slug], "expires_at": None, "allowed_networks": [],
+        "upload_project": "acme-lib",
+    }  # fmt: skip
+
+
+def test_a_key_a_person_issues_uploads_to_any_project(world: World) -> None:
+    new = api_key_issue(
+        actor=world.users["owner"], organization=world.org_a, name="ci", scope="upload",
+        personal=False,
+    )  # fmt: skip
+    assert new.api_key.upload_project == ""
+    event = AuditEvent.objects.get(action="api_key.create", target=f"key {new.api_key.public_id}")
+    assert "upload_project" not in event.details

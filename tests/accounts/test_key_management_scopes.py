@@ -105,6 +105,29 @@ def test_it_never_lets_a_key_rotate_a_key_with_more_than_it_has(world: World) ->
     new = api_key_rotate(api_key=uploader, actor=rotator)
     assert new.api_key.scopes == {"read", "upload"}
     assert new.api_key.created_by is None  # an organization key acted: no person made it
+    # ... so the audit names the key that did: the rotation, and the new key's creation.
+    made = AuditEvent.objects.get(action="api_key.create", target=f"key {new.api_key.public_id}")
+    rotation = AuditEvent.objects.get(action="api_key.rotate", target=f"key {uploader.public_id}")
+    assert (made.actor_api_key, rotation.actor_api_key) == (rotator, rotator)
+    assert made.actor_label == rotation.actor_label == f"key {rotator.public_id}"
+
+
+def test_a_key_limited_to_some_repositories_rotates_only_keys_within_them(world: World) -> None:
+    rotator = api_key_create(
+        organization=world.org_a, name="rotator", scope=KeyScope.READ,
+        management_scopes=[ManagementScope.MANAGE_KEYS], repositories=[world.repo_a],
+    ).api_key  # fmt: skip
+    inside = api_key_create(
+        organization=world.org_a, name="inside", repositories=[world.repo_a]
+    ).api_key
+    new = api_key_rotate(api_key=inside, actor=rotator)
+    assert not new.api_key.all_repositories
+    assert [r.pk for r in new.api_key.repositories.all()] == [world.repo_a.pk]
+    everywhere = api_key_create(organization=world.org_a, name="everywhere").api_key
+    with pytest.raises(PermissionDenied, match="cannot grant repositories it does not cover"):
+        api_key_rotate(api_key=everywhere, actor=rotator)
+    everywhere.refresh_from_db()
+    assert everywhere.revoked_at is None
 
 
 def test_it_refuses_key_management_to_a_key_without_the_scope(world: World) -> None:

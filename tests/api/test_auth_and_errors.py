@@ -88,6 +88,7 @@ def test_it_answers_a_foreign_organization_exactly_like_a_missing_one(world: Wor
     assert error(foreign)["message"].replace("globex", "X") == error(missing)["message"].replace(
         "nosuch", "X"
     )
+    assert error(missing)["message"] == "Organization 'nosuch' not found."
 
 
 def test_it_answers_a_key_outside_its_repositories_like_a_missing_repository(

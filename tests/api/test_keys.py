@@ -72,6 +72,24 @@ def test_it_rotates_a_key_so_only_the_new_secret_works(world: World) -> None:
     assert "revoked" in error(again)["message"]
 
 
+def test_each_refusal_to_rotate_says_why(world: World) -> None:
+    owner = as_actor(world, "owner")
+
+    def refusal(name: str) -> tuple[int, str]:
+        public_id = ApiKey.objects.get(name=name).public_id
+        response = owner.post(f"orgs/acme/keys/{public_id}/rotate/")
+        return response.status_code, error(response)["message"]
+
+    assert refusal("personal") == (
+        403,
+        "Only its own user can rotate a personal key; you can revoke it.",
+    )
+    assert refusal("expired") == (400, "This key has expired; create a new one instead.")
+    assert refusal("revoked") == (400, "This key is revoked; create a new one instead.")
+    missing = owner.post("orgs/acme/keys/nosuchkey000/rotate/")
+    assert (missing.status_code, error(missing)["message"]) == (404, "API key not found.")
+
+
 def test_it_revokes_a_key_at_once(world: World) -> None:
     public_id = ApiKey.objects.get(name="read").public_id
     revoked = as_actor(world, "admin").delete(f"orgs/acme/keys/{public_id}/")
@@ -121,6 +139,25 @@ def test_a_revocation_is_audited_once_and_never_moves(world: World) -> None:
         "192.0.2.44",
     )
     assert event.details == {"name": "read"}
+
+
+def test_a_rotation_is_audited_with_who_from_where_and_the_new_key(world: World) -> None:
+    public_id = ApiKey.objects.get(name="read").public_id
+    admin = Client(REMOTE_ADDR="192.0.2.45")
+    admin.force_login(world.users["admin"])
+    rotated = admin.post(f"/api/v1/orgs/acme/keys/{public_id}/rotate/")
+    assert rotated.status_code == 201
+    new_id = rotated.json()["public_id"]
+    event = AuditEvent.objects.get(action="api_key.rotate")
+    assert (event.organization, event.actor_user, event.target, event.source_ip) == (
+        world.org_a,
+        world.users["admin"],
+        f"key {public_id}",
+        "192.0.2.45",
+    )
+    assert event.details == {"name": "read", "replaced_by": new_id}
+    created = AuditEvent.objects.get(action="api_key.create", target=f"key {new_id}")
+    assert (created.actor_user, created.source_ip) == (world.users["admin"], "192.0.2.45")
 
 
 def test_a_member_revokes_and_rotates_their_own_personal_key(world: World) -> None:

@@ -95,6 +95,12 @@ def test_it_changes_roles_and_keeps_the_last_owner(world: World) -> None:
     )
     assert admin_grants_owner.status_code == 403
     assert Membership.objects.get(user=world.users["owner"]).role == Role.OWNER
+    # Someone who is not a member is named in the 404, in the casing they were asked for.
+    stranger = owner.patch("orgs/acme/members/Nobody@acme.test/", {"role": "admin"})
+    assert stranger.status_code == 404
+    assert error(stranger)["message"] == "No member 'Nobody@acme.test' in this organization."
+    # The address is matched whatever its case.
+    assert owner.get("orgs/acme/members/EXTRA@acme.test/").json()["role"] == "admin"
 
 
 def test_it_removes_members_and_lets_members_leave(world: World) -> None:
@@ -124,7 +130,9 @@ def test_it_invites_lists_and_revokes_invitations(world: World) -> None:
     assert admin.delete("orgs/acme/invitations/new@acme.test/").status_code == 204
     listed = admin.get("orgs/acme/invitations/").json()["results"]
     assert [i["email"] for i in listed] == ["invitee@acme.test"]
-    assert admin.delete("orgs/acme/invitations/new@acme.test/").status_code == 404
+    gone = admin.delete("orgs/acme/invitations/new@acme.test/")
+    assert gone.status_code == 404
+    assert error(gone)["message"] == "No pending invitation for 'new@acme.test'."
     # An accepted invitation is no longer pending.
     Invitation.objects.filter(email="invitee@acme.test").update(accepted_at=timezone.now())
     assert admin.get("orgs/acme/invitations/").json()["results"] == []
@@ -175,7 +183,9 @@ def test_it_filters_the_audit_log_for_owners_and_admins(world: World) -> None:
     bad = owner.get("orgs/acme/audit/", {"since": "yesterday"})
     assert bad.status_code == 400
     assert list(error(bad)["fields"]) == ["since"]
-    assert as_actor(world, "member").get("orgs/acme/audit/").status_code == 403
+    refused = as_actor(world, "member").get("orgs/acme/audit/")
+    assert refused.status_code == 403
+    assert error(refused)["message"] == "Only owners and admins can read the audit log."
     assert as_actor(world, "key_upload").get("orgs/acme/audit/").status_code == 403
 
 

@@ -106,13 +106,15 @@ def test_a_matching_github_token_buys_a_15_minute_upload_key_for_its_repository(
     [
         ({"repository": "acme-corp/other"}, "no trusted publisher is configured for this identity"),
         ({"workflow": "evil.yml"}, "the workflow 'acme-corp/app/.github/workflows/evil.yml@"),
-        ({"environment": "staging"}, "the job's environment ('staging') is not the one"),
-        ({"environment": None}, "the job's environment ('none') is not the one"),
+        ({"environment": "staging"}, "the job's environment ('staging') is not the one the "
+         "trusted publisher of acme-corp/app requires"),
+        ({"environment": None}, "the job's environment ('none') is not the one the trusted "
+         "publisher of acme-corp/app requires"),
         ({"owner_id": "6666"}, "the owner of acme-corp/app is account id '6666'"),
         ({"repository_id": "7777"}, "acme-corp/app is repository id '7777'"),
     ],
     ids=["repository", "workflow", "environment", "no environment", "owner id", "repository id"],
-)
+)  # fmt: skip
 def test_each_github_claim_that_does_not_match_is_refused_with_its_reason(
     tenant: Tenant, github: Issuer, claims: dict[str, Any], reason: str
 ) -> None:
@@ -144,6 +146,21 @@ def test_a_renamed_and_reregistered_owner_cannot_take_over_once_ids_are_recorded
 
     assert code == "invalid-publisher"
     assert "account id '9999'" in description
+
+
+def test_a_token_without_a_jti_or_with_several_audiences_is_exchanged_once(
+    tenant: Tenant, github: Issuer
+) -> None:
+    """Both are allowed by the JWT rules: `aud` may be a list, and `jti` is optional (the
+    token's own hash then stands for it against replays)."""
+    _github_publisher(tenant)
+    claims = {**github_claims(AUD), "jti": None, "aud": [AUD, "https://elsewhere.example"]}
+    token = github.token(claims)
+
+    assert mint(token).status_code == 200
+    code, description = refusal(mint(token))
+    assert code == "invalid-token"
+    assert "already exchanged" in description
 
 
 def test_environment_names_match_regardless_of_case(tenant: Tenant, github: Issuer) -> None:
@@ -373,7 +390,11 @@ def test_a_token_matching_publishers_of_two_organizations_is_refused(
     code, description = refusal(mint(github.token(github_claims(AUD))))
 
     assert code == "invalid-publisher"
-    assert "more than one organization" in description
+    assert description == (
+        "valid token, but it matches trusted publishers of more than one organization; "
+        "a token can only be exchanged for one organization's repositories, so remove "
+        "the publisher from all but one."
+    )
     assert not _minted().exists()
 
 
@@ -472,10 +493,15 @@ def test_a_refused_signed_token_is_audited_to_the_organization_it_almost_matched
 ) -> None:
     publisher = _github_publisher(tenant)
 
-    refusal(mint(github.token(github_claims(AUD, workflow="evil.yml"))))
+    refusal(
+        mint(
+            github.token(github_claims(AUD, workflow="evil.yml")), Client(REMOTE_ADDR="192.0.2.77")
+        )
+    )
 
     event = AuditEvent.objects.get(action="trusted_publisher.refused")
     assert event.organization == tenant.repository.organization
+    assert event.source_ip == "192.0.2.77"
     assert event.details["publishers"][0]["id"] == publisher.pk
     assert "evil.yml" in event.details["publishers"][0]["reason"]
     assert event.details["claims"]["repository"] == "acme-corp/app"

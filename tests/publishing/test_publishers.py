@@ -65,37 +65,64 @@ def test_nobody_configures_publishers_of_another_organization(world: World) -> N
         publisher_create(repository=world.repo_b, actor=world.users["owner"], **GITHUB)
 
 
+WORKFLOW_HELP = "Give the workflow's filename in .github/workflows/, e.g. release.yml."
+NEEDS_HTTPS = "An issuer URL must be https."
+
+
 @pytest.mark.parametrize(
-    ("fields", "field"),
+    ("fields", "field", "says"),
     [
-        ({**GITHUB, "ci_repository": "just-a-name"}, "ci_repository"),
-        ({**GITHUB, "workflow": "ci/release.yml"}, "workflow"),
-        ({**GITHUB, "workflow": "release.sh"}, "workflow"),
-        ({**GITHUB, "owner_id": "octocat"}, "owner_id"),
-        ({**GITHUB, "project": "not a name!"}, "project"),
-        ({"kind": "gitlab", "ci_repository": "no-namespace"}, "ci_repository"),
-        ({"kind": "gitlab", "ci_repository": "a/b", "workflow": "../x.yml"}, "workflow"),
-        ({"kind": "gitlab", "ci_repository": "a/b", "issuer": "http://gitlab.example"}, "issuer"),
+        ({**GITHUB, "ci_repository": "just-a-name"}, "ci_repository",
+         "Give the GitHub repository as owner/name."),
+        ({**GITHUB, "workflow": "ci/release.yml"}, "workflow", WORKFLOW_HELP),
+        ({**GITHUB, "workflow": "release.sh"}, "workflow", WORKFLOW_HELP),
+        ({**GITHUB, "owner_id": "octocat"}, "owner_id",
+         "GitHub ids are numbers (leave blank to record them at first use)."),
+        ({**GITHUB, "ci_repository_id": "app"}, "ci_repository_id",
+         "GitHub ids are numbers (leave blank to record them at first use)."),
+        ({**GITHUB, "project": "not a name!"}, "project",
+         "'not a name!' is not a valid project name."),
+        ({"kind": "gitlab", "ci_repository": "no-namespace"}, "ci_repository",
+         "Give the GitLab project's path: namespace/project (groups included)."),
+        ({"kind": "gitlab", "ci_repository": "a/b", "workflow": "../x.yml"}, "workflow",
+         "Give the CI configuration's path, e.g. .gitlab-ci.yml."),
+        ({"kind": "gitlab", "ci_repository": "a/b", "workflow": "ci.json"}, "workflow",
+         "Give the CI configuration's path, e.g. .gitlab-ci.yml."),
+        ({"kind": "gitlab", "ci_repository": "a/b", "issuer": "http://gitlab.example"}, "issuer",
+         NEEDS_HTTPS),
         ({"kind": "oidc", "issuer": "https://ci.example", "required_claims": {}},
-         "required_claims"),
-        ({"kind": "oidc", "issuer": "", "required_claims": {"sub": "x"}}, "issuer"),
+         "required_claims",
+         "Require at least one claim (such as sub) that only your pipelines' tokens carry."),
+        ({"kind": "oidc", "issuer": "https://ci.example", "required_claims": {"sub": 7}},
+         "required_claims", "Claims are names with text values."),
+        ({"kind": "oidc", "issuer": "", "required_claims": {"sub": "x"}}, "issuer",
+         "Give the issuer's URL."),
         ({"kind": "oidc", "issuer": "https://u:p@ci.example", "required_claims": {"sub": "x"}},
-         "issuer"),
-        ({"kind": "jenkins"}, "kind"),
+         "issuer", "An issuer URL has no credentials, query or fragment."),
+        ({"kind": "oidc", "issuer": "https://", "required_claims": {"sub": "x"}},
+         "issuer", "An issuer URL needs a host."),
+        ({"kind": "oidc", "issuer": "ftp://ci.example", "required_claims": {"sub": "x"}},
+         "issuer", NEEDS_HTTPS),
+        ({"kind": "jenkins"}, "kind", "Unknown kind 'jenkins'; use one of github, gitlab, oidc."),
     ],
     ids=[
         "github without owner", "workflow in a folder", "workflow not yaml", "owner id text",
-        "project name", "gitlab without namespace", "gitlab config outside", "gitlab over http",
-        "oidc without claims", "oidc without issuer", "oidc issuer with credentials", "kind",
+        "repository id text", "project name", "gitlab without namespace",
+        "gitlab config outside", "gitlab config not yaml", "gitlab over http",
+        "oidc without claims", "oidc claim not text", "oidc without issuer",
+        "oidc issuer with credentials", "oidc issuer without host", "oidc issuer not https",
+        "kind",
     ],
 )  # fmt: skip
 def test_it_refuses_a_publisher_it_could_not_match_safely(
-    world: World, fields: dict[str, Any], field: str
+    world: World, fields: dict[str, Any], field: str, says: str
 ) -> None:
+    """Each refusal names the field and says what it takes (the API and the settings page show
+    these words)."""
     with pytest.raises(ValidationError) as refused:
         publisher_create(repository=world.repo_a, actor=world.users["owner"], **fields)
 
-    assert field in refused.value.message_dict
+    assert refused.value.message_dict == {field: [says]}
     assert not TrustedPublisher.objects.exists()
 
 
@@ -129,11 +156,12 @@ def test_gitlab_defaults_to_gitlab_com_and_its_usual_ci_file(world: World) -> No
 def test_the_same_publisher_twice_is_refused(world: World) -> None:
     publisher_create(repository=world.repo_a, actor=world.users["owner"], **GITHUB)
 
-    with pytest.raises(ValidationError, match="already configured"):
+    with pytest.raises(ValidationError) as refused:
         publisher_create(
             repository=world.repo_a, actor=world.users["owner"],
             **{**GITHUB, "ci_repository": "ACME-corp/App"},
         )  # fmt: skip
+    assert refused.value.messages == ["This trusted publisher is already configured here."]
 
 
 def test_a_proxy_takes_no_publishers(world: World) -> None:
@@ -141,8 +169,11 @@ def test_a_proxy_takes_no_publishers(world: World) -> None:
         organization=world.org_a, actor=world.users["owner"], slug="mirror", kind="proxy"
     )
 
-    with pytest.raises(ValidationError, match="takes no uploads"):
+    with pytest.raises(ValidationError) as refused:
         publisher_create(repository=proxy, actor=world.users["owner"], **GITHUB)
+    assert refused.value.messages == [
+        "A proxy repository takes no uploads, so no trusted publishers."
+    ]
 
 
 def test_removing_a_publisher_is_audited_and_needs_the_right_role(world: World) -> None:

@@ -265,3 +265,18 @@ def test_it_shows_each_projects_release_count_and_last_release(world: World) -> 
         count, updated = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
         assert count == "2", query
         assert updated == timezone.localtime(later.created_at).strftime("%Y-%m-%d %H:%M"), query
+
+
+def test_only_who_may_change_an_organizations_settings_opens_their_page(world: World) -> None:
+    assert as_user(world, "owner").get("/orgs/acme/settings/").status_code == 200
+    assert as_user(world, "member").get("/orgs/acme/settings/").status_code == 403
+    assert as_user(world, "reader").get("/orgs/acme/settings/").status_code == 403
+    assert as_user(world, "b_member").get("/orgs/acme/settings/").status_code == 404
+
+
+def test_the_organization_list_shows_only_the_users_own_organizations(
+    world: World,
+) -> None:
+    page = text(as_user(world, "reader").get("/orgs/"))
+    assert 'href="/orgs/acme/"' in page
+    assert "globex" not in page.lower()
