@@ -256,8 +256,9 @@ def _audiences(issuer: str) -> set[str]:
 
 def _candidates(issuer: str, claims: dict[str, Any]) -> list[TrustedPublisher]:
     """The publishers the verified claims could be about: GitHub's by repository, GitLab's by
-    instance and project, other issuers' all (their required claims decide)."""
-    publishers = TrustedPublisher.objects.select_related("repository__organization")
+    instance and project, other issuers' all (their required claims decide). In the order
+    they were created: the minted key's name and the audit list them so, the same each time."""
+    publishers = TrustedPublisher.objects.select_related("repository__organization").order_by("pk")
     found = list(
         publishers.filter(kind=PublisherKind.OIDC, issuer=issuer)
         | publishers.filter(

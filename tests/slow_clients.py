@@ -5,7 +5,7 @@ installing in a loop beside them."""
 from __future__ import annotations
 
 import base64
-import select
+import selectors
 import socket
 import subprocess
 import sys
@@ -90,19 +90,27 @@ class Trickle:
     def _run(self) -> None:
         assert self.sock is not None
         # Never the whole body: the last bytes stay unsent, so the upload never completes.
-        while not self.stopped.is_set() and not self.closed_by_server.is_set():
-            readable, _, _ = select.select([self.sock], [], [], self.interval)
-            try:
-                if readable:
-                    data = self.sock.recv(65536)
-                    self.reply += data
-                    if not data:
-                        self.closed_by_server.set()
-                elif self.sending.is_set() and self.sent + self.chunk < len(self.body):
-                    self.sock.sendall(self.body[self.sent : self.sent + self.chunk])
-                    self.sent += self.chunk
-            except OSError:  # reset by the server
-                self.closed_by_server.set()
+        # A selector, not select.select(): late in the suite this process holds more than
+        # FD_SETSIZE (1024) descriptors, which select() refuses.
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_READ)
+            while not self.stopped.is_set() and not self.closed_by_server.is_set():
+                self._step(bool(selector.select(self.interval)))
+
+    def _step(self, readable: bool) -> None:
+        """Read what the server said, or send the next bytes of the body."""
+        assert self.sock is not None
+        try:
+            if readable:
+                data = self.sock.recv(65536)
+                self.reply += data
+                if not data:
+                    self.closed_by_server.set()
+            elif self.sending.is_set() and self.sent + self.chunk < len(self.body):
+                self.sock.sendall(self.body[self.sent : self.sent + self.chunk])
+                self.sent += self.chunk
+        except OSError:  # reset by the server
+            self.closed_by_server.set()
 
 
 def start_trickles(upload_url: str, token: str, count: int, tag: str) -> list[Trickle]:

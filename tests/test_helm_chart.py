@@ -611,7 +611,11 @@ def test_the_rendered_pods_run_against_real_services(s3: SeaweedFS, session_dir:
 
             wait_for(lambda: get(probe["path"])[0] == 200, timeout=120, what="the startup probe")
             checks = ("database", "cache", "broker", "storage")
-            expected = {"ok": True, "checks": {check: {"ok": True} for check in checks}}
+            expected = {
+                "ok": True,
+                "degraded": [],
+                "checks": {check: {"ok": True} for check in checks},
+            }
             assert json.loads(get(probe["path"])[2]) == expected
             # Behind the Ingress (TLS, X-Forwarded-Proto): the pod serves the dashboard's static
             # files itself; a plain http request is sent to https.
