@@ -69,17 +69,21 @@ def file_path(server: Server) -> str:
     return urllib.parse.urlsplit(url).path
 
 
+# What the web processes' command lines contain, in either shape.
+WEB = (b"gunicorn", b"config.embedded")
+
+
 def web_cpu_seconds(server: Server) -> float:
-    """CPU time (user and system) its gunicorn processes have used: what a download costs
-    the web tier, which a busy machine disturbs far less than throughput."""
+    """CPU time (user and system) its web processes have used (gunicorn's, or the embedded
+    default's waitress processes, `config.embedded`): what a download costs the web tier,
+    which a busy machine disturbs far less than throughput."""
     groups = {p.pid for p in server.processes}
     ticks = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             pid = int(stat.parent.name)
-            if (
-                os.getpgid(pid) not in groups
-                or b"gunicorn" not in (stat.parent / "cmdline").read_bytes()
+            if os.getpgid(pid) not in groups or not any(
+                web in (stat.parent / "cmdline").read_bytes() for web in WEB
             ):
                 continue
             fields = stat.read_text().rsplit(")", 1)[1].split()
