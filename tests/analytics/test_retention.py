@@ -40,9 +40,11 @@ from tests.analytics.history import RECENTLY_DOWNLOADED
 from tests.analytics.history import build_history
 from tests.analytics.history import filenames
 from tests.analytics.user_agents import PIP
+from tests.artifacts import Package
 from tests.world import Tenant
 from tests.world import download
 from tests.world import key_client
+from tests.world import publish
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +212,16 @@ def test_the_api_sets_and_reads_the_policy_with_clear_refusals(tenant: Tenant) -
                     content_type="application/json")  # fmt: skip
     assert bad.status_code == 400
     assert "keep_finals" in bad.json()["error"]["fields"]
+
+
+def test_a_dry_run_costs_the_same_queries_whatever_the_history(
+    tenant: Tenant, history: History, django_assert_num_queries: Any
+) -> None:
+    policy = _set(tenant, enabled=False)
+    with django_assert_num_queries(4):  # downloads, then projects, releases and files at once
+        small = policy_plan(repository=tenant.repository, policy=policy)
+    for minor in range(8):
+        publish(tenant.repository, Package("more-history", f"0.{minor}.dev1"))
+    with django_assert_num_queries(4):
+        larger = policy_plan(repository=tenant.repository, policy=policy)
+    assert set(small.filenames) <= set(larger.filenames)

@@ -277,3 +277,30 @@ def test_another_organization_can_neither_see_nor_redeliver(
     )
     assert Delivery.objects.count() == 1
     assert len(receiver.received) == 1
+
+
+def test_a_webhooks_page_costs_the_same_however_many_deliveries_it_lists(
+    tenant: Tenant,
+    receiver: Receiver,
+    django_capture_on_commit_callbacks: Any,
+    django_assert_max_num_queries: Any,
+) -> None:
+    hook = _hook(tenant, receiver.url).webhook
+    browser = Client()
+    browser.force_login(tenant.owner)
+    url = f"/orgs/acme/webhooks/{hook.pk}/"
+
+    def send_test_events(count: int) -> None:
+        for _ in range(count):
+            with django_capture_on_commit_callbacks(execute=True):
+                webhook_test(actor=tenant.owner, webhook=hook)
+
+    send_test_events(1)
+    with django_assert_max_num_queries(100) as one:
+        assert browser.get(url).status_code == 200
+    send_test_events(4)
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        page = browser.get(url)
+    assert page.status_code == 200
+    # Every delivery is listed with its attempt: the deliveries' attempts are read at once.
+    assert page.content.decode().count("#1 ") == 5
