@@ -23,15 +23,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
-import psycopg
 import redis
-from psycopg import sql
 
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
@@ -95,22 +91,6 @@ class PrivateRedis:
 
     def queued(self, queue: str) -> int:
         return int(redis.Redis.from_url(self.url).llen(queue))
-
-
-@contextmanager
-def private_database(prefix: str, base_url: str) -> Iterator[str]:
-    """A new database beside `base_url`'s, dropped (with any connection left) afterwards."""
-    name = f"{prefix}_{os.urandom(4).hex()}"
-    admin_url = base_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield base_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 # The balancer: round robin over the nodes /healthz calls healthy, checked twice a second and

@@ -16,12 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache as django_cache
 from django.test.utils import override_settings
-from psycopg import sql
 
 from config.celery import app as celery_app
 from config.settings import s3_packages_storage
@@ -42,6 +40,7 @@ from tests.services import SeaweedFS
 from tests.services import ServicesStack
 from tests.services import bucket_delete
 from tests.services import new_cache_prefix
+from tests.services import private_database
 from tests.services import redis_keys_delete
 from tests.services import running
 from tests.upstream import Upstream
@@ -240,17 +239,8 @@ def fresh_database() -> Iterator[str]:
     base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     if not base.startswith(("postgres://", "postgresql://")):
         pytest.fail(f"the live stack needs PostgreSQL; DATABASE_URL is {base!r}")
-    name = f"wheelhouse_live_{os.urandom(4).hex()}"
-    admin_url = base.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield base.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with private_database("wheelhouse_live", base) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import psycopg
 import redis
+from psycopg import sql
 
 S3_ACCESS_KEY = "wheelhouse-test"
 S3_SECRET_KEY = "wheelhouse-test-secret"  # a throwaway credential of the session's own server
@@ -50,6 +52,22 @@ def redis_keys_delete(url: str, prefix: str) -> int:
     finally:
         client.close()
     return deleted
+
+
+@contextmanager
+def private_database(prefix: str, base_url: str) -> Iterator[str]:
+    """A new database beside `base_url`'s, dropped (with any connection left) afterwards."""
+    name = f"{prefix}_{os.urandom(4).hex()}"
+    admin_url = base_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield base_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def free_port() -> int:

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import psycopg
 import redis
-from psycopg import sql
 
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
@@ -42,6 +41,7 @@ from tests.services import S3_SECRET_KEY
 from tests.services import SeaweedFS
 from tests.services import free_port
 from tests.services import http_ok
+from tests.services import private_database
 from tests.services import redis_keys_delete
 from tests.services import start_process
 from tests.services import stop_process
@@ -183,19 +183,11 @@ def main() -> None:
     parallel = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/wheelhouse")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    name = f"wheelhouse_memory_{uuid.uuid4().hex[:8]}"
-    admin = base.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        with tempfile.TemporaryDirectory(prefix="wheelhouse-memory-") as work:
-            database_url = base.rsplit("/", 1)[0] + f"/{name}"
-            measure(tree, threads, parallel, Path(work), database_url, redis_url)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with (
+        private_database("wheelhouse_memory", base) as database_url,
+        tempfile.TemporaryDirectory(prefix="wheelhouse-memory-") as work,
+    ):
+        measure(tree, threads, parallel, Path(work), database_url, redis_url)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ from tests.cluster import Installer
 from tests.cluster import Load
 from tests.cluster import PrivateRedis
 from tests.cluster import Uploader
-from tests.cluster import private_database
 from tests.conftest import DEFAULT_DATABASE_URL
 from tests.e2e.live_checks import post
 from tests.e2e.live_checks import query
@@ -45,6 +44,7 @@ from tests.invariants import Acknowledged
 from tests.invariants import LiveRegistry
 from tests.invariants import assert_invariants
 from tests.services import SeaweedFS
+from tests.services import private_database
 from tests.services import wait_for
 
 pytestmark = pytest.mark.e2e

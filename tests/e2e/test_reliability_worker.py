@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from tests.artifacts import Package
 from tests.artifacts import wheel_bytes
@@ -34,6 +33,7 @@ from tests.invariants import assert_invariants
 from tests.services import PROJECT_ROOT
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
+from tests.services import private_database
 from tests.services import start_process
 from tests.services import stop_process
 from tests.services import wait_for
@@ -83,29 +83,20 @@ def fault_stack(session_dir: Path, s3: SeaweedFS) -> Iterator[tuple[FaultStack, 
     workdir = session_dir / "faults"
     workdir.mkdir(parents=True, exist_ok=True)
     base = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    name = f"wheelhouse_faults_{os.urandom(4).hex()}"
-    admin_url = base.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    broker = PrivateRedis(workdir)
-    broker.start()
-    stack = FaultStack(
-        workdir, database_url=base.rsplit("/", 1)[0] + f"/{name}", redis_url=broker.url, s3=s3
-    )
-    stack.env.update(
-        PENDING_SWEEP_SECONDS="1", PENDING_SWEEP_AFTER_SECONDS="2", FILE_CLAIM_SECONDS="4"
-    )
-    try:
-        stack.start()
-        yield stack, broker
-    finally:
-        stack.stop()
-        if broker.process is not None:
-            stop_process(broker.process)
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with private_database("wheelhouse_faults", base) as database_url:
+        broker = PrivateRedis(workdir)
+        broker.start()
+        stack = FaultStack(workdir, database_url=database_url, redis_url=broker.url, s3=s3)
+        stack.env.update(
+            PENDING_SWEEP_SECONDS="1", PENDING_SWEEP_AFTER_SECONDS="2", FILE_CLAIM_SECONDS="4"
+        )
+        try:
+            stack.start()
+            yield stack, broker
+        finally:
+            stack.stop()
+            if broker.process is not None:
+                stop_process(broker.process)
 
 
 def upload_many(stack: FaultStack, repo: str, count: int) -> tuple[LiveRegistry, list[Upload]]:
