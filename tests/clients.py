@@ -194,6 +194,19 @@ def consumer_project(path: Path, dependency: str | list[str], extra: str) -> Pat
     return path
 
 
+def pdm_environment(tmp_path: Path, token: str) -> dict[str, str]:
+    """pdm's environment for a test: its home, cache and config in `tmp_path`, never asking
+    anything, and the key a pdm_consumer_project reads."""
+    return {
+        "WHEELHOUSE_TOKEN": token,
+        "PDM_HOME": str(tmp_path / "pdm-home"),
+        "PDM_CACHE_DIR": str(tmp_path / "pdm-cache"),
+        "PDM_CONFIG_FILE": str(tmp_path / "pdm-config.toml"),
+        "PDM_CHECK_UPDATE": "false",
+        "PDM_NON_INTERACTIVE": "1",
+    }
+
+
 def pdm_consumer_project(path: Path, dependency: str, index_url: str) -> Path:
     """A pdm project whose only source is `index_url`, the key read from WHEELHOUSE_TOKEN."""
     authed = index_url.replace("://", "://__token__:${WHEELHOUSE_TOKEN}@", 1)

@@ -17,6 +17,7 @@ from tests.clients import consumer_project
 from tests.clients import fresh_venv
 from tests.clients import http
 from tests.clients import pdm_consumer_project
+from tests.clients import pdm_environment
 from tests.clients import with_credentials
 from tests.e2e.test_install import _upload
 from tests.e2e.test_install import run
@@ -81,14 +82,7 @@ def _install_with_each(index_url: str, token: str, tmp_path: Path, requirement: 
 
     project = pdm_consumer_project(tmp_path / "pdm-consumer", requirement, index_url)
     pdm_python = fresh_venv(project / ".venv")
-    pdm_env = {
-        "WHEELHOUSE_TOKEN": token,
-        "PDM_HOME": str(tmp_path / "pdm-home"),
-        "PDM_CACHE_DIR": str(tmp_path / "pdm-cache"),
-        "PDM_CONFIG_FILE": str(tmp_path / "pdm-config.toml"),
-        "PDM_CHECK_UPDATE": "false",
-        "PDM_NON_INTERACTIVE": "1",
-    }
+    pdm_env = pdm_environment(tmp_path, token)
     assert run([BIN / "pdm", "use", "-f", pdm_python], cwd=project, **pdm_env).returncode == 0
     by_pdm = run([BIN / "pdm", "install"], cwd=project, **pdm_env)
     assert by_pdm.returncode == 0, by_pdm.output

@@ -28,6 +28,7 @@ from tests.clients import consumer_project
 from tests.clients import fresh_venv
 from tests.clients import http
 from tests.clients import pdm_consumer_project
+from tests.clients import pdm_environment
 from tests.clients import twine_upload
 from tests.clients import wait_until_listed
 from tests.clients import with_credentials
@@ -287,14 +288,7 @@ def test_it_installs_with_poetry_from_its_only_source(tree: Tree, tmp_path) -> N
 def test_it_installs_with_pdm_from_its_only_source(tree: Tree, tmp_path) -> None:
     project = pdm_consumer_project(tmp_path / "consumer", "tree-app", tree.index_url)
     python = fresh_venv(project / ".venv")
-    pdm_env = {
-        "WHEELHOUSE_TOKEN": tree.token,
-        "PDM_HOME": str(tmp_path / "pdm-home"),
-        "PDM_CACHE_DIR": str(tmp_path / "pdm-cache"),
-        "PDM_CONFIG_FILE": str(tmp_path / "pdm-config.toml"),
-        "PDM_CHECK_UPDATE": "false",
-        "PDM_NON_INTERACTIVE": "1",
-    }
+    pdm_env = pdm_environment(tmp_path, tree.token)
     used = run([BIN / "pdm", "use", "-f", python], cwd=project, **pdm_env)
     assert used.returncode == 0, used.output
     result = run([BIN / "pdm", "install"], cwd=project, **pdm_env)

@@ -29,6 +29,7 @@ from tests.clients import consumer_project
 from tests.clients import fresh_venv
 from tests.clients import http
 from tests.clients import pdm_consumer_project
+from tests.clients import pdm_environment
 from tests.clients import twine_upload
 from tests.clients import wait_until_listed
 from tests.clients import with_credentials
@@ -239,7 +240,7 @@ def test_a_private_name_wins_over_a_higher_upstream_version_until_allowed(
 
     pdm_project = pdm_consumer_project(tmp_path / "pdm", "pv-internal", tenant.index("all"))
     pdm_python = fresh_venv(pdm_project / ".venv")
-    pdm_env = _pdm_env(tmp_path, tenant.token)
+    pdm_env = pdm_environment(tmp_path, tenant.token)
     used = run([BIN / "pdm", "use", "-f", pdm_python], cwd=pdm_project, **pdm_env)
     assert used.returncode == 0, used.output
     by_pdm = run([BIN / "pdm", "install"], cwd=pdm_project, **pdm_env)
@@ -272,17 +273,6 @@ def _poetry_env(tmp_path: Path, token: str) -> dict[str, str]:
         "POETRY_VIRTUALENVS_IN_PROJECT": "true",
         "POETRY_VIRTUALENVS_USE_POETRY_PYTHON": "true",
         "POETRY_NO_INTERACTION": "1",
-    }
-
-
-def _pdm_env(tmp_path: Path, token: str) -> dict[str, str]:
-    return {
-        "WHEELHOUSE_TOKEN": token,
-        "PDM_HOME": str(tmp_path / "pdm-home"),
-        "PDM_CACHE_DIR": str(tmp_path / "pdm-cache"),
-        "PDM_CONFIG_FILE": str(tmp_path / "pdm-config.toml"),
-        "PDM_CHECK_UPDATE": "false",
-        "PDM_NON_INTERACTIVE": "1",
     }
 
 
