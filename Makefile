@@ -53,19 +53,16 @@ bench-slow: $(VENV)/.installed-test nginx
 	REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 	$(BIN)/python bench/slow_clients.py $(BENCH_ARGS)
 
-# Mutation testing of the rules ([tool.mutmut] in pyproject.toml), on demand, never in CI.
-# One child: the mutants share one test database. Results stay in mutants/ (a second run
-# tests only what changed); `.venv/bin/mutmut show <name>` prints a survivor's diff.
+# Mutation testing of the rules ([tool.mutmut] in pyproject.toml), on demand, never in CI:
+# mutmut writes the mutants into mutants/, tests/mutation_run.py runs each against the tests
+# that call its function, two at a time on their own databases (its docstring says how), then
+# prints the score per module and the survivors. MUTATE_ARGS narrows it, e.g.
+# `MUTATE_ARGS="--only 'accounts.*' --sample 0.25"`; `.venv/bin/mutmut show <name>` prints a
+# mutant's diff; `python -m tests.mutation_run recheck` runs survivors with all their tests.
 mutate: $(VENV)/.installed-test
 	DATABASE_URL="$${DATABASE_URL:-$(MUTATE_DATABASE_URL)}" \
 	REDIS_URL="$${REDIS_URL:-$(MUTATE_REDIS_URL)}" \
-	$(BIN)/mutmut run --max-children 1
-	$(BIN)/mutmut export-cicd-stats
-	@cat mutants/mutmut-cicd-stats.json
-	# Each reported survivor again, in a process of its own, with the current tests.
-	DATABASE_URL="$${DATABASE_URL:-$(MUTATE_DATABASE_URL)}" \
-	REDIS_URL="$${REDIS_URL:-$(MUTATE_REDIS_URL)}" \
-	$(BIN)/python -m tests.mutation_recheck $(MUTATE_ARGS)
+	$(BIN)/python -m tests.mutation_run all $(MUTATE_ARGS)
 
 # axe-core, which the browser tests inject to check each page's accessibility, from npm.
 axe:

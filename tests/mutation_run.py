@@ -1,0 +1,377 @@
+"""`make mutate`: mutation testing of the rules, each mutant against the tests that run it.
+
+mutmut (``[tool.mutmut]`` in pyproject.toml) writes the mutants into mutants/ and names them;
+this runs them. `mutmut run` forks every mutant from one process on one test database, so it
+can run only one at a time here, and a surviving mutant of a function hundreds of tests call
+runs all of them: a whole run took about a day on a 2-core machine. This does the same work
+in three steps and a few hours:
+
+1. ``generate``: mutmut's own generation (same mutants, same names as ``mutmut show``).
+2. ``stats``: the in-process suite once in mutants/ with ``MUTANT_UNDER_TEST=stats``, so
+   mutmut's trampolines record which tests call which function, and how long each test takes.
+3. ``run``: ``--workers`` processes, each on its own test database, each warmed by collecting
+   the suite once and then forking one child per mutant. The child runs, with ``-x``, the tests
+   that call the mutated function, the module's own test folder first, then fastest first, at
+   most ``--max-tests`` of them. A child that fails a test killed its mutant; one that passes
+   them all is a survivor, which a person then kills with a test or explains in
+   tests/MUTANTS.md. ``--max-tests`` bounds the cost of a survivor of a function called by
+   hundreds of tests; ``recheck`` runs survivors again with every test that calls them.
+
+Results go to mutants/wheelhouse-results.jsonl, one line per mutant; a later run skips the
+mutants already there (``--again`` runs them anew). ``report`` prints the score per module
+and the survivors.
+
+``check <mutant> <test ...>`` says whether those tests kill a mutant (and pass without it).
+
+Usage: python -m tests.mutation_run [generate|stats|run|recheck|report|all|check]
+           [--only GLOB ...] [--workers N] [--sample FRACTION --seed N] [--max-tests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mutmut.__main__ import create_mutants
+from mutmut.mutation.trampoline import set_mutant_under_test
+from mutmut.state import state
+from mutmut.utils.file_utils import copy_also_copy_files
+from mutmut.utils.file_utils import copy_src_dir
+from mutmut.utils.file_utils import setup_source_paths
+
+MUTANTS = Path("mutants")
+RESULTS = MUTANTS / "wheelhouse-results.jsonl"
+STATS = MUTANTS / "wheelhouse-stats.json"
+# The in-process suite: the live stacks run the code in other processes, which mutmut's
+# trampolines do not reach.
+SELECTION = ["tests", "--ignore=tests/e2e", "-m", "not e2e"]
+PYTEST = ["-q", "-p", "no:cacheprovider", "--reuse-db", "--tb=line"]
+
+
+def generate() -> None:
+    """mutmut's generation, as `mutmut run` does it before it runs anything."""
+
+    set_mutant_under_test("mutant_generation")
+    MUTANTS.mkdir(exist_ok=True)
+    copy_src_dir()
+    copy_also_copy_files()
+    setup_source_paths()
+    print(create_mutants(os.cpu_count() or 2))
+    copy_tests()
+
+
+def copy_tests() -> None:
+    # The current tests, so a test written since the mutants were generated counts.
+    shutil.copytree("tests", MUTANTS / "tests", dirs_exist_ok=True)
+    shutil.copy2("pyproject.toml", MUTANTS / "pyproject.toml")
+
+
+def mutant_names() -> list[str]:
+    names: list[str] = []
+    for meta in sorted(MUTANTS.rglob("*.py.meta")):
+        names += json.loads(meta.read_text())["exit_code_by_key"]
+    return names
+
+
+def function_of(mutant: str) -> str:
+    """`registry.services.x_f__mutmut_3` -> `registry.services.x_f`, as trampolines record it."""
+    return mutant.rsplit("__mutmut_", 1)[0]
+
+
+def module_of(mutant: str) -> str:
+    module, _, _ = function_of(mutant).rpartition(".")
+    # A method's mangled name is `xǁClassǁmethod`: the module is what precedes it.
+    return module
+
+
+def in_mutants(argv: list[str], env: dict[str, str] | None = None) -> int:
+    """This module again, in mutants/, where the mutated apps shadow the real ones."""
+    return subprocess.run(
+        [sys.executable, "-m", "tests.mutation_run", *argv],
+        cwd=MUTANTS,
+        env={**os.environ, **(env or {})},
+        check=False,
+    ).returncode
+
+
+def stats() -> None:
+    copy_tests()
+    if in_mutants(["collect-stats"]) != 0:
+        raise SystemExit(1)
+
+
+def collect_stats() -> None:
+    """Run in mutants/: the suite once, recording each test's functions and duration."""
+
+    tests_by_function: dict[str, set[str]] = defaultdict(set)
+    duration: dict[str, float] = defaultdict(float)
+    failed: dict[str, set[str]] = {}
+
+    class Recorder:
+        def pytest_runtest_teardown(self, item: Any) -> None:
+            for function in state()._stats:
+                tests_by_function[function].add(item.nodeid)
+            if item.nodeid in failed:
+                failed[item.nodeid] = set(state()._stats)
+            state()._stats.clear()
+
+        def pytest_runtest_makereport(self, item: Any, call: Any) -> None:
+            duration[item.nodeid] += call.duration
+            if call.excinfo is not None:
+                failed[item.nodeid] = set()
+
+    os.environ["MUTANT_UNDER_TEST"] = "stats"
+    pytest.main([*PYTEST, *SELECTION], plugins=[Recorder()])
+    # A test that fails without any mutant would "kill" every mutant it runs: refuse to go on
+    # if one ran mutated code. One that runs none (a missing tool, say) only costs its own tests.
+    if touching := sorted(test for test, functions in failed.items() if functions):
+        raise SystemExit(f"these tests fail without any mutant; fix them first: {touching}")
+    if failed:
+        print(f"{len(failed)} tests failed that run no mutated code; going on", flush=True)
+    Path(STATS.name).write_text(
+        json.dumps(
+            {
+                "tests_by_function": {f: sorted(t) for f, t in tests_by_function.items()},
+                "duration": duration,
+            }
+        )
+    )
+
+
+def chosen_tests(mutant: str, stats: dict[str, Any], max_tests: int) -> list[str]:
+    tests = stats["tests_by_function"].get(function_of(mutant), [])
+    own = f"tests/{mutant.split('.', 1)[0]}/"
+    return sorted(tests, key=lambda t: (not t.startswith(own), stats["duration"].get(t, 0.0)))[
+        :max_tests
+    ]
+
+
+def done() -> dict[str, dict[str, Any]]:
+    if not RESULTS.exists():
+        return {}
+    rows = (json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip())
+    return {row["mutant"]: row for row in rows}
+
+
+def selected(args: argparse.Namespace) -> list[str]:
+    names = [
+        n for n in mutant_names() if not args.only or any(fnmatch.fnmatch(n, p) for p in args.only)
+    ]
+    if args.sample < 1:
+        # Seeded, so a second run with the same seed continues the same sample.
+        chooser = random.Random(args.seed)  # noqa: S311 (a sample, not a secret)
+        names = sorted(chooser.sample(names, round(len(names) * args.sample)))
+    return names
+
+
+def run(args: argparse.Namespace) -> None:
+    copy_tests()
+    names = selected(args)
+    if not args.again:
+        finished = done()
+        names = [n for n in names if n not in finished]
+    # Interleave the modules, so a stopped run has measured a little of each.
+    random.Random(args.seed).shuffle(names)  # noqa: S311 (an order, not a secret)
+    queues = [names[k :: args.workers] for k in range(args.workers)]
+    base = os.environ["DATABASE_URL"]
+    print(f"{len(names)} mutants on {args.workers} workers", flush=True)
+    workers = []
+    for k, queue in enumerate(queues):
+        todo = MUTANTS / f"wheelhouse-queue-{k}.json"
+        todo.write_text(json.dumps(queue))
+        workers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.mutation_run",
+                    "worker",
+                    "--queue",
+                    todo.name,
+                    "--max-tests",
+                    str(args.max_tests),
+                    *(["--all-tests"] if args.all_tests else []),
+                ],
+                cwd=MUTANTS,
+                env={**os.environ, "DATABASE_URL": f"{base}_w{k}"},
+            )
+        )
+    for worker in workers:
+        worker.wait()
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Run in mutants/: one queue of mutants, each in a child forked from a warm process."""
+
+    stats = json.loads(Path(STATS.name).read_text())
+    queue: list[str] = json.loads(Path(args.queue).read_text())
+    # Import everything the tests import, once, before the first fork.
+    pytest.main([*PYTEST, "--collect-only", "-qq", *SELECTION])
+    with open(RESULTS.name, "a") as out:
+        for mutant in queue:
+            tests = (
+                stats["tests_by_function"].get(function_of(mutant), [])
+                if args.all_tests
+                else chosen_tests(mutant, stats, args.max_tests)
+            )
+            verdict, seconds = run_one(mutant, tests, stats)
+            row = {"mutant": mutant, "verdict": verdict, "tests": len(tests), "seconds": seconds}
+            if args.all_tests:
+                row["all_tests"] = True
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            print(f"{verdict:9} {seconds:6.1f}s {len(tests):4} tests  {mutant}", flush=True)
+
+
+def run_one(mutant: str, tests: list[str], stats: dict[str, Any]) -> tuple[str, float]:
+    if not tests:
+        return "no tests", 0.0
+
+    # Ten times what the tests took in the statistics run, and never under a minute.
+    limit = max(60.0, 10 * sum(stats["duration"].get(t, 1.0) for t in tests))
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        os.environ["MUTANT_UNDER_TEST"] = mutant
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        code = pytest.main([*PYTEST, "-x", "-p", "no:randomly", *tests])
+        os._exit(int(code))
+    while True:
+        waited, status = os.waitpid(pid, os.WNOHANG)
+        if waited:
+            break
+        if time.monotonic() - start > limit:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "timeout", time.monotonic() - start
+        time.sleep(0.05)
+    code = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - start
+    if code == 0:
+        return "survived", seconds
+    if code in (1, 3):
+        return "killed", seconds
+    # 2 (interrupted), 4 (usage) or 5 (nothing collected): the run said nothing of the mutant.
+    return f"error {code}", seconds
+
+
+def recheck(args: argparse.Namespace) -> None:
+    """The survivors again, each with every test that calls its function."""
+    survivors = [m for m, row in done().items() if row["verdict"] == "survived"]
+    if args.only:
+        survivors = [m for m in survivors if any(fnmatch.fnmatch(m, p) for p in args.only)]
+    args.only, args.sample, args.again, args.all_tests = survivors, 1.0, True, True
+    if survivors:
+        run(args)
+        report(args)
+
+
+def check(args: argparse.Namespace) -> None:
+    """`check <mutant> <test ...>`: do the tests pass without the mutant and fail with it?"""
+    copy_tests()
+    mutant, *tests = args.names
+    for active in ("", mutant):
+        code = subprocess.run(
+            [sys.executable, "-m", "pytest", *PYTEST, "-x", *tests],
+            cwd=MUTANTS,
+            env={**os.environ, "MUTANT_UNDER_TEST": active},
+            capture_output=True,
+            text=True,
+            check=False,
+        ).returncode
+        if not active and code != 0:
+            raise SystemExit(f"the tests fail without the mutant ({code}): fix them first")
+    print(f"{mutant}: {'killed' if code else 'survived'} by {' '.join(tests)}")
+
+
+def report(args: argparse.Namespace) -> None:
+    rows = done()
+    names = selected(args)
+    by_module: dict[str, Counter[str]] = defaultdict(Counter)
+    for name in names:
+        by_module[module_of(name)][rows[name]["verdict"] if name in rows else "not run"] += 1
+    print("| module | mutants | run | killed | survived | timeout | other | not run |")
+    print("|---|---|---|---|---|---|---|---|")
+    total: Counter[str] = Counter()
+    for module, counts in sorted(by_module.items()):
+        total += counts
+        print(table_row(module, counts))
+    print(table_row("**all**", total))
+    run_ = sum(total.values()) - total["not run"]
+    if run_:
+        print(
+            f"\n{total['killed'] + total['timeout']} of {run_} killed "
+            f"({100 * (total['killed'] + total['timeout']) / run_:.1f}%, timeouts count as killed)"
+        )
+    for name in sorted(names):
+        if name in rows and rows[name]["verdict"] not in ("killed", "timeout"):
+            print(f"{rows[name]['verdict']}: {name}")
+
+
+def table_row(module: str, counts: Counter[str]) -> str:
+    known = {"killed", "survived", "timeout", "not run"}
+    other = sum(v for k, v in counts.items() if k not in known)
+    run_ = sum(counts.values()) - counts["not run"]
+    return (
+        f"| {module} | {sum(counts.values())} | {run_} | {counts['killed']} | "
+        f"{counts['survived']} | {counts['timeout']} | {other} | {counts['not run']} |"
+    )
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "step",
+        choices=[
+            "generate",
+            "stats",
+            "run",
+            "recheck",
+            "report",
+            "all",
+            "check",
+            "collect-stats",
+            "worker",
+        ],
+    )
+    parser.add_argument("names", nargs="*", help="check: a mutant, then the tests")
+    parser.add_argument("--only", nargs="*", default=[], metavar="GLOB")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sample", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--max-tests", type=int, default=120)
+    parser.add_argument("--again", action="store_true")
+    parser.add_argument("--all-tests", action="store_true")
+    parser.add_argument("--queue")
+    args = parser.parse_args(argv)
+    steps: dict[str, Any] = {
+        "generate": lambda: generate(),
+        "stats": lambda: stats(),
+        "run": lambda: run(args),
+        "recheck": lambda: recheck(args),
+        "report": lambda: report(args),
+        "check": lambda: check(args),
+        "collect-stats": lambda: collect_stats(),
+        "worker": lambda: worker(args),
+    }
+    for step in ["generate", "stats", "run", "report"] if args.step == "all" else [args.step]:
+        steps[step]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
