@@ -183,32 +183,32 @@ def run(args: argparse.Namespace) -> None:
     if not args.again:
         finished = done()
         names = [n for n in names if n not in finished]
-    # Interleave the modules, so a stopped run has measured a little of each.
-    random.Random(args.seed).shuffle(names)  # noqa: S311 (an order, not a secret)
-    queues = [names[k :: args.workers] for k in range(args.workers)]
+    # Interleave the modules, so a stopped run has measured a little of each. Its own seed:
+    # a shuffle and a sample from one seed pick the same mutants first.
+    random.Random(f"order-{args.seed}").shuffle(names)  # noqa: S311 (an order, not a secret)
+    queue = MUTANTS / "wheelhouse-queue.json"
+    queue.write_text(json.dumps(names))
+    claims = MUTANTS / "wheelhouse-claims"
+    shutil.rmtree(claims, ignore_errors=True)
+    claims.mkdir()
     base = os.environ["DATABASE_URL"]
     print(f"{len(names)} mutants on {args.workers} workers", flush=True)
-    workers = []
-    for k, queue in enumerate(queues):
-        todo = MUTANTS / f"wheelhouse-queue-{k}.json"
-        todo.write_text(json.dumps(queue))
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tests.mutation_run",
-                    "worker",
-                    "--queue",
-                    todo.name,
-                    "--max-tests",
-                    str(args.max_tests),
-                    *(["--all-tests"] if args.all_tests else []),
-                ],
-                cwd=MUTANTS,
-                env={**os.environ, "DATABASE_URL": f"{base}_w{k}"},
-            )
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.mutation_run",
+                "worker",
+                "--max-tests",
+                str(args.max_tests),
+                *(["--all-tests"] if args.all_tests else []),
+            ],
+            cwd=MUTANTS,
+            env={**os.environ, "DATABASE_URL": f"{base}_w{k}"},
         )
+        for k in range(args.workers)
+    ]
     for worker in workers:
         worker.wait()
 
@@ -217,11 +217,16 @@ def worker(args: argparse.Namespace) -> None:
     """Run in mutants/: one queue of mutants, each in a child forked from a warm process."""
 
     stats = json.loads(Path(STATS.name).read_text())
-    queue: list[str] = json.loads(Path(args.queue).read_text())
+    queue: list[str] = json.loads(Path("wheelhouse-queue.json").read_text())
     # Import everything the tests import, once, before the first fork.
     pytest.main([*PYTEST, "--collect-only", "-qq", *SELECTION])
     with open(RESULTS.name, "a") as out:
         for mutant in queue:
+            # The workers share one queue: each takes the next mutant no other has claimed.
+            try:
+                os.close(os.open(f"wheelhouse-claims/{mutant}", os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                continue
             tests = (
                 stats["tests_by_function"].get(function_of(mutant), [])
                 if args.all_tests
@@ -357,7 +362,6 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--max-tests", type=int, default=120)
     parser.add_argument("--again", action="store_true")
     parser.add_argument("--all-tests", action="store_true")
-    parser.add_argument("--queue")
     args = parser.parse_args(argv)
     steps: dict[str, Any] = {
         "generate": lambda: generate(),
