@@ -46,7 +46,8 @@ def test_it_signs_up_a_person_through_the_link_it_mails(mailoutbox: list[Any]) -
     (mail,) = mailoutbox
     assert mail.to == ["grace@example.test"]
     # Nothing works before the password is chosen from the link.
-    assert not User.objects.get(email="grace@example.test").is_active
+    grace = User.objects.get(email="grace@example.test")
+    assert (grace.name, grace.is_active) == ("Grace", False)
     link = mailed_link(mail)
     assert client.get(link).status_code == 200
     done = client.post(link, {"new_password1": PASSWORD, "new_password2": PASSWORD})
