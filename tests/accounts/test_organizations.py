@@ -291,8 +291,15 @@ def test_it_lets_only_owners_invite_owners(world: World) -> None:
         actor=world.users["owner"], base_url="https://packages.example.com/",
     )  # fmt: skip
     assert invited.invitation.role == Role.OWNER
-    # One slash between the site and the link's path, however the site's URL was written.
+    # One slash between the site and the link's path, however the site's URL was written,
+    # and nothing else of the site's URL cut (a host named in capitals, say).
     assert invited.url.startswith("https://packages.example.com/accounts/invitations/")
+    for site in ("http://BUILDBOX", "http://BUILDBOX/"):
+        again = invitation_create(
+            organization=world.org_a, email="boss@acme.test", role=Role.OWNER,
+            actor=world.users["owner"], base_url=site,
+        )  # fmt: skip
+        assert again.url.startswith("http://BUILDBOX/accounts/invitations/"), site
 
 
 def test_a_member_of_another_organization_can_be_invited(world: World) -> None:
