@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -179,6 +180,17 @@ def test_a_role_change_is_audited_with_who_what_and_where(world: World) -> None:
         "192.0.2.5",
     )
     assert event.details == {"before": Role.MEMBER, "after": Role.ADMIN}
+
+
+def test_a_role_change_never_brings_back_a_member_removed_meanwhile(world: World) -> None:
+    """The members page read the membership, then another admin removed it before the
+    change was saved: the change is refused, not saved as a new membership."""
+    stale = membership(world, "member")
+    membership_remove(membership=membership(world, "member"), actor=world.users["admin"])
+    with pytest.raises(DatabaseError):
+        membership_set_role(membership=stale, role=Role.ADMIN, actor=world.users["owner"])
+    assert not Membership.objects.filter(organization=world.org_a, user=world.users["member"])
+    assert not AuditEvent.objects.filter(action="membership.role_change").exists()
 
 
 def test_a_membership_change_is_seen_at_once_by_whoever_asks_next(world: World) -> None:
