@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -181,6 +182,17 @@ def test_a_role_change_is_audited_with_who_what_and_where(world: World) -> None:
     assert event.details == {"before": Role.MEMBER, "after": Role.ADMIN}
 
 
+def test_a_role_change_never_brings_back_a_member_removed_meanwhile(world: World) -> None:
+    """The members page read the membership, then another admin removed it before the
+    change was saved: the change is refused, not saved as a new membership."""
+    stale = membership(world, "member")
+    membership_remove(membership=membership(world, "member"), actor=world.users["admin"])
+    with pytest.raises(DatabaseError):
+        membership_set_role(membership=stale, role=Role.ADMIN, actor=world.users["owner"])
+    assert not Membership.objects.filter(organization=world.org_a, user=world.users["member"])
+    assert not AuditEvent.objects.filter(action="membership.role_change").exists()
+
+
 def test_a_membership_change_is_seen_at_once_by_whoever_asks_next(world: World) -> None:
     """Roles are remembered on the user object for a request; the services that change a
     membership forget them, for the person changed and the one who changed it (scripts and
@@ -291,8 +303,15 @@ def test_it_lets_only_owners_invite_owners(world: World) -> None:
         actor=world.users["owner"], base_url="https://packages.example.com/",
     )  # fmt: skip
     assert invited.invitation.role == Role.OWNER
-    # One slash between the site and the link's path, however the site's URL was written.
+    # One slash between the site and the link's path, however the site's URL was written,
+    # and nothing else of the site's URL cut (a host named in capitals, say).
     assert invited.url.startswith("https://packages.example.com/accounts/invitations/")
+    for site in ("http://BUILDBOX", "http://BUILDBOX/"):
+        again = invitation_create(
+            organization=world.org_a, email="boss@acme.test", role=Role.OWNER,
+            actor=world.users["owner"], base_url=site,
+        )  # fmt: skip
+        assert again.url.startswith("http://BUILDBOX/accounts/invitations/"), site
 
 
 def test_a_member_of_another_organization_can_be_invited(world: World) -> None:

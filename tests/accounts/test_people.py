@@ -7,12 +7,17 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import DatabaseError
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
 from accounts.services import api_key_create
 from accounts.services import organization_create
+from accounts.services import signup_complete
+from accounts.services import signup_request
+from accounts.services import signup_user
 from accounts.services import user_get_or_create
 from registry.services import repository_get_or_create
 from tests.world import random_source_ip
@@ -46,7 +51,8 @@ def test_it_signs_up_a_person_through_the_link_it_mails(mailoutbox: list[Any]) -
     (mail,) = mailoutbox
     assert mail.to == ["grace@example.test"]
     # Nothing works before the password is chosen from the link.
-    assert not User.objects.get(email="grace@example.test").is_active
+    grace = User.objects.get(email="grace@example.test")
+    assert (grace.name, grace.is_active) == ("Grace", False)
     link = mailed_link(mail)
     assert client.get(link).status_code == 200
     done = client.post(link, {"new_password1": PASSWORD, "new_password2": PASSWORD})
@@ -56,6 +62,22 @@ def test_it_signs_up_a_person_through_the_link_it_mails(mailoutbox: list[Any]) -
     assert Client().get(link).status_code == 410
     again = Client().post(link, {"new_password1": "another one 123", "new_password2": "x"})
     assert again.status_code == 410
+
+
+def test_an_account_deleted_while_its_password_is_chosen_stays_deleted(
+    mailoutbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    """The sign-up link found the account, then an administrator deleted it before the
+    password was saved: choosing the password does not bring the account back."""
+    with django_capture_on_commit_callbacks(execute=True):
+        signup_request(email="grace@example.test", name="Grace")
+    uidb64, token = mailed_link(mailoutbox[-1]).rstrip("/").split("/")[-2:]
+    user = signup_user(uidb64=uidb64, token=token)
+    assert user is not None
+    User.objects.filter(pk=user.pk).delete()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        signup_complete(user=user, password=PASSWORD)
+    assert not User.objects.filter(email="grace@example.test").exists()
 
 
 @pytest.mark.django_db(transaction=True)  # mail goes out on commit

@@ -190,8 +190,14 @@ def test_it_returns_to_this_site_only_after_sign_up(world: World, mailoutbox: li
     ):
         Client().post("/accounts/signup/", {"email": email, "next": next_url})
         link = re.findall(r"http\S+", mailoutbox[-1].body)[0]
-        done = Client().post(link, {**password, "next": next_url})
+        # The emailed link itself remembers where to return: its form posts back to it.
+        done = Client().post(link, password)
         assert done.headers["Location"] == lands
+    # Another site slipped into the password form is refused there too.
+    Client().post("/accounts/signup/", {"email": "third@acme.test"})
+    link = re.findall(r"http\S+", mailoutbox[-1].body)[0]
+    done = Client().post(link, {**password, "next": "https://evil.example/"})
+    assert done.headers["Location"] == "/orgs/"
 
 
 def test_it_lowers_the_repository_upload_limit_within_the_server_limit(

@@ -24,6 +24,7 @@ from registry.services import file_delete
 from registry.services import release_delete
 from registry.services import release_unyank
 from registry.services import release_yank
+from registry.services import repository_create
 from registry.storage import packages_storage
 from tests.artifacts import Package
 from tests.webhooks.receiver import Receiver
@@ -103,6 +104,12 @@ def test_each_event_reaches_the_receiver_signed(
 
     published = [r for r in receiver.received if r.json["type"] == "file.published"]
     assert [r.json["version"] for r in published] == ["1.0", "3.0"]
+    # Published by the key that uploaded each file, named as the audit log names it.
+    assert kept.uploaded_by is not None
+    assert other.uploaded_by is not None
+    assert [r.json["actor"] for r in published] == [
+        f"key {kept.uploaded_by.public_id}", f"key {other.uploaded_by.public_id}",
+    ]  # fmt: skip
     others = [r.json["type"] for r in receiver.received if r.json["type"] != "file.published"]
     # publish() makes an upload key for each file: key.created thrice before ours.
     assert [t for t in others if t != "key.created"] == [
@@ -125,11 +132,35 @@ def test_each_event_reaches_the_receiver_signed(
     assert "does not match" in by_type["file.rejected"]["reason"]
     assert by_type["file.deleted"]["filename"] == other.filename
     assert by_type["key.revoked"]["key"] == new_key.api_key.public_id
-    assert by_type["member.added"]["member"] == "dev@acme.test"
-    assert by_type["member.removed"]["actor"] == "owner@acme.test"
+    assert by_type["member.added"] | {"id": "", "created_at": ""} == {
+        "id": "", "created_at": "", "type": "member.added", "organization": "acme",
+        "member": "dev@acme.test", "role": "member", "actor": "dev@acme.test",
+    }  # fmt: skip
+    assert by_type["member.removed"] | {"id": "", "created_at": ""} == {
+        "id": "", "created_at": "", "type": "member.removed", "organization": "acme",
+        "member": "dev@acme.test", "role": "member", "actor": "owner@acme.test",
+    }  # fmt: skip
     assert Delivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == len(
         receiver.received
     )
+
+
+def test_a_webhook_for_one_repository_hears_only_about_that_repository(
+    tenant: Tenant, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    organization = tenant.repository.organization
+    webhook_create(
+        actor=tenant.owner, organization=organization, url=receiver.url,
+        events=["release.yanked"], repository=tenant.repository,
+    )  # fmt: skip
+    other = repository_create(organization=organization, actor=tenant.owner, slug="other")
+    for repository in (other, tenant.repository):
+        release = publish(repository, Package("demo", "1.0")).release
+        with django_capture_on_commit_callbacks(execute=True):
+            release_yank(release=release, actor=tenant.owner)
+    assert [(r.json["type"], r.json["repository"]) for r in receiver.received] == [
+        ("release.yanked", "main"),
+    ]
 
 
 def test_a_rolled_back_change_sends_nothing(tenant: Tenant, receiver: Receiver) -> None:
