@@ -52,8 +52,6 @@ class Event:
     repository_id: int | None = None
     subject: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     actor: str = ""
-    # The audit event recording the same fact, when there is one.
-    audit_id: int | None = None
     id: str = field(default_factory=lambda: f"evt_{uuid.uuid4().hex}")
     occurred_at: datetime = field(default_factory=timezone.now)
 

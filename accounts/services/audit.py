@@ -48,7 +48,7 @@ def audit_record(
     """Write one audit event. `actor` is a User, an ApiKey, or None for the system.
 
     With `event`, the same fact is also told to event listeners (webhooks) once the
-    transaction commits, under this record's id, time and actor: the audit log stays the one
+    transaction commits, with this record's time and actor: the audit log stays the one
     record of what happened. `repository_id` and `subject` say what it is about."""
     record = AuditEvent.objects.create(
         organization=organization,
@@ -66,7 +66,6 @@ def audit_record(
                 repository_id=repository_id,
                 subject=MappingProxyType(dict(subject or {})),
                 actor=record.actor_label,
-                audit_id=record.pk,
                 occurred_at=record.created_at,
             )
         )
