@@ -65,6 +65,9 @@ def test_it_renames_for_admins_and_refuses_members(world: World) -> None:
 def test_a_renamed_organization_answers_at_its_former_slug_and_says_until_when(
     world: World,
 ) -> None:
+    # Another organization's former slug is its own business, never listed as acme's.
+    globex = as_actor(world, "b_member").patch("orgs/globex/", {"slug": "globex-inc"}).json()
+    assert [f["slug"] for f in globex["former_slugs"]] == ["globex"]
     admin = as_actor(world, "admin")
     renamed = admin.patch("orgs/acme/", {"slug": "acme-corp"}).json()
     assert [f["slug"] for f in renamed["former_slugs"]] == ["acme"]
