@@ -4,10 +4,13 @@ visitor who is not logged in sees what the link is for."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import Invitation
 from accounts.models import Membership
@@ -82,3 +85,15 @@ def test_a_visitor_who_is_not_logged_in_sees_what_the_link_is_for(world: World) 
     # Nothing is accepted without logging in.
     assert Client().post(path).status_code == 200
     assert not Membership.objects.filter(user__email="erin@acme.test").exists()
+
+
+def test_the_members_page_lists_invitations_newest_first_even_sent_in_one_instant(
+    world: World,
+) -> None:
+    # A coarse clock stamps several invitations alike: the later one still comes first.
+    with time_machine.travel(timezone.now(), tick=False):
+        for name in ("ann", "ben", "cat"):
+            _invite(world, f"{name}@acme.test", Role.MEMBER)
+    page = as_user(world, "owner").get("/orgs/acme/members/").content.decode()
+    listed = re.findall(r"<tr><td>(ann|ben|cat)@acme\.test</td>", page)
+    assert listed == ["cat", "ben", "ann"]

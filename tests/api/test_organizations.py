@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.core import mail
 from django.utils import timezone
 
@@ -65,6 +66,9 @@ def test_it_renames_for_admins_and_refuses_members(world: World) -> None:
 def test_a_renamed_organization_answers_at_its_former_slug_and_says_until_when(
     world: World,
 ) -> None:
+    # Another organization's former slug is its own business, never listed as acme's.
+    globex = as_actor(world, "b_member").patch("orgs/globex/", {"slug": "globex-inc"}).json()
+    assert [f["slug"] for f in globex["former_slugs"]] == ["globex"]
     admin = as_actor(world, "admin")
     renamed = admin.patch("orgs/acme/", {"slug": "acme-corp"}).json()
     assert [f["slug"] for f in renamed["former_slugs"]] == ["acme"]
@@ -73,6 +77,17 @@ def test_a_renamed_organization_answers_at_its_former_slug_and_says_until_when(
     assert as_actor(world, "b_member").get("orgs/acme/").status_code == 404
     back = admin.patch("orgs/acme-corp/", {"slug": "acme"}).json()
     assert [f["slug"] for f in back["former_slugs"]] == ["acme-corp"]
+
+
+def test_a_former_slug_stops_answering_people_and_keys_once_it_expires(world: World) -> None:
+    as_actor(world, "admin").patch("orgs/acme/", {"slug": "acme-corp"})
+    for actor in ("admin", "key_read"):
+        assert as_actor(world, actor).get("orgs/acme/").json()["slug"] == "acme-corp"
+    # Past the 90 days the former slug answered for, it is missing like any unknown slug.
+    with time_machine.travel(timezone.now() + timedelta(days=91)):
+        for actor in ("admin", "key_read"):
+            assert as_actor(world, actor).get("orgs/acme/").status_code == 404
+            assert as_actor(world, actor).get("orgs/acme-corp/").status_code == 200
 
 
 def test_it_deletes_an_organization_for_owners_only(world: World) -> None:
