@@ -5,6 +5,9 @@ and that the upstream password never reaches a page."""
 from __future__ import annotations
 
 import re
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -219,6 +222,48 @@ def test_it_shows_and_purges_a_proxys_cache(world: World) -> None:
         (None, "admin@acme.test"),
     ]
     assert "Nothing cached yet" in text(admin.get("/orgs/acme/repos/mirror/"))
+
+
+def _cache_card(page: str) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """The proxy page's cache totals (label: value) and its rows (name, files, stored)."""
+    card = page[page.index('aria-label="Cache"') :]
+    totals = dict(re.findall(r'<span class="muted small">([\w ]+)</span><strong>([^<]*)<', card))
+    rows = re.findall(
+        r'<td><strong>([\w-]+)</strong>.*?</td>\s*<td class="num">(\d+)</td>\s*'
+        r'<td class="num">([^<]+)</td>',
+        card,
+    )
+    return totals, rows
+
+
+def test_it_counts_what_a_proxy_cached_in_total_and_project_by_project(world: World) -> None:
+    admin = as_user(world, "admin")
+    proxy = _proxy(world)
+    empty = _cache_card(text(admin.get("/orgs/acme/repos/mirror/")))
+    assert empty == (
+        {"Projects": "0", "Files": "0", "Stored": "0\xa0bytes", "Last refresh": "never"},
+        [],
+    )
+    cached_project(proxy, "zope", [10, 20, 30])
+    cached_project(proxy, "attrs", [])
+    cached_project(proxy, "django", [2048, 1024], error="The upstream answered 503.")
+    refreshed = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+    CachedProject.objects.filter(name="django").update(fetched_at=refreshed)
+    CachedProject.objects.exclude(name="django").update(fetched_at=refreshed - timedelta(days=9))
+    # Another proxy's cache counts only there.
+    other = repository_create(
+        organization=world.org_a, actor=world.users["owner"], slug="mirror2", kind="proxy"
+    )
+    cached_project(other, "numpy", [4096])
+    totals, rows = _cache_card(text(admin.get("/orgs/acme/repos/mirror/")))
+    assert totals == {
+        "Projects": "3", "Files": "5", "Stored": "3.1\xa0KB", "Last refresh": "2026-03-04 05:06",
+    }  # fmt: skip
+    assert rows == [
+        ("attrs", "0", "0\xa0bytes"),
+        ("django", "2", "3.0\xa0KB"),
+        ("zope", "3", "60\xa0bytes"),
+    ]
 
 
 def test_it_adds_and_removes_upstream_overrides(world: World) -> None:
