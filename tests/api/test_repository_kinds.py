@@ -134,25 +134,31 @@ def test_it_shows_and_purges_what_a_proxy_cached(world: World) -> None:
     proxy = _proxy(world)
     cached_project(proxy, "django", [100, 250])
     cached_project(proxy, "requests", [40], error="The upstream did not answer within 10 seconds.")
+    # A page fetched, none of its files yet: listed first by name, with no files and 0 bytes.
+    cached_project(proxy, "attrs", [])
     admin = as_actor(world, "admin")
     cached = admin.get("orgs/acme/repos/mirror/cache/").json()["results"]
     assert [(p["name"], p["file_count"], p["stored_bytes"]) for p in cached] == [
+        ("attrs", 0, 0),
         ("django", 2, 350),
         ("requests", 1, 40),
     ]
-    assert cached[1]["last_error"] == "The upstream did not answer within 10 seconds."
-    assert cached[0]["fetched_at"] is not None
+    assert cached[2]["last_error"] == "The upstream did not answer within 10 seconds."
+    assert cached[1]["fetched_at"] is not None
     one = admin.delete("orgs/acme/repos/mirror/cache/Requests/")
     assert (one.status_code, one.json()) == (200, {"purged": 1})
-    assert list(CachedProject.objects.values_list("normalized_name", flat=True)) == ["django"]
+    assert sorted(CachedProject.objects.values_list("normalized_name", flat=True)) == [
+        "attrs",
+        "django",
+    ]
     everything = admin.delete("orgs/acme/repos/mirror/cache/")
-    assert everything.json() == {"purged": 1}
+    assert everything.json() == {"purged": 2}
     assert not CachedProject.objects.exists()
     assert not CachedFile.objects.exists()
     purges = AuditEvent.objects.filter(action="repository.purge").order_by("pk")
     assert [(e.details["project"], e.details["projects"]) for e in purges] == [
         ("Requests", 1),
-        (None, 1),
+        (None, 2),
     ]
     hosted = admin.get("orgs/acme/repos/main/cache/")
     assert hosted.status_code == 404
