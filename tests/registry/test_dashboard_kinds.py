@@ -382,3 +382,30 @@ def test_it_shows_readers_the_upstream_without_credentials(world: World) -> None
         page = text(reader.get(url))
         assert "https://mirror.example:8443/simple/" in page, url
         assert "url-secret" not in page, url
+
+
+def test_a_member_names_the_virtual_repositories_it_belongs_to_by_slug_at_one_cost(
+    world: World,
+) -> None:
+    reader = as_user(world, "reader")
+    counts = []
+    for slug in ("zeta", "alpha", "mid"):
+        repository_create(
+            organization=world.org_a, actor=world.users["owner"], slug=slug, kind="virtual",
+            members=["main"], upload_target="main",
+        )  # fmt: skip
+        counts.append(
+            (
+                _queries(reader, "/orgs/acme/repos/main/"),
+                _queries(reader, "/orgs/acme/repos/main/connect/"),
+            )
+        )
+    assert counts[0] == counts[2]
+    page = text(reader.get("/orgs/acme/repos/main/"))
+    part_of = page[page.index("Part of") :].split("</p>")[0]
+    assert re.findall(r'<a href="/orgs/acme/repos/([\w-]+)/">', part_of) == ["alpha", "mid", "zeta"]
+    connect = text(reader.get("/orgs/acme/repos/main/connect/"))
+    parents = re.findall(r'To install, use <a href="[^"]+">([\w-]+)</a>', connect)
+    assert parents == ["alpha", "mid", "zeta"]
+    # Only virtual repositories of its own organization that list it.
+    assert "Part of" not in text(reader.get("/orgs/acme/repos/other/"))
