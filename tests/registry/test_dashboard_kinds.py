@@ -110,6 +110,23 @@ def test_it_creates_each_kind_through_the_new_repository_form(world: World) -> N
     assert rows == kinds
 
 
+def _upload_targets(page: str) -> list[str]:
+    select = re.search(r'<select name="upload_target".*?</select>', page, re.S)
+    assert select is not None
+    return re.findall(r'<option value="([^"]*)"', select.group(0))
+
+
+def test_it_offers_only_the_organizations_hosted_repositories_as_upload_target(
+    world: World,
+) -> None:
+    _proxy(world)
+    _virtual(world)
+    admin = as_user(world, "admin")
+    assert _upload_targets(text(admin.get(NEW))) == ["", "main", "other"]
+    settings_page = text(admin.get("/orgs/acme/repos/combined/settings/"))
+    assert _upload_targets(settings_page) == ["", "main", "other"]
+
+
 def test_it_shows_what_the_services_refuse_under_the_field(world: World) -> None:
     admin = as_user(world, "admin")
     bad_rule = admin.post(
