@@ -185,6 +185,11 @@ def test_it_adds_and_removes_an_upstream_override_with_its_reason(world: World) 
     hosted = owner.send("PUT", "orgs/acme/repos/main/overrides/acme-lib/", {})
     assert hosted.status_code == 400
     assert "only virtual repositories" in error(hosted)["message"]
+    hosted_list = owner.get("orgs/acme/repos/main/overrides/")
+    assert (hosted_list.status_code, error(hosted_list)["message"]) == (
+        404,
+        "'acme/main' is a hosted repository; only virtual repositories have upstream overrides.",
+    )
 
 
 def test_it_lets_no_member_reader_or_key_change_kinds_caches_or_overrides(world: World) -> None:
