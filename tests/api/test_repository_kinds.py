@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEvent
@@ -39,6 +41,24 @@ def _virtual(world: World, members: list[str], **options: object) -> Repository:
         members=members,
         **options,
     )
+
+
+def test_the_repository_list_costs_the_same_however_many_members_a_virtual_one_has(
+    world: World,
+) -> None:
+    _proxy(world)
+    _virtual(world, ["main", "mirror"])
+    owner = as_actor(world, "owner")
+    costs, listed = [], []
+    for members in (["main", "mirror"], ["other", "mirror", "main"]):
+        assert owner.patch("orgs/acme/repos/all/", {"members": members}).status_code == 200
+        owner.get("orgs/acme/repos/")
+        with CaptureQueriesContext(connection) as queries:
+            body = owner.get("orgs/acme/repos/").json()
+        costs.append(len(queries))
+        listed.append({r["slug"]: r["members"] for r in body["results"]}["all"])
+    assert listed == [["main", "mirror"], ["other", "mirror", "main"]]
+    assert costs[0] == costs[1]
 
 
 def test_it_creates_a_proxy_and_never_shows_its_password(world: World) -> None:
