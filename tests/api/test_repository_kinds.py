@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import AuditEvent
@@ -39,6 +41,24 @@ def _virtual(world: World, members: list[str], **options: object) -> Repository:
         members=members,
         **options,
     )
+
+
+def test_the_repository_list_costs_the_same_however_many_members_a_virtual_one_has(
+    world: World,
+) -> None:
+    _proxy(world)
+    _virtual(world, ["main", "mirror"])
+    owner = as_actor(world, "owner")
+    costs, listed = [], []
+    for members in (["main", "mirror"], ["other", "mirror", "main"]):
+        assert owner.patch("orgs/acme/repos/all/", {"members": members}).status_code == 200
+        owner.get("orgs/acme/repos/")
+        with CaptureQueriesContext(connection) as queries:
+            body = owner.get("orgs/acme/repos/").json()
+        costs.append(len(queries))
+        listed.append({r["slug"]: r["members"] for r in body["results"]}["all"])
+    assert listed == [["main", "mirror"], ["other", "mirror", "main"]]
+    assert costs[0] == costs[1]
 
 
 def test_it_creates_a_proxy_and_never_shows_its_password(world: World) -> None:
@@ -134,25 +154,31 @@ def test_it_shows_and_purges_what_a_proxy_cached(world: World) -> None:
     proxy = _proxy(world)
     cached_project(proxy, "django", [100, 250])
     cached_project(proxy, "requests", [40], error="The upstream did not answer within 10 seconds.")
+    # A page fetched, none of its files yet: listed first by name, with no files and 0 bytes.
+    cached_project(proxy, "attrs", [])
     admin = as_actor(world, "admin")
     cached = admin.get("orgs/acme/repos/mirror/cache/").json()["results"]
     assert [(p["name"], p["file_count"], p["stored_bytes"]) for p in cached] == [
+        ("attrs", 0, 0),
         ("django", 2, 350),
         ("requests", 1, 40),
     ]
-    assert cached[1]["last_error"] == "The upstream did not answer within 10 seconds."
-    assert cached[0]["fetched_at"] is not None
+    assert cached[2]["last_error"] == "The upstream did not answer within 10 seconds."
+    assert cached[1]["fetched_at"] is not None
     one = admin.delete("orgs/acme/repos/mirror/cache/Requests/")
     assert (one.status_code, one.json()) == (200, {"purged": 1})
-    assert list(CachedProject.objects.values_list("normalized_name", flat=True)) == ["django"]
+    assert sorted(CachedProject.objects.values_list("normalized_name", flat=True)) == [
+        "attrs",
+        "django",
+    ]
     everything = admin.delete("orgs/acme/repos/mirror/cache/")
-    assert everything.json() == {"purged": 1}
+    assert everything.json() == {"purged": 2}
     assert not CachedProject.objects.exists()
     assert not CachedFile.objects.exists()
     purges = AuditEvent.objects.filter(action="repository.purge").order_by("pk")
     assert [(e.details["project"], e.details["projects"]) for e in purges] == [
         ("Requests", 1),
-        (None, 1),
+        (None, 2),
     ]
     hosted = admin.get("orgs/acme/repos/main/cache/")
     assert hosted.status_code == 404
@@ -179,6 +205,11 @@ def test_it_adds_and_removes_an_upstream_override_with_its_reason(world: World) 
     hosted = owner.send("PUT", "orgs/acme/repos/main/overrides/acme-lib/", {})
     assert hosted.status_code == 400
     assert "only virtual repositories" in error(hosted)["message"]
+    hosted_list = owner.get("orgs/acme/repos/main/overrides/")
+    assert (hosted_list.status_code, error(hosted_list)["message"]) == (
+        404,
+        "'acme/main' is a hosted repository; only virtual repositories have upstream overrides.",
+    )
 
 
 def test_it_lets_no_member_reader_or_key_change_kinds_caches_or_overrides(world: World) -> None:

@@ -6,13 +6,19 @@ rule, and a stranger finds nothing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import AuditEvent
+from accounts.models import OrganizationSlugAlias
 from accounts.models import User
+from accounts.services import organization_update
 from registry.models import Project
 from registry.models import Release
+from registry.models import RepositorySlugAlias
 from registry.services import repository_update
 from tests.world import World
 
@@ -62,6 +68,9 @@ def test_owners_make_a_badge_public_showing_only_name_and_version(world: World) 
     assert (anonymous.status_code, anonymous["Cache-Control"]) == (200, "public, max-age=300")
     texts = {t for t in anonymous.content.decode().split(">") if t.endswith("</text")}
     assert {t.removesuffix("</text") for t in texts} == {"acme-lib", "1.0"}
+    # Only that project's: another of the repository keeps its badge private.
+    Project.objects.create(repository=world.repo_a, name="Acme-Tools", normalized_name="acme-tools")
+    assert Client().get(BADGE.replace("acme-lib", "acme-tools")).status_code == 404
     # The rest of the project stays private.
     assert Client().get(PAGE).status_code == 302  # to the login page
     assert logged_in(world.users["b_member"]).get(PAGE).status_code == 404
@@ -74,6 +83,37 @@ def test_owners_make_a_badge_public_showing_only_name_and_version(world: World) 
     assert admin.post(renamed.replace("badge.svg", "badge/"), {}).status_code == 302
     assert Client().get(BADGE).status_code == 404
     assert Client().get(renamed).status_code == 404
+
+
+def test_a_badge_answers_under_former_slugs_until_they_expire_and_under_no_other(
+    world: World,
+) -> None:
+    organization_update(
+        organization=world.org_a, actor=world.users["owner"], name="Acme", slug="acme-corp"
+    )
+    repository_update(repository=world.repo_a, actor=world.users["admin"], slug="core")
+    # A member reads the private badge under the former slugs as it is, not a redirect.
+    private = logged_in(world.users["reader"]).get(BADGE)
+    assert (private.status_code, private["Content-Type"]) == (200, "image/svg+xml")
+    assert Client().get(BADGE).status_code == 404
+    now = "/orgs/acme-corp/repos/core/projects/acme-lib/badge"
+    assert logged_in(world.users["admin"]).post(f"{now}/", {"public": "on"}).status_code == 302
+    former_org = "/orgs/acme/repos/core/projects/acme-lib/badge.svg"
+    former_repo = "/orgs/acme-corp/repos/main/projects/acme-lib/badge.svg"
+    for url in (f"{now}.svg", BADGE, former_org, former_repo):
+        assert Client().get(url).status_code == 200, url
+    # A slug the project never had finds nothing, while its former ones still answer.
+    for url in (
+        "/orgs/nowhere/repos/core/projects/acme-lib/badge.svg",
+        "/orgs/acme-corp/repos/nowhere/projects/acme-lib/badge.svg",
+    ):
+        assert Client().get(url).status_code == 404, url
+    past = timezone.now() - timedelta(seconds=1)
+    OrganizationSlugAlias.objects.update(expires_at=past)
+    RepositorySlugAlias.objects.update(expires_at=past)
+    for url in (BADGE, former_org, former_repo):
+        assert Client().get(url).status_code == 404, url
+    assert Client().get(f"{now}.svg").status_code == 200
 
 
 def test_the_files_table_links_downloads_that_work_with_a_session_only_for_readers(

@@ -5,6 +5,9 @@ and that the upstream password never reaches a page."""
 from __future__ import annotations
 
 import re
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -105,6 +108,23 @@ def test_it_creates_each_kind_through_the_new_repository_form(world: World) -> N
         re.findall(r"<strong>([\w-]+)</strong></a>.*?<span class=\"badge\"[^>]*>(\w+)<", page, re.S)
     )
     assert rows == kinds
+
+
+def _upload_targets(page: str) -> list[str]:
+    select = re.search(r'<select name="upload_target".*?</select>', page, re.S)
+    assert select is not None
+    return re.findall(r'<option value="([^"]*)"', select.group(0))
+
+
+def test_it_offers_only_the_organizations_hosted_repositories_as_upload_target(
+    world: World,
+) -> None:
+    _proxy(world)
+    _virtual(world)
+    admin = as_user(world, "admin")
+    assert _upload_targets(text(admin.get(NEW))) == ["", "main", "other"]
+    settings_page = text(admin.get("/orgs/acme/repos/combined/settings/"))
+    assert _upload_targets(settings_page) == ["", "main", "other"]
 
 
 def test_it_shows_what_the_services_refuse_under_the_field(world: World) -> None:
@@ -219,6 +239,48 @@ def test_it_shows_and_purges_a_proxys_cache(world: World) -> None:
         (None, "admin@acme.test"),
     ]
     assert "Nothing cached yet" in text(admin.get("/orgs/acme/repos/mirror/"))
+
+
+def _cache_card(page: str) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """The proxy page's cache totals (label: value) and its rows (name, files, stored)."""
+    card = page[page.index('aria-label="Cache"') :]
+    totals = dict(re.findall(r'<span class="muted small">([\w ]+)</span><strong>([^<]*)<', card))
+    rows = re.findall(
+        r'<td><strong>([\w-]+)</strong>.*?</td>\s*<td class="num">(\d+)</td>\s*'
+        r'<td class="num">([^<]+)</td>',
+        card,
+    )
+    return totals, rows
+
+
+def test_it_counts_what_a_proxy_cached_in_total_and_project_by_project(world: World) -> None:
+    admin = as_user(world, "admin")
+    proxy = _proxy(world)
+    empty = _cache_card(text(admin.get("/orgs/acme/repos/mirror/")))
+    assert empty == (
+        {"Projects": "0", "Files": "0", "Stored": "0\xa0bytes", "Last refresh": "never"},
+        [],
+    )
+    cached_project(proxy, "zope", [10, 20, 30])
+    cached_project(proxy, "attrs", [])
+    cached_project(proxy, "django", [2048, 1024], error="The upstream answered 503.")
+    refreshed = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+    CachedProject.objects.filter(name="django").update(fetched_at=refreshed)
+    CachedProject.objects.exclude(name="django").update(fetched_at=refreshed - timedelta(days=9))
+    # Another proxy's cache counts only there.
+    other = repository_create(
+        organization=world.org_a, actor=world.users["owner"], slug="mirror2", kind="proxy"
+    )
+    cached_project(other, "numpy", [4096])
+    totals, rows = _cache_card(text(admin.get("/orgs/acme/repos/mirror/")))
+    assert totals == {
+        "Projects": "3", "Files": "5", "Stored": "3.1\xa0KB", "Last refresh": "2026-03-04 05:06",
+    }  # fmt: skip
+    assert rows == [
+        ("attrs", "0", "0\xa0bytes"),
+        ("django", "2", "3.0\xa0KB"),
+        ("zope", "3", "60\xa0bytes"),
+    ]
 
 
 def test_it_adds_and_removes_upstream_overrides(world: World) -> None:
@@ -337,3 +399,30 @@ def test_it_shows_readers_the_upstream_without_credentials(world: World) -> None
         page = text(reader.get(url))
         assert "https://mirror.example:8443/simple/" in page, url
         assert "url-secret" not in page, url
+
+
+def test_a_member_names_the_virtual_repositories_it_belongs_to_by_slug_at_one_cost(
+    world: World,
+) -> None:
+    reader = as_user(world, "reader")
+    counts = []
+    for slug in ("zeta", "alpha", "mid"):
+        repository_create(
+            organization=world.org_a, actor=world.users["owner"], slug=slug, kind="virtual",
+            members=["main"], upload_target="main",
+        )  # fmt: skip
+        counts.append(
+            (
+                _queries(reader, "/orgs/acme/repos/main/"),
+                _queries(reader, "/orgs/acme/repos/main/connect/"),
+            )
+        )
+    assert counts[0] == counts[2]
+    page = text(reader.get("/orgs/acme/repos/main/"))
+    part_of = page[page.index("Part of") :].split("</p>")[0]
+    assert re.findall(r'<a href="/orgs/acme/repos/([\w-]+)/">', part_of) == ["alpha", "mid", "zeta"]
+    connect = text(reader.get("/orgs/acme/repos/main/connect/"))
+    parents = re.findall(r'To install, use <a href="[^"]+">([\w-]+)</a>', connect)
+    assert parents == ["alpha", "mid", "zeta"]
+    # Only virtual repositories of its own organization that list it.
+    assert "Part of" not in text(reader.get("/orgs/acme/repos/other/"))

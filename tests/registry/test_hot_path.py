@@ -300,6 +300,21 @@ def test_former_slugs_stop_answering_when_expired_taken_or_renamed_back(
     assert not RepositorySlugAlias.objects.exists()
 
 
+def test_a_former_repository_slug_stops_answering_when_it_expires_even_while_warm(
+    warm: tuple[Client, dict[str, tuple[str, str, int]]], tenant: Tenant
+) -> None:
+    client, _ = warm
+    repository_update(repository=tenant.repository, actor=tenant.owner, slug="core")
+    soon = timezone.now() + timedelta(seconds=20)
+    RepositorySlugAlias.objects.filter(slug="main").update(expires_at=soon)
+    project = "/acme/main/simple/demo/"
+    _read_thrice(client, project)
+    # Well within what memory keeps (HOT_CACHE_SECONDS), but past the former slug's end.
+    with time_machine.travel(soon + timedelta(seconds=1)):
+        assert _get(client, project, JSON) == 404
+        assert _get(client, "/acme/core/simple/demo/", JSON) == 200
+
+
 def test_a_new_repository_or_organization_taking_a_former_slug_wins(
     warm: tuple[Client, dict[str, tuple[str, str, int]]], tenant: Tenant
 ) -> None:
