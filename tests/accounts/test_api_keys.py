@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.models import AuditEvent
+from accounts.models import Organization
 from accounts.models import User
 from accounts.services import api_key_authenticate
 from accounts.services import api_key_create
@@ -41,6 +42,20 @@ def test_its_tokens_have_the_documented_shape(organization) -> None:
         new = api_key_create(organization=organization, name=f"ci-{n}")
         assert re.fullmatch(r"whk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}", new.token), new.token
         assert new.token.split("_")[1] == new.api_key.public_id
+
+
+def test_it_authenticates_a_token_whose_secret_holds_underscores(
+    organization: Organization,
+) -> None:
+    """Secrets are URL-safe base64, so about half of them hold an `_`: the token is split at
+    its first `_` after the prefix, the one that ends the public id."""
+    for n in range(100):
+        new = api_key_create(organization=organization, name=f"ci-{n}")
+        if "_" in new.token.split("_", 2)[2]:
+            break
+    else:
+        pytest.fail("no secret with an underscore in 100 keys")
+    assert api_key_authenticate(new.token) == new.api_key
 
 
 def test_it_stores_no_recoverable_form_of_the_secret(organization) -> None:
@@ -144,6 +159,23 @@ def test_a_new_keys_audit_event_records_what_it_may_do(world: World) -> None:
         "name": "ci", "scope": "upload", "personal": False, "all_repositories": False,
         "repositories": [world.repo_a.slug], "expires_at": None, "allowed_networks": [],
         "upload_project": "acme-lib",
+    }  # fmt: skip
+
+
+def test_a_new_keys_audit_event_records_its_management_scopes_expiry_and_networks(
+    world: World,
+) -> None:
+    expires_at = timezone.now() + timedelta(days=30)
+    new = api_key_create(
+        organization=world.org_a, name="laptop", scope="read", user=world.users["admin"],
+        management_scopes=["manage:keys", "yank"], expires_at=expires_at,
+        allowed_networks=[" 10.0.0.0/8 ", "", "192.0.2.0/24"],
+    )  # fmt: skip
+    event = AuditEvent.objects.get(action="api_key.create", target=f"key {new.api_key.public_id}")
+    assert event.details == {
+        "name": "laptop", "scope": "read", "management_scopes": ["manage:keys", "yank"],
+        "personal": True, "all_repositories": True, "repositories": [],
+        "expires_at": expires_at.isoformat(), "allowed_networks": ["10.0.0.0/8", "192.0.2.0/24"],
     }  # fmt: skip
 
 
