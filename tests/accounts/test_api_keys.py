@@ -16,6 +16,8 @@ from accounts.models import User
 from accounts.services import api_key_authenticate
 from accounts.services import api_key_create
 from accounts.services import api_key_issue
+from accounts.services import api_key_revoke
+from accounts.services import api_key_rotate
 from accounts.services import organization_get_or_create
 from tests.world import World
 
@@ -187,3 +189,17 @@ def test_a_key_a_person_issues_uploads_to_any_project(world: World) -> None:
     assert new.api_key.upload_project == ""
     event = AuditEvent.objects.get(action="api_key.create", target=f"key {new.api_key.public_id}")
     assert "upload_project" not in event.details
+
+
+def test_it_lets_a_member_manage_no_key_but_their_own_personal_one(world: World) -> None:
+    """The pages and the API show such a member only their own personal keys; the services
+    hold the same line for any caller that found a key some other way."""
+    member = world.users["member"]
+    for name in ("upload", "demoted"):  # the organization's key, another member's personal key
+        key = ApiKey.objects.get(name=name)
+        for manage in (api_key_revoke, api_key_rotate):
+            with pytest.raises(PermissionDenied) as refused:
+                manage(api_key=key, actor=member)
+            assert str(refused.value) == "You may not manage this key."
+        key.refresh_from_db()
+        assert key.revoked_at is None
