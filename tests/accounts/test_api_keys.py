@@ -11,10 +11,13 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.models import AuditEvent
+from accounts.models import Organization
 from accounts.models import User
 from accounts.services import api_key_authenticate
 from accounts.services import api_key_create
 from accounts.services import api_key_issue
+from accounts.services import api_key_revoke
+from accounts.services import api_key_rotate
 from accounts.services import organization_get_or_create
 from tests.world import World
 
@@ -41,6 +44,20 @@ def test_its_tokens_have_the_documented_shape(organization) -> None:
         new = api_key_create(organization=organization, name=f"ci-{n}")
         assert re.fullmatch(r"whk_[a-z0-9]{12}_[A-Za-z0-9_-]{43}", new.token), new.token
         assert new.token.split("_")[1] == new.api_key.public_id
+
+
+def test_it_authenticates_a_token_whose_secret_holds_underscores(
+    organization: Organization,
+) -> None:
+    """Secrets are URL-safe base64, so about half of them hold an `_`: the token is split at
+    its first `_` after the prefix, the one that ends the public id."""
+    for n in range(100):
+        new = api_key_create(organization=organization, name=f"ci-{n}")
+        if "_" in new.token.split("_", 2)[2]:
+            break
+    else:
+        pytest.fail("no secret with an underscore in 100 keys")
+    assert api_key_authenticate(new.token) == new.api_key
 
 
 def test_it_stores_no_recoverable_form_of_the_secret(organization) -> None:
@@ -147,6 +164,23 @@ def test_a_new_keys_audit_event_records_what_it_may_do(world: World) -> None:
     }  # fmt: skip
 
 
+def test_a_new_keys_audit_event_records_its_management_scopes_expiry_and_networks(
+    world: World,
+) -> None:
+    expires_at = timezone.now() + timedelta(days=30)
+    new = api_key_create(
+        organization=world.org_a, name="laptop", scope="read", user=world.users["admin"],
+        management_scopes=["manage:keys", "yank"], expires_at=expires_at,
+        allowed_networks=[" 10.0.0.0/8 ", "", "192.0.2.0/24"],
+    )  # fmt: skip
+    event = AuditEvent.objects.get(action="api_key.create", target=f"key {new.api_key.public_id}")
+    assert event.details == {
+        "name": "laptop", "scope": "read", "management_scopes": ["manage:keys", "yank"],
+        "personal": True, "all_repositories": True, "repositories": [],
+        "expires_at": expires_at.isoformat(), "allowed_networks": ["10.0.0.0/8", "192.0.2.0/24"],
+    }  # fmt: skip
+
+
 def test_a_key_a_person_issues_uploads_to_any_project(world: World) -> None:
     new = api_key_issue(
         actor=world.users["owner"], organization=world.org_a, name="ci", scope="upload",
@@ -155,3 +189,17 @@ def test_a_key_a_person_issues_uploads_to_any_project(world: World) -> None:
     assert new.api_key.upload_project == ""
     event = AuditEvent.objects.get(action="api_key.create", target=f"key {new.api_key.public_id}")
     assert "upload_project" not in event.details
+
+
+def test_it_lets_a_member_manage_no_key_but_their_own_personal_one(world: World) -> None:
+    """The pages and the API show such a member only their own personal keys; the services
+    hold the same line for any caller that found a key some other way."""
+    member = world.users["member"]
+    for name in ("upload", "demoted"):  # the organization's key, another member's personal key
+        key = ApiKey.objects.get(name=name)
+        for manage in (api_key_revoke, api_key_rotate):
+            with pytest.raises(PermissionDenied) as refused:
+                manage(api_key=key, actor=member)
+            assert str(refused.value) == "You may not manage this key."
+        key.refresh_from_db()
+        assert key.revoked_at is None

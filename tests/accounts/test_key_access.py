@@ -25,6 +25,7 @@ from accounts.models import User
 from accounts.services import api_key_authenticate
 from accounts.services import api_key_create
 from accounts.services import api_key_rotate
+from accounts.services import api_key_used
 from accounts.services import audit_key_refusal
 from accounts.services import membership_remove
 from accounts.services import membership_set_role
@@ -164,6 +165,7 @@ def test_it_rotates_a_key_into_a_new_secret_with_the_same_settings(world: World)
     old = api_key_create(
         organization=world.org_a, name="ci", scope="upload", repositories=[world.repo_a2],
         allowed_networks=["192.0.2.0/24"], expires_at=timezone.now() + timedelta(days=3),
+        management_scopes=["yank"], upload_project="acme-lib", created_by=world.users["owner"],
     )  # fmt: skip
     new = api_key_rotate(api_key=old.api_key, actor=world.users["admin"])
     old.api_key.refresh_from_db()
@@ -172,14 +174,20 @@ def test_it_rotates_a_key_into_a_new_secret_with_the_same_settings(world: World)
     assert api_key_authenticate(old.token, source_ip="192.0.2.1") is None
     assert api_key_authenticate(new.token, source_ip="192.0.2.1") == new.api_key
     settings_of = lambda k: (  # noqa: E731
+        k.organization,
         k.name,
         k.scope,
+        k.management_scopes,
+        k.upload_project,
         k.expires_at,
         k.allowed_networks,
+        k.all_repositories,
         list(k.repositories.all()),
         k.user_id,
     )
-    assert settings_of(new.api_key) == settings_of(old.api_key)
+    assert settings_of(ApiKey.objects.get(pk=new.api_key.pk)) == settings_of(old.api_key)
+    # The new secret is the rotator's doing.
+    assert new.api_key.created_by == world.users["admin"]
 
 
 def test_it_stops_a_personal_key_when_its_user_leaves(world: World) -> None:
@@ -227,6 +235,13 @@ def test_it_writes_last_used_at_most_once_a_minute(world: World) -> None:
     ApiKey.objects.filter(pk=first.pk).update(last_used_at=stamp - timedelta(minutes=2))
     api_key_authenticate(token)
     assert ApiKey.objects.get(pk=first.pk).last_used_at > stamp - timedelta(minutes=2)
+    # Two requests that read the key at once, before either wrote: only the first writes.
+    ApiKey.objects.filter(pk=first.pk).update(last_used_at=None)
+    one, other = ApiKey.objects.get(pk=first.pk), ApiKey.objects.get(pk=first.pk)
+    api_key_used(api_key=one)
+    with time_machine.travel(timezone.now() + timedelta(seconds=5)):
+        api_key_used(api_key=other)
+    assert ApiKey.objects.get(pk=first.pk).last_used_at == one.last_used_at
 
 
 def test_it_keeps_no_key_secret_anywhere_in_the_database(world: World) -> None:

@@ -54,38 +54,58 @@ def test_it_lets_a_key_make_a_key_within_what_it_has(world: World) -> None:
     child = _issue(parent, world, scope=KeyScope.UPLOAD)
     assert child.scopes == {"read", "upload"}
     assert [r.slug for r in child.repositories.all()] == ["main"]
+    assert (child.expires_at, child.allowed_networks) == (parent.expires_at, ["10.1.0.0/16"])
     event = AuditEvent.objects.get(action="api_key.create", target=f"key {child.public_id}")
     assert event.actor_api_key == parent
     assert event.actor_label == f"key {parent.public_id}"
+
+
+REPOSITORIES = "This API key cannot grant repositories it does not cover."
+EXPIRY = "This API key expires at {expires_at}; a key it makes must expire no later."
+NETWORKS = (
+    "This API key is limited to some networks; a key it makes must be limited to networks "
+    "inside them."
+)
 
 
 @pytest.mark.parametrize(
     ("wider", "message"),
     [
         ({"management_scopes": ["yank"]}, "This API key lacks the yank scope; it cannot grant it."),
-        ({"repositories": None}, "This API key cannot grant repositories it does not cover."),
-        ({"repositories": "other"}, "This API key cannot grant repositories it does not cover."),
-        ({"expires_at": None}, "a key it makes must expire no later."),
-        ({"expires_at": "later"}, "a key it makes must expire no later."),
-        ({"allowed_networks": []}, "must be limited to networks inside them."),
-        ({"allowed_networks": ["0.0.0.0/0"]}, "must be limited to networks inside them."),
-        ({"allowed_networks": ["10.1.0.0/16", "11.0.0.0/8"]}, "networks inside them."),
+        ({"repositories": None}, REPOSITORIES),
+        ({"repositories": "other"}, REPOSITORIES),
+        ({"expires_at": None}, EXPIRY),
+        ({"expires_at": "later"}, EXPIRY),
+        ({"allowed_networks": []}, NETWORKS),
+        ({"allowed_networks": ["0.0.0.0/0"]}, NETWORKS),
+        ({"allowed_networks": ["10.1.0.0/16", "11.0.0.0/8"]}, NETWORKS),
     ],
     ids=["scope", "all-repos", "other-repo", "no-expiry", "later", "anywhere", "wider", "one-out"],
 )
 def test_it_never_lets_a_key_make_a_key_with_more_than_it_has(
     world: World, wider: dict[str, object], message: str
 ) -> None:
+    """Each refusal says, word for word, which of its own limits the key would exceed."""
     parent = _parent(world)
+    assert parent.expires_at is not None
     if wider.get("repositories") == "other":
         wider["repositories"] = [world.repo_a2]
     if wider.get("expires_at") == "later":
-        assert parent.expires_at is not None
         wider["expires_at"] = parent.expires_at + timedelta(seconds=1)
     before = ApiKey.objects.count()
-    with pytest.raises(PermissionDenied, match=message.replace(".", r"\.")):
+    with pytest.raises(PermissionDenied) as refused:
         _issue(parent, world, **wider)
+    assert str(refused.value) == message.format(expires_at=parent.expires_at.isoformat())
     assert ApiKey.objects.count() == before
+
+
+def test_a_key_limited_to_one_projects_uploads_passes_its_limit_on(world: World) -> None:
+    parent = api_key_create(
+        organization=world.org_a, name="parent", scope=KeyScope.UPLOAD,
+        management_scopes=[ManagementScope.MANAGE_KEYS], upload_project="acme-lib",
+    ).api_key  # fmt: skip
+    child = _issue(parent, world, repositories=None, expires_at=None, allowed_networks=[])
+    assert child.upload_project == "acme-lib"
 
 
 def test_it_never_lets_a_key_rotate_a_key_with_more_than_it_has(world: World) -> None:
@@ -110,6 +130,23 @@ def test_it_never_lets_a_key_rotate_a_key_with_more_than_it_has(world: World) ->
     rotation = AuditEvent.objects.get(action="api_key.rotate", target=f"key {uploader.public_id}")
     assert (made.actor_api_key, rotation.actor_api_key) == (rotator, rotator)
     assert made.actor_label == rotation.actor_label == f"key {rotator.public_id}"
+
+
+def test_a_key_that_expires_rotates_only_keys_that_expire_no_later(world: World) -> None:
+    """Measured against the rotated key's own expiry, which the new secret keeps."""
+    soon = timezone.now() + timedelta(days=1)
+    rotator = api_key_create(
+        organization=world.org_a, name="rotator", scope=KeyScope.UPLOAD,
+        management_scopes=[ManagementScope.MANAGE_KEYS], expires_at=soon + timedelta(days=1),
+    ).api_key  # fmt: skip
+    sooner = api_key_create(organization=world.org_a, name="sooner", expires_at=soon).api_key
+    new = api_key_rotate(api_key=sooner, actor=rotator)
+    assert new.api_key.expires_at == soon
+    never = ApiKey.objects.get(organization=world.org_a, name="read")
+    with pytest.raises(PermissionDenied, match="a key it makes must expire no later"):
+        api_key_rotate(api_key=never, actor=rotator)
+    never.refresh_from_db()
+    assert never.revoked_at is None
 
 
 def test_a_key_limited_to_some_repositories_rotates_only_keys_within_them(world: World) -> None:
@@ -141,9 +178,10 @@ def test_it_makes_a_personal_key_of_a_personal_keys_user_only(world: World) -> N
         organization=world.org_a, name="org", scope=KeyScope.READ,
         management_scopes=[ManagementScope.MANAGE_KEYS],
     ).api_key  # fmt: skip
-    with pytest.raises(ValidationError, match="no user"):
+    with pytest.raises(ValidationError) as refused:
         _issue(org_key, world, personal=True, repositories=None, expires_at=None,
                allowed_networks=[])  # fmt: skip
+    assert refused.value.messages == ["An organization key has no user to make a personal key for."]
     admin_key = ApiKey.objects.get(name="admin-all")
     mine = _issue(admin_key, world, personal=True, repositories=None, expires_at=None)
     assert mine.user == world.users["admin"]

@@ -80,12 +80,17 @@ def test_it_refuses_to_rotate_a_key_whose_repositories_are_all_gone(world: World
         organization=world.org_a, name="only-temp", scope=KeyScope.UPLOAD, repositories=[temp]
     )
     repository_delete(repository=temp, actor=world.users["owner"], confirm_slug="temp")
-    with pytest.raises(ValidationError, match="no repositories left"):
+    with pytest.raises(ValidationError) as refused:
         api_key_rotate(api_key=old.api_key, actor=world.users["owner"])
+    # It says what to do instead.
+    assert refused.value.messages == [
+        "This key has no repositories left (they were deleted), so it is refused everywhere; "
+        "revoke it and create a new key instead."
+    ]
     # Through the API: a clear 400, and the old key stays as refused as before.
     response = as_actor(world, "owner").post(f"orgs/acme/keys/{old.api_key.public_id}/rotate/")
     assert response.status_code == 400
-    assert "no repositories left" in error(response)["message"]
+    assert error(response)["message"] == refused.value.messages[0]
     assert ApiKey.objects.filter(organization=world.org_a, name="only-temp").count() == 1
     assert _everywhere(old.token) == dict.fromkeys(_everywhere(old.token), 404)
 
@@ -112,8 +117,12 @@ def test_it_rotates_an_all_repositories_key_into_one(world: World) -> None:
 
 
 def test_it_refuses_an_empty_limit_at_creation(world: World) -> None:
-    with pytest.raises(ValidationError, match="at least one repository"):
+    with pytest.raises(ValidationError) as refused:
         api_key_create(organization=world.org_a, name="nothing", repositories=[])
+    assert refused.value.messages == [
+        "A key limited to some repositories needs at least one repository; "
+        "or let it cover all repositories."
+    ]
     assert api_key_create(organization=world.org_a, name="all").api_key.all_repositories is True
 
 
@@ -200,8 +209,9 @@ def test_the_migration_keeps_meanings_and_closes_keys_already_widened(world: Wor
 
 def test_it_refuses_a_key_that_would_be_expired_at_birth(world: World) -> None:
     for when in (timezone.now() - timedelta(seconds=1), timezone.now()):
-        with pytest.raises(ValidationError, match="expir"):
+        with pytest.raises(ValidationError) as refused:
             api_key_create(organization=world.org_a, name="dead", expires_at=when)
+        assert refused.value.messages == ["A key's expiry must be in the future."]
     past = (timezone.now() - timedelta(days=1)).isoformat()
     response = as_actor(world, "owner").post(
         "orgs/acme/keys/", {"name": "dead", "expires_at": past}

@@ -105,7 +105,10 @@ def test_it_hides_other_keys_from_members_and_keys(world: World) -> None:
     assert as_actor(world, "b_member").get(f"orgs/acme/keys/{public_id}/").status_code == 404
     itself = as_actor(world, "key_upload")
     assert itself.get(f"orgs/acme/keys/{public_id}/").status_code == 200
-    assert itself.delete(f"orgs/acme/keys/{public_id}/").status_code == 403
+    refused = itself.delete(f"orgs/acme/keys/{public_id}/")
+    assert refused.status_code == 403
+    # A key is told which scope it lacks.
+    assert error(refused)["message"] == "This API key lacks the manage:keys scope."
     assert ApiKey.objects.get(public_id=public_id).revoked_at is None
 
 

@@ -15,6 +15,7 @@ from django.test import Client
 from accounts.models import User
 from accounts.services import api_key_create
 from accounts.services import api_key_revoke
+from accounts.services import api_key_rotate
 from accounts.services import invitation_accept
 from accounts.services import invitation_create
 from accounts.services import membership_remove
@@ -161,6 +162,35 @@ def test_a_webhook_for_one_repository_hears_only_about_that_repository(
     assert [(r.json["type"], r.json["repository"]) for r in receiver.received] == [
         ("release.yanked", "main"),
     ]
+
+
+def test_a_keys_events_name_the_key_and_the_key_that_replaced_it(
+    tenant: Tenant, receiver: Receiver, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A receiver follows a key by its public id and name, through a rotation (the old key
+    revoked, naming its successor) to its revocation; never by its secret."""
+    organization = tenant.repository.organization
+    _hook(tenant, receiver.url, events=["key.created", "key.revoked"])
+    with django_capture_on_commit_callbacks(execute=True):
+        first = api_key_create(organization=organization, name="deploy", actor=tenant.owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        second = api_key_rotate(api_key=first.api_key, actor=tenant.owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(api_key=second.api_key, actor=tenant.owner)
+    old, new = first.api_key.public_id, second.api_key.public_id
+    said = {"organization": "acme", "actor": "owner@acme.test", "key_name": "deploy"}
+    bodies = [
+        {k: v for k, v in r.json.items() if k not in ("id", "created_at")}
+        for r in receiver.received
+    ]
+    assert sorted(bodies, key=lambda b: (b["type"], b["key"] != old)) == [
+        {**said, "type": "key.created", "key": old},
+        {**said, "type": "key.created", "key": new},
+        {**said, "type": "key.revoked", "key": old, "replaced_by": new},
+        {**said, "type": "key.revoked", "key": new},
+    ]
+    secrets = [t.split("_", 2)[2].encode() for t in (first.token, second.token)]
+    assert not any(secret in r.body for r in receiver.received for secret in secrets)
 
 
 def test_a_rolled_back_change_sends_nothing(tenant: Tenant, receiver: Receiver) -> None:
