@@ -4,6 +4,8 @@ key, what the key can do, and why every other token is refused."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +15,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models.signals import post_init
 from django.test import Client
 from django.utils import timezone
 
@@ -754,6 +757,47 @@ def test_a_forged_token_learns_nothing_about_which_repositories_have_publishers(
 
     assert configured == unconfigured
     assert not AuditEvent.objects.filter(action="trusted_publisher.refused").exists()
+
+
+@contextmanager
+def _publishers_loaded() -> Iterator[list[TrustedPublisher]]:
+    """The publishers read from the database meanwhile."""
+    loaded: list[TrustedPublisher] = []
+
+    def record(sender: Any, instance: TrustedPublisher, **kwargs: Any) -> None:
+        loaded.append(instance)
+
+    post_init.connect(record, sender=TrustedPublisher)
+    try:
+        yield loaded
+    finally:
+        post_init.disconnect(record, sender=TrustedPublisher)
+
+
+def test_a_mint_reads_only_the_publishers_its_token_could_be_about(
+    tenant: Tenant, github: Issuer, other_issuer: Issuer
+) -> None:
+    """Not the other publishers of its issuer: they are as many as the tenants using it."""
+    ours_on_github = _github_publisher(tenant)
+    ours_on_gitlab = _gitlab_publisher(tenant, other_issuer)
+    globex = organization_get_or_create(slug="globex", name="Globex", owner=tenant.owner)
+    theirs = repository_get_or_create(organization=globex, slug="main")
+    others: list[tuple[PublisherKind, dict[str, Any]]] = [
+        (PublisherKind.GITHUB, {"ci_repository": "globex/app", "workflow": "release.yml"}),
+        # A GitLab project of the same path as our GitHub repository.
+        (PublisherKind.GITLAB, {"ci_repository": "acme-corp/app", "issuer": other_issuer.url}),
+    ]
+    for kind, fields in others:
+        publisher_create(repository=theirs, actor=tenant.owner, kind=kind, **fields)
+    gitlab_token = other_issuer.token(gitlab_claims(AUD, host=urlsplit(other_issuer.url).netloc))
+
+    with _publishers_loaded() as for_github:
+        assert mint(github.token(github_claims(AUD))).status_code == 200
+    with _publishers_loaded() as for_gitlab:
+        assert mint(gitlab_token).status_code == 200
+
+    assert for_github == [ours_on_github]
+    assert for_gitlab == [ours_on_gitlab]
 
 
 def test_a_mint_costs_a_fixed_number_of_queries(
