@@ -311,6 +311,11 @@ def test_a_token_claiming_an_issuer_no_publisher_names_is_refused_without_asking
     tenant: Tenant, github: Issuer, other_issuer: Issuer
 ) -> None:
     _github_publisher(tenant)
+    # Publishers of other issuers say nothing about this one.
+    publisher_create(
+        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
+        issuer="https://ci.example", required_claims={"sub": "pipeline:release"},
+    )  # fmt: skip
 
     code, description = refusal(mint(other_issuer.token(github_claims(AUD))))
 
