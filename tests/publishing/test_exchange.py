@@ -351,13 +351,17 @@ def test_a_new_key_id_fetches_the_keys_again_once(tenant: Tenant, github: Issuer
     assert github.jwks_fetches == 2
 
 
-def test_the_github_issuer_setting_may_end_with_a_slash(
-    tenant: Tenant, github: Issuer, settings: Any
+@pytest.mark.parametrize("path", ["", "/_services/tokenX"], ids=["root", "path"])
+def test_the_github_issuer_setting_is_taken_as_given_but_for_a_trailing_slash(
+    tenant: Tenant, settings: Any, path: str
 ) -> None:
-    settings.OIDC_GITHUB_ISSUER = f"{github.url}/"
-    _github_publisher(tenant)
+    """GitHub Enterprise's issuer has a path; any character may end it."""
+    settings.OIDC_ALLOW_INSECURE_LOOPBACK_ISSUERS = True
+    with Issuer(path=path) as issuer:
+        settings.OIDC_GITHUB_ISSUER = f"{issuer.url}/"
+        _github_publisher(tenant)
 
-    response = mint(github.token(github_claims(AUD)))
+        response = mint(issuer.token(github_claims(AUD)))
 
     assert response.status_code == 200, response.content
 
