@@ -99,22 +99,24 @@ class _Server:
 class Issuer(_Served):
     """An OIDC issuer whose tokens the registry checks against the keys served here."""
 
-    def __init__(self, *, elliptic: bool = False) -> None:
-        """Signing with RS256 (GitHub's and GitLab's choice), or ES256 when `elliptic`."""
+    def __init__(self, *, elliptic: bool = False, path: str = "") -> None:
+        """Signing with RS256 (GitHub's and GitLab's choice), or ES256 when `elliptic`; at
+        the server's root, or at `path` on it (as GitHub Enterprise's `/_services/token`)."""
         super().__init__()
         self.key: SigningKey = new_ec_key() if elliptic else new_rsa_key()
         self.algorithm = "ES256" if elliptic else "RS256"
         self.kid = "key-1"
         self.published: dict[str, SigningKey] = {self.kid: self.key}
         self.jwks_fetches = 0
-        self.url = self._server.url
+        self.path = path
+        self.url = self._server.url + path
         # What its discovery document says the issuer is (another issuer's name: a mix-up).
         self.announced = self.url
 
     def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, Any]:
-        if request.path == "/.well-known/openid-configuration":
+        if request.path == f"{self.path}/.well-known/openid-configuration":
             return 200, {"issuer": self.announced, "jwks_uri": f"{self.url}/jwks"}
-        if request.path == "/jwks":
+        if request.path == f"{self.path}/jwks":
             self.jwks_fetches += 1
             return 200, {"keys": [_jwk(key, kid) for kid, key in self.published.items()]}
         return 404, {"message": "not found"}

@@ -4,6 +4,8 @@ key, what the key can do, and why every other token is refused."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +15,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models.signals import post_init
 from django.test import Client
 from django.utils import timezone
 
@@ -105,13 +108,18 @@ def test_a_matching_github_token_buys_a_15_minute_upload_key_for_its_repository(
     ("claims", "reason"),
     [
         ({"repository": "acme-corp/other"}, "no trusted publisher is configured for this identity"),
-        ({"workflow": "evil.yml"}, "the workflow 'acme-corp/app/.github/workflows/evil.yml@"),
+        ({"workflow": "evil.yml"}, "the workflow 'acme-corp/app/.github/workflows/evil.yml@"
+         "refs/heads/main' (job_workflow_ref) is not the one the trusted publisher of "
+         "acme-corp/app trusts"),
         ({"environment": "staging"}, "the job's environment ('staging') is not the one the "
          "trusted publisher of acme-corp/app requires"),
         ({"environment": None}, "the job's environment ('none') is not the one the trusted "
          "publisher of acme-corp/app requires"),
-        ({"owner_id": "6666"}, "the owner of acme-corp/app is account id '6666'"),
-        ({"repository_id": "7777"}, "acme-corp/app is repository id '7777'"),
+        ({"owner_id": "6666"}, "the owner of acme-corp/app is account id '6666', not the one "
+         "the trusted publisher trusts: the account was renamed or deleted, and this is "
+         "another one"),
+        ({"repository_id": "7777"}, "acme-corp/app is repository id '7777', not the one the "
+         "trusted publisher trusts: it was deleted and created again"),
     ],
     ids=["repository", "workflow", "environment", "no environment", "owner id", "repository id"],
 )  # fmt: skip
@@ -129,9 +137,23 @@ def test_each_github_claim_that_does_not_match_is_refused_with_its_reason(
     code, description = refusal(mint(token))
 
     assert code == "invalid-publisher"
-    assert description.startswith("valid token, but no corresponding publisher (")
-    assert reason in description
+    assert description == f"valid token, but no corresponding publisher ({reason})"
     assert not _minted().exists()
+
+
+def test_a_token_without_the_claim_naming_its_workflow_is_refused_saying_so(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    token = github.token({**github_claims(AUD), "job_workflow_ref": None})
+
+    code, description = refusal(mint(token))
+
+    assert code == "invalid-publisher"
+    assert description == (
+        "valid token, but no corresponding publisher (the workflow 'none' (job_workflow_ref) is "
+        "not the one the trusted publisher of acme-corp/app trusts)"
+    )
 
 
 def test_a_renamed_and_reregistered_owner_cannot_take_over_once_ids_are_recorded(
@@ -146,6 +168,22 @@ def test_a_renamed_and_reregistered_owner_cannot_take_over_once_ids_are_recorded
 
     assert code == "invalid-publisher"
     assert "account id '9999'" in description
+
+
+def test_a_token_without_the_github_ids_records_none_and_a_later_one_records_them(
+    tenant: Tenant, github: Issuer
+) -> None:
+    publisher = _github_publisher(tenant)
+    without_ids = {**github_claims(AUD), "repository_owner_id": None, "repository_id": None}
+
+    assert mint(github.token(without_ids)).status_code == 200
+    publisher.refresh_from_db()
+    assert (publisher.owner_id, publisher.ci_repository_id) == ("", "")
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+    publisher.refresh_from_db()
+    assert (publisher.owner_id, publisher.ci_repository_id) == (
+        GITHUB_OWNER_ID, GITHUB_REPOSITORY_ID
+    )  # fmt: skip
 
 
 def test_a_token_without_a_jti_or_with_several_audiences_is_exchanged_once(
@@ -200,6 +238,8 @@ def test_a_token_is_accepted_within_the_leeway_of_its_expiry(
     token = github.token({**github_claims(AUD), "exp": int(time.time()) - 5})
 
     assert mint(token).status_code == 200
+    # ... and only once: it is remembered for as long as it would be accepted.
+    assert refusal(mint(token))[0] == "invalid-token"
 
 
 def test_a_token_presented_twice_is_refused_the_second_time(tenant: Tenant, github: Issuer) -> None:
@@ -210,8 +250,50 @@ def test_a_token_presented_twice_is_refused_the_second_time(tenant: Tenant, gith
     code, description = refusal(mint(token))
 
     assert code == "invalid-token"
-    assert "already exchanged" in description
+    assert description == (
+        "This token was already exchanged (its jti was seen): each identity token can be used "
+        "once; request a new one."
+    )
     assert _minted().count() == 1
+
+
+def test_another_token_under_a_jti_already_seen_is_refused(tenant: Tenant, github: Issuer) -> None:
+    """The jti names the token: an issuer never gives two tokens one jti, so a second token
+    under a used one is a replay, whatever else it carries."""
+    _github_publisher(tenant)
+    first = github.token({**github_claims(AUD), "jti": "run-42"})
+    second = github.token({**github_claims(AUD), "jti": "run-42", "run_id": "43"})
+
+    assert mint(first).status_code == 200
+    code, description = refusal(mint(second))
+
+    assert code == "invalid-token"
+    assert "already exchanged" in description
+
+
+def test_tokens_of_two_issuers_with_the_same_jti_are_each_exchanged(
+    tenant: Tenant, github: Issuer, other_issuer: Issuer
+) -> None:
+    """A jti is unique only among its issuer's tokens."""
+    _github_publisher(tenant)
+    publisher_create(
+        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
+        issuer=other_issuer.url, required_claims={"sub": "pipeline:release"},
+    )  # fmt: skip
+
+    from_github = mint(github.token({**github_claims(AUD), "jti": "1"}))
+    from_other = mint(other_issuer.token({"sub": "pipeline:release", "aud": AUD, "jti": "1"}))
+
+    assert (from_github.status_code, from_other.status_code) == (200, 200)
+    assert _minted().count() == 2
+
+
+def test_a_token_with_a_very_long_jti_is_exchanged_once(tenant: Tenant, github: Issuer) -> None:
+    _github_publisher(tenant)
+    token = github.token({**github_claims(AUD), "jti": "j" * 300})
+
+    assert mint(token).status_code == 200
+    assert refusal(mint(token))[0] == "invalid-token"
 
 
 def test_a_token_signed_by_another_key_under_the_issuers_key_id_is_refused(
@@ -229,6 +311,11 @@ def test_a_token_claiming_an_issuer_no_publisher_names_is_refused_without_asking
     tenant: Tenant, github: Issuer, other_issuer: Issuer
 ) -> None:
     _github_publisher(tenant)
+    # Publishers of other issuers say nothing about this one.
+    publisher_create(
+        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
+        issuer="https://ci.example", required_claims={"sub": "pipeline:release"},
+    )  # fmt: skip
 
     code, description = refusal(mint(other_issuer.token(github_claims(AUD))))
 
@@ -262,6 +349,48 @@ def test_a_new_key_id_fetches_the_keys_again_once(tenant: Tenant, github: Issuer
 
     assert response.status_code == 200, response.content
     assert github.jwks_fetches == 2
+
+
+@pytest.mark.parametrize("path", ["", "/_services/tokenX"], ids=["root", "path"])
+def test_the_github_issuer_setting_is_taken_as_given_but_for_a_trailing_slash(
+    tenant: Tenant, settings: Any, path: str
+) -> None:
+    """GitHub Enterprise's issuer has a path; any character may end it."""
+    settings.OIDC_ALLOW_INSECURE_LOOPBACK_ISSUERS = True
+    with Issuer(path=path) as issuer:
+        settings.OIDC_GITHUB_ISSUER = f"{issuer.url}/"
+        _github_publisher(tenant)
+
+        response = mint(issuer.token(github_claims(AUD)))
+
+    assert response.status_code == 200, response.content
+
+
+def test_a_publisher_by_claims_may_trust_githubs_tokens_with_an_audience_of_its_own(
+    tenant: Tenant, github: Issuer
+) -> None:
+    """As for any issuer; it then matches beside the GitHub publishers of the same identity."""
+    second = repository_get_or_create(organization=tenant.repository.organization, slug="second")
+    by_claims = publisher_create(
+        repository=second, actor=tenant.owner, kind=PublisherKind.OIDC, issuer=github.url,
+        audience="acme-ci", required_claims={"repository": "acme-corp/app"},
+    )  # fmt: skip
+
+    own_audience = mint(github.token(github_claims("acme-ci")))
+
+    assert own_audience.status_code == 200, own_audience.content
+    assert list(_minted().get().repositories.all()) == [second]
+
+    by_repository = _github_publisher(tenant)
+    both = mint(github.token({**github_claims(AUD), "aud": [AUD, "acme-ci"]}))
+
+    assert both.status_code == 200, both.content
+    key = _minted().latest("pk")
+    assert key.name == f"trusted publisher {by_claims.pk}, {by_repository.pk}"
+    by_repository.refresh_from_db()
+    assert (by_repository.owner_id, by_repository.ci_repository_id) == (
+        GITHUB_OWNER_ID, GITHUB_REPOSITORY_ID
+    )  # fmt: skip
 
 
 def test_a_key_id_the_issuer_does_not_publish_is_refused_after_one_refetch(
@@ -411,7 +540,10 @@ def test_publishers_limited_to_different_projects_are_refused_together(
     code, description = refusal(mint(github.token(github_claims(AUD))))
 
     assert code == "invalid-publisher"
-    assert "limited to different projects" in description
+    assert description == (
+        "valid token, but its trusted publishers are limited to different projects; "
+        "configure them for the same project, or for any project."
+    )
 
 
 def test_a_deleted_publisher_mints_nothing(tenant: Tenant, github: Issuer) -> None:
@@ -507,6 +639,118 @@ def test_a_refused_signed_token_is_audited_to_the_organization_it_almost_matched
     assert event.details["claims"]["repository"] == "acme-corp/app"
 
 
+def test_a_mint_is_audited_with_what_the_key_covers_and_where_the_token_came_from(
+    tenant: Tenant, github: Issuer
+) -> None:
+    publisher = _github_publisher(tenant, project="demo-app")
+
+    response = mint(github.token(github_claims(AUD)), Client(REMOTE_ADDR="192.0.2.8"))
+
+    assert response.status_code == 200, response.content
+    key = _minted().get()
+    event = AuditEvent.objects.get(action="trusted_publisher.mint")
+    assert event.source_ip == "192.0.2.8"
+    assert event.details["publishers"] == [
+        {"id": publisher.pk, "publisher": "acme-corp/app, workflow release.yml, project demo-app"}
+    ]
+    assert event.details["repositories"] == ["main"]
+    assert event.details["project"] == "demo-app"
+    assert event.details["expires_at"] == key.expires_at.isoformat()
+    created = AuditEvent.objects.get(action="api_key.create", target=f"key {key.public_id}")
+    assert created.source_ip == "192.0.2.8"
+
+
+def test_a_refusal_is_audited_to_each_organization_with_its_own_publishers_only(
+    tenant: Tenant, github: Issuer
+) -> None:
+    """And the holder is told every reason, once each."""
+    ours = _github_publisher(tenant, environment="release")
+    globex = organization_get_or_create(slug="globex", name="Globex", owner=tenant.owner)
+    theirs = publisher_create(
+        repository=repository_get_or_create(organization=globex, slug="tools"),
+        actor=tenant.owner, kind=PublisherKind.GITHUB,
+        ci_repository="acme-corp/app", workflow="publish.yml",
+    )  # fmt: skip
+
+    code, description = refusal(mint(github.token(github_claims(AUD, environment="staging"))))
+
+    assert code == "invalid-publisher"
+    assert description == (
+        "valid token, but no corresponding publisher (the job's environment ('staging') is not "
+        "the one the trusted publisher of acme-corp/app requires; the workflow "
+        "'acme-corp/app/.github/workflows/release.yml@refs/heads/main' (job_workflow_ref) is "
+        "not the one the trusted publisher of acme-corp/app trusts)"
+    )
+    events = {
+        event.organization_id: event
+        for event in AuditEvent.objects.filter(action="trusted_publisher.refused")
+    }
+    acme = tenant.repository.organization_id
+    assert set(events) == {acme, globex.pk}
+    assert events[acme].target == "repository acme/main"
+    assert [p["id"] for p in events[acme].details["publishers"]] == [ours.pk]
+    assert events[globex.pk].target == "repository globex/tools"
+    assert [p["id"] for p in events[globex.pk].details["publishers"]] == [theirs.pk]
+
+
+@pytest.mark.parametrize("kind", [PublisherKind.OIDC, PublisherKind.GITLAB])
+def test_a_token_never_matches_a_publisher_of_another_issuer(
+    tenant: Tenant, other_issuer: Issuer, kind: PublisherKind
+) -> None:
+    """Even carrying exactly the claims that publisher's issuer would sign."""
+    claims = gitlab_claims(AUD, host=urlsplit(other_issuer.url).netloc)
+    if kind == PublisherKind.GITLAB:
+        _gitlab_publisher(tenant, other_issuer)
+    else:
+        publisher_create(
+            repository=tenant.repository, actor=tenant.owner, kind=kind,
+            issuer=other_issuer.url, required_claims={"sub": claims["sub"]},
+        )  # fmt: skip
+    assert mint(other_issuer.token(claims)).status_code == 200
+    globex = organization_get_or_create(slug="globex", name="Globex", owner=tenant.owner)
+    with Issuer() as impostor:
+        publisher_create(
+            repository=repository_get_or_create(organization=globex, slug="main"),
+            actor=tenant.owner, kind=PublisherKind.OIDC, issuer=impostor.url,
+            required_claims={"sub": "pipeline:globex"},
+        )  # fmt: skip
+
+        code, _ = refusal(mint(impostor.token(claims)))
+
+    assert code == "invalid-publisher"
+    assert _minted().count() == 1
+    assert not AuditEvent.objects.filter(
+        action="trusted_publisher.refused", organization=tenant.repository.organization
+    ).exists()
+
+
+def test_a_token_for_one_publishers_audience_does_not_match_another_of_its_issuer(
+    tenant: Tenant, other_issuer: Issuer
+) -> None:
+    second = repository_get_or_create(organization=tenant.repository.organization, slug="second")
+    for repository, audience, pipeline in [
+        (tenant.repository, "main-ci", "release"),
+        (second, "second-ci", "nightly"),
+    ]:
+        publisher_create(
+            repository=repository, actor=tenant.owner, kind=PublisherKind.OIDC,
+            issuer=other_issuer.url, audience=audience,
+            required_claims={"sub": f"pipeline:{pipeline}"},
+        )  # fmt: skip
+
+    code, description = refusal(
+        mint(other_issuer.token({"sub": "pipeline:release", "aud": "second-ci"}))
+    )
+
+    assert code == "invalid-publisher"
+    assert description == (
+        "valid token, but no corresponding publisher (the claim 'sub' ('pipeline:release') is "
+        f"not the value a trusted publisher of {other_issuer.url} requires; the token's "
+        "audience (aud) is not the one its trusted publisher requires)"
+    )
+    assert not _minted().exists()
+
+
 def test_a_forged_token_learns_nothing_about_which_repositories_have_publishers(
     tenant: Tenant, github: Issuer
 ) -> None:
@@ -522,6 +766,47 @@ def test_a_forged_token_learns_nothing_about_which_repositories_have_publishers(
 
     assert configured == unconfigured
     assert not AuditEvent.objects.filter(action="trusted_publisher.refused").exists()
+
+
+@contextmanager
+def _publishers_loaded() -> Iterator[list[TrustedPublisher]]:
+    """The publishers read from the database meanwhile."""
+    loaded: list[TrustedPublisher] = []
+
+    def record(sender: Any, instance: TrustedPublisher, **kwargs: Any) -> None:
+        loaded.append(instance)
+
+    post_init.connect(record, sender=TrustedPublisher)
+    try:
+        yield loaded
+    finally:
+        post_init.disconnect(record, sender=TrustedPublisher)
+
+
+def test_a_mint_reads_only_the_publishers_its_token_could_be_about(
+    tenant: Tenant, github: Issuer, other_issuer: Issuer
+) -> None:
+    """Not the other publishers of its issuer: they are as many as the tenants using it."""
+    ours_on_github = _github_publisher(tenant)
+    ours_on_gitlab = _gitlab_publisher(tenant, other_issuer)
+    globex = organization_get_or_create(slug="globex", name="Globex", owner=tenant.owner)
+    theirs = repository_get_or_create(organization=globex, slug="main")
+    others: list[tuple[PublisherKind, dict[str, Any]]] = [
+        (PublisherKind.GITHUB, {"ci_repository": "globex/app", "workflow": "release.yml"}),
+        # A GitLab project of the same path as our GitHub repository.
+        (PublisherKind.GITLAB, {"ci_repository": "acme-corp/app", "issuer": other_issuer.url}),
+    ]
+    for kind, fields in others:
+        publisher_create(repository=theirs, actor=tenant.owner, kind=kind, **fields)
+    gitlab_token = other_issuer.token(gitlab_claims(AUD, host=urlsplit(other_issuer.url).netloc))
+
+    with _publishers_loaded() as for_github:
+        assert mint(github.token(github_claims(AUD))).status_code == 200
+    with _publishers_loaded() as for_gitlab:
+        assert mint(gitlab_token).status_code == 200
+
+    assert for_github == [ours_on_github]
+    assert for_gitlab == [ours_on_gitlab]
 
 
 def test_a_mint_costs_a_fixed_number_of_queries(

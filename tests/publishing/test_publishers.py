@@ -164,6 +164,55 @@ def test_the_same_publisher_twice_is_refused(world: World) -> None:
     assert refused.value.messages == ["This trusted publisher is already configured here."]
 
 
+@pytest.mark.parametrize(
+    ("fields", "kept"),
+    [
+        ({**GITHUB, "ci_repository": " https://github.com/acme-corp/app/ "},
+         {"ci_repository": "acme-corp/app"}),
+        ({**GITHUB, "ci_repository": "Xorg/appX"}, {"ci_repository": "Xorg/appX"}),
+        ({"kind": "gitlab", "ci_repository": "/acme/tools/app/", "workflow": "/ci/release.yaml"},
+         {"ci_repository": "acme/tools/app", "workflow": "ci/release.yaml"}),
+        ({"kind": "gitlab", "ci_repository": "Xgroup/appX", "workflow": "Xci.yml"},
+         {"ci_repository": "Xgroup/appX", "workflow": "Xci.yml"}),
+        ({"kind": "oidc", "issuer": "https://ci.example/realmX/", "required_claims": {"sub": "x"}},
+         {"issuer": "https://ci.example/realmX"}),
+    ],
+    ids=["github url with slash", "github x at the ends", "gitlab slashes and yaml",
+         "gitlab x at the ends", "issuer path with slash"],
+)  # fmt: skip
+def test_it_keeps_paths_as_given_without_the_slashes_around_them(
+    world: World, fields: dict[str, Any], kept: dict[str, str]
+) -> None:
+    """Slashes pasted around a repository, a CI file or an issuer are dropped, nothing else:
+    tokens are matched against exactly these values."""
+    publisher = publisher_create(repository=world.repo_a, actor=world.users["owner"], **fields)
+
+    assert {name: getattr(publisher, name) for name in kept} == kept
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (GITHUB, {**GITHUB, "project": "acme-lib"}),
+        (GITHUB, {**GITHUB, "ci_repository": "acme-corp/other"}),
+        (GITHUB, {**GITHUB, "workflow": "publish.yml"}),
+        (GITHUB, {**GITHUB, "environment": "pypi"}),
+        ({"kind": "gitlab", "ci_repository": "acme/app"},
+         {"kind": "gitlab", "ci_repository": "acme/app", "issuer": "https://gitlab.example"}),
+        ({"kind": "oidc", "issuer": "https://ci.example", "required_claims": {"sub": "a"}},
+         {"kind": "oidc", "issuer": "https://ci.example", "required_claims": {"sub": "b"}}),
+    ],
+    ids=["project", "repository", "workflow", "environment", "gitlab instance", "claims"],
+)  # fmt: skip
+def test_a_publisher_differing_in_one_field_is_another_publisher(
+    world: World, first: dict[str, Any], second: dict[str, Any]
+) -> None:
+    publisher_create(repository=world.repo_a, actor=world.users["owner"], **first)
+    publisher_create(repository=world.repo_a, actor=world.users["owner"], **second)
+
+    assert TrustedPublisher.objects.filter(repository=world.repo_a).count() == 2
+
+
 def test_a_proxy_takes_no_publishers(world: World) -> None:
     proxy = repository_create(
         organization=world.org_a, actor=world.users["owner"], slug="mirror", kind="proxy"
