@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from accounts.models import AuditEvent
 from registry.models import DeletedFilename
 from registry.models import File
 from registry.models import FileStatus
@@ -243,3 +244,20 @@ def test_one_filename_lives_in_each_repository_apart_and_remembers_its_key(
     assert files["main"].sha256 != files["other"].sha256
     assert files["main"].uploaded_by.public_id == tenant.token.split("_")[1]
     assert other.pk == files["other"].repository_id
+
+
+def test_an_upload_is_audited_with_the_key_the_address_the_file_and_its_size(
+    tenant: Tenant,
+) -> None:
+    response = tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE)),
+                           REMOTE_ADDR="192.0.2.44")  # fmt: skip
+
+    assert response.status_code == 200, response.content
+    file = File.objects.get()
+    event = AuditEvent.objects.get(action="file.upload")
+    assert (event.organization, event.actor_api_key, event.source_ip) == (
+        tenant.repository.organization, file.uploaded_by, "192.0.2.44"
+    )  # fmt: skip
+    assert event.target == f"file acme/main/{file.filename}"
+    assert event.details == {"sha256": file.sha256, "size": file.size}
+    assert file.size == len(wheel_bytes(PACKAGE))

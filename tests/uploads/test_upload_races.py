@@ -172,3 +172,22 @@ def test_two_uploads_at_once_never_take_the_organization_past_its_quota(
     assert {p.name for p in stored_files(packages_dir)} == {
         won.file.filename, f"{won.file.filename}.metadata",
     }  # fmt: skip
+
+
+def test_the_same_bytes_twice_at_once_under_a_quota_that_fits_them_once_are_a_success(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    """The second counts the first once it commits, and finds itself over the quota: but the
+    file that filled it is this very file, so the upload is a duplicate, a success, and the
+    bytes both wrote to the same address stay."""
+    wheel = _wheel()
+    quota_set(organization=tenant.repository.organization, storage=len(wheel[1]))
+
+    won, lost = _race(tenant, wheel, wheel)
+
+    assert isinstance(lost, UploadResult), lost
+    assert lost.duplicate
+    assert lost.file.pk == won.file.pk
+    assert {p.name for p in stored_files(packages_dir)} == {
+        won.file.filename, f"{won.file.filename}.metadata",
+    }  # fmt: skip
