@@ -372,6 +372,25 @@ def test_a_discovery_document_may_spell_the_issuer_with_a_trailing_slash(
     assert mint(github.token(github_claims(AUD))).status_code == 200
 
 
+def test_an_issuer_under_a_path_is_asked_at_its_own_well_known_address(
+    tenant: Tenant, other_issuer: Issuer
+) -> None:
+    """As CircleCI's (`/org/<id>`): the discovery document is under the issuer's path, and
+    names the issuer with it."""
+    issuer = f"{other_issuer.url}/orgs/ACME-BOX"
+    publisher_create(
+        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
+        issuer=issuer, required_claims={"sub": "pipeline:release"},
+    )  # fmt: skip
+    other_issuer.answers["/orgs/ACME-BOX/.well-known/openid-configuration"] = (
+        200, {**other_issuer.discovery(), "issuer": issuer}
+    )  # fmt: skip
+
+    response = mint(other_issuer.token({"iss": issuer, "sub": "pipeline:release", "aud": AUD}))
+
+    assert response.status_code == 200, response.content
+
+
 def test_a_key_set_of_up_to_a_mebibyte_is_read_whole(tenant: Tenant, github: Issuer) -> None:
     """Read in many pieces: every one counts, up to the last byte allowed."""
     _github_publisher(tenant)
