@@ -42,13 +42,15 @@ def new_ec_key() -> EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _jwk(key: SigningKey, kid: str) -> dict[str, Any]:
+def public_jwk(key: SigningKey, kid: str | None = None) -> dict[str, Any]:
+    """The public half of `key` as a key set lists it, under `kid` (or under no id)."""
     if isinstance(key, EllipticCurvePrivateKey):
         text, algorithm = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()), "ES256"
     else:
         text, algorithm = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()), "RS256"
     data: dict[str, Any] = json.loads(text)
-    return {**data, "kid": kid, "alg": algorithm, "use": "sig"}
+    named = {"kid": kid} if kid is not None else {}
+    return {**data, **named, "alg": algorithm, "use": "sig"}
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class Issuer(_Served):
 
     def jwks(self) -> dict[str, Any]:
         """Its key set: the public half of every key it published."""
-        return {"keys": [_jwk(key, kid) for kid, key in self.published.items()]}
+        return {"keys": [public_jwk(key, kid) for kid, key in self.published.items()]}
 
     def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, Any]:
         time.sleep(self.delay)

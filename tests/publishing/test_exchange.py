@@ -39,6 +39,7 @@ from tests.oidc import github_claims
 from tests.oidc import gitlab_claims
 from tests.oidc import new_ec_key
 from tests.oidc import new_rsa_key
+from tests.oidc import public_jwk
 from tests.publishing.conftest import mint
 from tests.publishing.conftest import refusal
 from tests.world import Tenant
@@ -290,6 +291,9 @@ def test_a_new_key_id_fetches_the_keys_again_once(tenant: Tenant, github: Issuer
 
     assert response.status_code == 200, response.content
     assert github.jwks_fetches == 2
+    # The keys fetched again are remembered in their turn.
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+    assert github.jwks_fetches == 2
 
 
 def test_a_key_id_the_issuer_does_not_publish_is_refused_after_one_refetch(
@@ -330,6 +334,18 @@ def test_an_issuer_with_one_key_may_sign_without_naming_it(tenant: Tenant, githu
         "invalid-token",
         f"The token is signed with key '', which issuer {github.url} does not publish.",
     )
+
+
+def test_a_key_published_without_an_id_verifies_the_tokens_that_name_none(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    unnamed = new_rsa_key()
+    github.answers["/jwks"] = (200, {"keys": [*github.jwks()["keys"], public_jwk(unnamed)]})
+
+    response = mint(github.token(github_claims(AUD), key=unnamed, unnamed=True))
+
+    assert response.status_code == 200, response.content
 
 
 def test_keys_of_a_kind_the_registry_cannot_read_are_passed_over(
