@@ -100,7 +100,10 @@ def test_it_takes_whichever_digests_the_client_sends() -> None:
 
 
 def test_it_refuses_a_digest_that_does_not_match() -> None:
-    with pytest.raises(UploadError, match="does not match"):
+    with pytest.raises(
+        UploadError,
+        match=r"^The digest supplied does not match a digest calculated from the uploaded file\.$",
+    ):
         check_digests({"sha256": SHA}, {"sha256": "b" * 64, "md5": "", "blake2_256": ""})
 
 
