@@ -161,6 +161,23 @@ def test_it_allows_one_sdist_per_release(tenant: Tenant, packages_dir: Path) -> 
     ]
 
 
+def test_one_sdist_per_release_counts_only_that_release_in_that_repository(
+    tenant: Tenant,
+) -> None:
+    """Another version of the project takes its own sdist, and so does the same release in
+    another repository (or another organization's)."""
+    repository_get_or_create(organization=tenant.repository.organization, slug="other")
+    assert tenant.post(Upload("demo_pkg-1.0.tar.gz", sdist_bytes(PACKAGE))).status_code == 200
+
+    newer = Upload("demo_pkg-2.0.tar.gz", sdist_bytes(Package("Demo.Pkg", "2.0")), version="2.0")
+    same_release = Package("Demo.Pkg", "1.0", summary="other bytes")
+    elsewhere = Upload("Demo.Pkg-1.0.tar.gz", sdist_bytes(same_release))
+
+    assert tenant.post(newer).status_code == 200
+    assert tenant.post(elsewhere, url="/acme/other/legacy/").status_code == 200
+    assert File.objects.count() == 3
+
+
 def test_it_never_takes_a_deleted_filename_again(tenant: Tenant, packages_dir: Path) -> None:
     DeletedFilename.objects.create(
         repository=tenant.repository, filename=wheel_filename(PACKAGE), sha256="0" * 64

@@ -24,6 +24,7 @@ from accounts.services import api_key_create
 from registry.models import File
 from registry.models import Repository
 from registry.quotas import quota_set
+from registry.services import repository_get_or_create
 from tests.artifacts import Package
 from tests.artifacts import sdist_bytes
 from tests.artifacts import sdist_filename
@@ -149,6 +150,27 @@ def test_a_second_sdist_of_a_release_at_once_is_refused_and_leaves_nothing(
     assert str(lost) == ONE_SDIST
     assert [f.filename for f in File.objects.all()] == [won.file.filename]
     assert len(stored_files(packages_dir)) == 2
+
+
+def test_a_lost_race_looks_for_the_winner_only_in_its_own_repository(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    """The second sdist of a release, raced, is refused as such even when another repository
+    holds a file of its very name and bytes: that file is not this repository's."""
+    package = Package("race", "1.0")
+    legacy = Package("Race", "1.0", summary="the legacy spelling")
+    second = ("Race-1.0.tar.gz", sdist_bytes(legacy))
+    other = repository_get_or_create(organization=tenant.repository.organization, slug="other")
+    key = api_key_create(organization=tenant.repository.organization, name="o", scope="upload")
+    _upload(other, key.api_key, *second)
+
+    won, lost = _race(tenant, (sdist_filename(package), sdist_bytes(package)), second)
+
+    assert isinstance(lost, UploadError), lost
+    assert str(lost) == ONE_SDIST
+    assert [f.filename for f in File.objects.filter(repository=tenant.repository)] == [
+        won.file.filename
+    ]
 
 
 def test_two_uploads_at_once_never_take_the_organization_past_its_quota(
