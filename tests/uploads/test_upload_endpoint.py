@@ -15,6 +15,7 @@ from registry.models import DeletedFilename
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import Project
+from registry.services import project_status_set
 from registry.services import repository_get_or_create
 from tests.artifacts import Package
 from tests.artifacts import sdist_bytes
@@ -176,6 +177,23 @@ def test_one_sdist_per_release_counts_only_that_release_in_that_repository(
     assert tenant.post(newer).status_code == 200
     assert tenant.post(elsewhere, url="/acme/other/legacy/").status_code == 200
     assert File.objects.count() == 3
+
+
+def test_an_archived_project_refuses_a_new_file_saying_why_and_keeps_nothing(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    assert tenant.post(Upload("demo_pkg-1.0.tar.gz", sdist_bytes(PACKAGE))).status_code == 200
+    project = Project.objects.get()
+    project_status_set(project=project, actor=tenant.owner, status="archived", reason="use x")
+
+    response = tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE)))
+
+    assert response.status_code == 400
+    assert response.reason_phrase == (
+        "Project 'Demo.Pkg' is archived and accepts no uploads: use x"
+    )
+    assert File.objects.count() == 1
+    assert len(stored_files(packages_dir)) == 2
 
 
 def test_it_never_takes_a_deleted_filename_again(tenant: Tenant, packages_dir: Path) -> None:
