@@ -173,6 +173,48 @@ def test_a_lost_race_looks_for_the_winner_only_in_its_own_repository(
     ]
 
 
+def test_an_sdist_whose_twin_commits_while_it_is_checked_is_a_duplicate_not_a_second_sdist(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    """The one-sdist check never counts the file's own name. Here the same sdist commits after
+    this upload found no file of its name and before it looks for the release's other sdists
+    (the second upload is held at its next query, on deleted filenames): it is the same file,
+    a success."""
+    key = api_key_create(organization=tenant.repository.organization, name="up", scope="upload")
+    package = Package("race", "1.0")
+    sdist = (sdist_filename(package), sdist_bytes(package))
+    held, released = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def hold_at_deleted_filenames(execute: Any, sql: str, *args: Any) -> Any:
+        if "deletedfilename" in sql and not held.is_set():
+            held.set()
+            released.wait(timeout=20)
+        return execute(sql, *args)
+
+    def upload_second() -> None:
+        try:
+            with connection.execute_wrapper(hold_at_deleted_filenames):
+                outcome["result"] = _upload(tenant.repository, key.api_key, *sdist)
+        except Exception as exc:
+            outcome["result"] = exc
+        finally:
+            connections.close_all()
+
+    racer = threading.Thread(target=upload_second)
+    with transaction.atomic():
+        won = _upload(tenant.repository, key.api_key, *sdist)
+        racer.start()
+        wait_for(held.is_set, timeout=20, what="the second upload to look for deleted filenames")
+    released.set()
+    racer.join(timeout=20)
+
+    lost = outcome["result"]
+    assert isinstance(lost, UploadResult), lost
+    assert lost.duplicate
+    assert lost.file.pk == won.file.pk
+
+
 def test_two_uploads_at_once_never_take_the_organization_past_its_quota(
     tenant: Tenant, packages_dir: Path
 ) -> None:
