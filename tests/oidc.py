@@ -13,6 +13,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from types import TracebackType
@@ -40,13 +42,24 @@ def new_ec_key() -> EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _jwk(key: SigningKey, kid: str) -> dict[str, Any]:
+def public_jwk(key: SigningKey, kid: str | None = None) -> dict[str, Any]:
+    """The public half of `key` as a key set lists it, under `kid` (or under no id)."""
     if isinstance(key, EllipticCurvePrivateKey):
         text, algorithm = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()), "ES256"
     else:
         text, algorithm = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()), "RS256"
     data: dict[str, Any] = json.loads(text)
-    return {**data, "kid": kid, "alg": algorithm, "use": "sig"}
+    named = {"kid": kid} if kid is not None else {}
+    return {**data, **named, "alg": algorithm, "use": "sig"}
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An answer's body sent as it is (not as JSON), with extra headers (a redirect's
+    Location)."""
+
+    data: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _Served:
@@ -74,12 +87,14 @@ class _Server:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 status, body = handle(self)
-                data = json.dumps(body).encode()
+                raw = body if isinstance(body, Raw) else Raw(json.dumps(body).encode())
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Length", str(len(raw.data)))
+                for name, value in raw.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                self.wfile.write(raw.data)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -112,13 +127,31 @@ class Issuer(_Served):
         self.url = self._server.url + path
         # What its discovery document says the issuer is (another issuer's name: a mix-up).
         self.announced = self.url
+        # Answers that replace the usual ones, by path (a broken or hostile issuer).
+        self.answers: dict[str, tuple[int, Any]] = {}
+        # Seconds each answer waits (an issuer too slow to answer).
+        self.delay = 0.0
+        self.accepts: list[str] = []
+
+    def discovery(self) -> dict[str, Any]:
+        """Its `/.well-known/openid-configuration`."""
+        return {"issuer": self.announced, "jwks_uri": f"{self.url}/jwks"}
+
+    def jwks(self) -> dict[str, Any]:
+        """Its key set: the public half of every key it published."""
+        return {"keys": [public_jwk(key, kid) for kid, key in self.published.items()]}
 
     def _answer(self, request: BaseHTTPRequestHandler) -> tuple[int, Any]:
-        if request.path == f"{self.path}/.well-known/openid-configuration":
-            return 200, {"issuer": self.announced, "jwks_uri": f"{self.url}/jwks"}
+        time.sleep(self.delay)
+        self.accepts.append(request.headers.get("Accept", ""))
         if request.path == f"{self.path}/jwks":
             self.jwks_fetches += 1
-            return 200, {"keys": [_jwk(key, kid) for kid, key in self.published.items()]}
+        if request.path in self.answers:
+            return self.answers[request.path]
+        if request.path == f"{self.path}/.well-known/openid-configuration":
+            return 200, self.discovery()
+        if request.path == f"{self.path}/jwks":
+            return 200, self.jwks()
         return 404, {"message": "not found"}
 
     def rotate(self) -> None:
@@ -135,9 +168,11 @@ class Issuer(_Served):
         kid: str | None = None,
         algorithm: str = "",
         lifetime: int = 300,
+        unnamed: bool = False,
     ) -> str:
         """`claims` signed (with this issuer's current key unless `key`), with iss, iat, exp,
-        nbf and a fresh jti filled in where `claims` does not set them (None drops one)."""
+        nbf and a fresh jti filled in where `claims` does not set them (None drops one); the
+        header names the key (`kid`) unless `unnamed`."""
         now = int(time.time())
         full = {
             "iss": self.url, "iat": now, "nbf": now, "exp": now + lifetime,
@@ -148,7 +183,8 @@ class Issuer(_Served):
         algorithm = algorithm or self.algorithm
         if algorithm.startswith("HS"):
             signing_key = "a shared secret anyone could know"
-        return jwt.encode(full, signing_key, algorithm=algorithm, headers={"kid": kid or self.kid})
+        headers = {} if unnamed else {"kid": kid or self.kid}
+        return jwt.encode(full, signing_key, algorithm=algorithm, headers=headers)
 
 
 def github_claims(

@@ -3,7 +3,9 @@ key, what the key can do, and why every other token is refused."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -25,6 +27,7 @@ from accounts.models import KeyScope
 from accounts.services import organization_get_or_create
 from publishing.models import PublisherKind
 from publishing.models import TrustedPublisher
+from publishing.oidc import MAX_DOCUMENT_BYTES
 from publishing.services import publisher_create
 from registry.services import repository_get_or_create
 from tests.artifacts import Package
@@ -34,10 +37,12 @@ from tests.fixtures.hostile import Upload
 from tests.oidc import GITHUB_OWNER_ID
 from tests.oidc import GITHUB_REPOSITORY_ID
 from tests.oidc import Issuer
+from tests.oidc import Raw
 from tests.oidc import github_claims
 from tests.oidc import gitlab_claims
 from tests.oidc import new_ec_key
 from tests.oidc import new_rsa_key
+from tests.oidc import public_jwk
 from tests.publishing.conftest import mint
 from tests.publishing.conftest import refusal
 from tests.world import Tenant
@@ -213,22 +218,46 @@ def test_environment_names_match_regardless_of_case(tenant: Tenant, github: Issu
     ("change", "reason"),
     [
         ({"exp": int(time.time()) - 120}, "The token has expired (exp)."),
-        ({"nbf": int(time.time()) + 600}, "The token is not valid yet"),
-        ({"iat": int(time.time()) + 600}, "The token is not valid yet"),
-        ({"aud": "pypi"}, "The token's audience (aud) is not"),
-        ({"exp": None}, "The token lacks a claim"),
+        ({"nbf": int(time.time()) + 600},
+         "The token is not valid yet (The token is not yet valid (nbf)): check the clocks."),
+        ({"iat": int(time.time()) + 600},
+         "The token is not valid yet (The token is not yet valid (iat)): check the clocks."),
+        ({"aud": "pypi"}, f"The token's audience (aud) is not {AUD!r}: request it for this "
+         "registry's audience (GET /_/oidc/audience)."),
+        ({"exp": None}, 'The token lacks a claim: Token is missing the "exp" claim.'),
+        ({"iat": "yesterday"},
+         "Malformed or invalid token (Issued At claim (iat) must be an integer.)."),
     ],
-    ids=["expired", "not yet valid", "issued in the future", "other audience", "no expiry"],
-)
+    ids=["expired", "not yet valid", "issued in the future", "other audience", "no expiry",
+         "issued at no time"],
+)  # fmt: skip
 def test_tokens_outside_their_validity_or_for_another_audience_are_refused(
     tenant: Tenant, github: Issuer, change: dict[str, Any], reason: str
 ) -> None:
+    """Each says why, in words the CI log shows (uv prints the description)."""
     _github_publisher(tenant)
 
     code, description = refusal(mint(github.token({**github_claims(AUD), **change})))
 
-    assert code == "invalid-token"
-    assert reason in description
+    assert (code, description) == ("invalid-token", reason)
+
+
+@pytest.mark.parametrize("issuer", [None, "", 42], ids=["none", "empty", "not text"])
+def test_a_token_without_an_issuer_is_refused(
+    tenant: Tenant, github: Issuer, issuer: object
+) -> None:
+    _github_publisher(tenant)
+    claims = {**github_claims(AUD), "iss": issuer, "iat": int(time.time())}
+    # Signed as it is: PyJWT itself would not encode an issuer that is not text.
+    payload = json.dumps({name: value for name, value in claims.items() if value is not None})
+    token = jwt.api_jws.encode(
+        payload.encode(), github.key, algorithm="RS256", headers={"kid": github.kid}
+    )
+
+    response = mint(token)
+
+    assert refusal(response) == ("invalid-token", "The token has no issuer (iss).")
+    assert github.jwks_fetches == 0
 
 
 def test_a_token_is_accepted_within_the_leeway_of_its_expiry(
@@ -349,6 +378,9 @@ def test_a_new_key_id_fetches_the_keys_again_once(tenant: Tenant, github: Issuer
 
     assert response.status_code == 200, response.content
     assert github.jwks_fetches == 2
+    # The keys fetched again are remembered in their turn.
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+    assert github.jwks_fetches == 2
 
 
 @pytest.mark.parametrize("path", ["", "/_services/tokenX"], ids=["root", "path"])
@@ -417,6 +449,169 @@ def test_the_keys_are_not_refetched_for_every_unknown_key_id(
         refusal(mint(github.token(github_claims(AUD), kid=f"made-up-{n}")))
 
     assert github.jwks_fetches == 1
+
+
+def test_an_issuer_with_one_key_may_sign_without_naming_it(tenant: Tenant, github: Issuer) -> None:
+    _github_publisher(tenant)
+    assert mint(github.token(github_claims(AUD), unnamed=True)).status_code == 200
+
+    # With two keys, which one is meant cannot be guessed.
+    github.rotate()
+    response = mint(github.token(github_claims(AUD), unnamed=True))
+
+    assert refusal(response) == (
+        "invalid-token",
+        f"The token is signed with key '', which issuer {github.url} does not publish.",
+    )
+
+
+def test_a_key_published_without_an_id_verifies_the_tokens_that_name_none(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    unnamed = new_rsa_key()
+    github.answers["/jwks"] = (200, {"keys": [*github.jwks()["keys"], public_jwk(unnamed)]})
+
+    response = mint(github.token(github_claims(AUD), key=unnamed, unnamed=True))
+
+    assert response.status_code == 200, response.content
+
+
+def test_keys_of_a_kind_the_registry_cannot_read_are_passed_over(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    unreadable = [{"kid": "odd", "kty": "unknown"}, {"kid": "half", "kty": "RSA"}]
+    github.answers["/jwks"] = (200, {"keys": [*unreadable, *github.jwks()["keys"]]})
+
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+
+
+def test_a_key_set_without_keys_verifies_nothing(tenant: Tenant, github: Issuer) -> None:
+    _github_publisher(tenant)
+    github.answers["/jwks"] = (200, {"issuer": github.url})
+
+    response = mint(github.token(github_claims(AUD)))
+
+    assert refusal(response) == (
+        "invalid-token",
+        f"The token is signed with key 'key-1', which issuer {github.url} does not publish.",
+    )
+
+
+def test_it_asks_the_issuer_for_json(tenant: Tenant, github: Issuer) -> None:
+    _github_publisher(tenant)
+
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+
+    # Its discovery document, then its key set.
+    assert [accept.lower() for accept in github.accepts] == ["application/json"] * 2
+
+
+def test_a_discovery_document_may_spell_the_issuer_with_a_trailing_slash(
+    tenant: Tenant, github: Issuer
+) -> None:
+    _github_publisher(tenant)
+    github.announced = f"{github.url}/"
+
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+
+
+def test_an_issuer_under_a_path_is_asked_at_its_own_well_known_address(
+    tenant: Tenant, other_issuer: Issuer
+) -> None:
+    """As CircleCI's (`/org/<id>`): the discovery document is under the issuer's path, and
+    names the issuer with it."""
+    issuer = f"{other_issuer.url}/orgs/ACME-BOX"
+    publisher_create(
+        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
+        issuer=issuer, required_claims={"sub": "pipeline:release"},
+    )  # fmt: skip
+    other_issuer.answers["/orgs/ACME-BOX/.well-known/openid-configuration"] = (
+        200, {**other_issuer.discovery(), "issuer": issuer}
+    )  # fmt: skip
+
+    response = mint(other_issuer.token({"iss": issuer, "sub": "pipeline:release", "aud": AUD}))
+
+    assert response.status_code == 200, response.content
+
+
+def test_a_key_set_of_up_to_a_mebibyte_is_read_whole(tenant: Tenant, github: Issuer) -> None:
+    """Read in many pieces: every one counts, up to the last byte allowed."""
+    _github_publisher(tenant)
+    data = json.dumps(github.jwks()).encode()
+    github.answers["/jwks"] = (200, Raw(data + b" " * (MAX_DOCUMENT_BYTES - len(data))))
+
+    assert mint(github.token(github_claims(AUD))).status_code == 200
+
+
+def _too_big(issuer: Issuer) -> tuple[int, Any]:
+    data = json.dumps(issuer.jwks()).encode()
+    return 200, Raw(data + b" " * (MAX_DOCUMENT_BYTES + 1 - len(data)))
+
+
+@pytest.mark.parametrize(
+    ("path", "answer", "why"),
+    [
+        ("/jwks", lambda issuer: (200, [issuer.jwks()]), "{url}/jwks did not answer a JSON object"),
+        ("/jwks", _too_big, "{url}/jwks answered more than 1048576 bytes"),
+        ("/.well-known/openid-configuration",
+         lambda issuer: (200, {**issuer.discovery(), "issuer": None}),
+         "its configuration names another issuer, None"),
+        ("/.well-known/openid-configuration",
+         lambda issuer: (302, Raw(b"", {"Location": f"{issuer.url}/jwks"})),
+         "Redirect response '302 Found' for url '{url}/.well-known/openid-configuration'"),
+        ("/jwks", lambda issuer: (503, {}),
+         "Server error '503 Service Unavailable' for url '{url}/jwks'"),
+    ],
+    ids=["not an object", "too big", "no issuer", "redirect", "error"],
+)  # fmt: skip
+def test_an_issuer_whose_keys_cannot_be_fetched_is_refused_saying_why(
+    tenant: Tenant,
+    github: Issuer,
+    path: str,
+    answer: Callable[[Issuer], tuple[int, Any]],
+    why: str,
+) -> None:
+    """A redirect is not followed: the issuer's own address answers, or nothing does."""
+    _github_publisher(tenant)
+    github.answers[path] = answer(github)
+
+    code, description = refusal(mint(github.token(github_claims(AUD))))
+
+    assert code == "invalid-token"
+    assert description.startswith(
+        f"The keys of issuer {github.url} could not be fetched ({why.format(url=github.url)}"
+    )
+    assert not _minted().exists()
+
+
+def test_a_key_set_elsewhere_than_https_is_not_fetched(tenant: Tenant, github: Issuer) -> None:
+    _github_publisher(tenant)
+    github.answers["/.well-known/openid-configuration"] = (
+        200, {**github.discovery(), "jwks_uri": "http://keys.example/jwks"}
+    )  # fmt: skip
+
+    response = mint(github.token(github_claims(AUD)))
+
+    assert refusal(response) == (
+        "invalid-token",
+        "The issuer's key set is not usable: An issuer URL must be https.",
+    )
+    assert github.jwks_fetches == 0
+
+
+def test_an_issuer_too_slow_to_answer_is_refused(
+    tenant: Tenant, github: Issuer, settings: Any
+) -> None:
+    settings.OIDC_HTTP_TIMEOUT = 0.1
+    _github_publisher(tenant)
+    github.delay = 0.5
+
+    code, description = refusal(mint(github.token(github_claims(AUD))))
+
+    assert code == "invalid-token"
+    assert description == f"The keys of issuer {github.url} could not be fetched (timed out)."
 
 
 @pytest.mark.parametrize("algorithm", ["HS256", "none"])
@@ -856,7 +1051,10 @@ def test_an_issuer_whose_discovery_document_names_another_issuer_is_not_trusted(
     code, description = refusal(mint(github.token(github_claims(AUD))))
 
     assert code == "invalid-token"
-    assert "its configuration names another issuer" in description
+    assert description == (
+        f"The keys of issuer {github.url} could not be fetched (its configuration names "
+        "another issuer, https://token.actions.githubusercontent.com)."
+    )
     assert github.jwks_fetches == 0
 
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from accounts.models import AuditEvent
 from registry.models import DeletedFilename
 from registry.models import File
 from registry.models import FileStatus
 from registry.models import Project
+from registry.services import project_status_set
 from registry.services import repository_get_or_create
 from tests.artifacts import Package
 from tests.artifacts import sdist_bytes
@@ -160,6 +162,40 @@ def test_it_allows_one_sdist_per_release(tenant: Tenant, packages_dir: Path) -> 
     ]
 
 
+def test_one_sdist_per_release_counts_only_that_release_in_that_repository(
+    tenant: Tenant,
+) -> None:
+    """Another version of the project takes its own sdist, and so does the same release in
+    another repository (or another organization's)."""
+    repository_get_or_create(organization=tenant.repository.organization, slug="other")
+    assert tenant.post(Upload("demo_pkg-1.0.tar.gz", sdist_bytes(PACKAGE))).status_code == 200
+
+    newer = Upload("demo_pkg-2.0.tar.gz", sdist_bytes(Package("Demo.Pkg", "2.0")), version="2.0")
+    same_release = Package("Demo.Pkg", "1.0", summary="other bytes")
+    elsewhere = Upload("Demo.Pkg-1.0.tar.gz", sdist_bytes(same_release))
+
+    assert tenant.post(newer).status_code == 200
+    assert tenant.post(elsewhere, url="/acme/other/legacy/").status_code == 200
+    assert File.objects.count() == 3
+
+
+def test_an_archived_project_refuses_a_new_file_saying_why_and_keeps_nothing(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    assert tenant.post(Upload("demo_pkg-1.0.tar.gz", sdist_bytes(PACKAGE))).status_code == 200
+    project = Project.objects.get()
+    project_status_set(project=project, actor=tenant.owner, status="archived", reason="use x")
+
+    response = tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE)))
+
+    assert response.status_code == 400
+    assert response.reason_phrase == (
+        "Project 'Demo.Pkg' is archived and accepts no uploads: use x"
+    )
+    assert File.objects.count() == 1
+    assert len(stored_files(packages_dir)) == 2
+
+
 def test_it_never_takes_a_deleted_filename_again(tenant: Tenant, packages_dir: Path) -> None:
     DeletedFilename.objects.create(
         repository=tenant.repository, filename=wheel_filename(PACKAGE), sha256="0" * 64
@@ -243,3 +279,20 @@ def test_one_filename_lives_in_each_repository_apart_and_remembers_its_key(
     assert files["main"].sha256 != files["other"].sha256
     assert files["main"].uploaded_by.public_id == tenant.token.split("_")[1]
     assert other.pk == files["other"].repository_id
+
+
+def test_an_upload_is_audited_with_the_key_the_address_the_file_and_its_size(
+    tenant: Tenant,
+) -> None:
+    response = tenant.post(Upload(wheel_filename(PACKAGE), wheel_bytes(PACKAGE)),
+                           REMOTE_ADDR="192.0.2.44")  # fmt: skip
+
+    assert response.status_code == 200, response.content
+    file = File.objects.get()
+    event = AuditEvent.objects.get(action="file.upload")
+    assert (event.organization, event.actor_api_key, event.source_ip) == (
+        tenant.repository.organization, file.uploaded_by, "192.0.2.44"
+    )  # fmt: skip
+    assert event.target == f"file acme/main/{file.filename}"
+    assert event.details == {"sha256": file.sha256, "size": file.size}
+    assert file.size == len(wheel_bytes(PACKAGE))

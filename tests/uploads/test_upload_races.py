@@ -24,6 +24,7 @@ from accounts.services import api_key_create
 from registry.models import File
 from registry.models import Repository
 from registry.quotas import quota_set
+from registry.services import repository_get_or_create
 from tests.artifacts import Package
 from tests.artifacts import sdist_bytes
 from tests.artifacts import sdist_filename
@@ -151,6 +152,69 @@ def test_a_second_sdist_of_a_release_at_once_is_refused_and_leaves_nothing(
     assert len(stored_files(packages_dir)) == 2
 
 
+def test_a_lost_race_looks_for_the_winner_only_in_its_own_repository(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    """The second sdist of a release, raced, is refused as such even when another repository
+    holds a file of its very name and bytes: that file is not this repository's."""
+    package = Package("race", "1.0")
+    legacy = Package("Race", "1.0", summary="the legacy spelling")
+    second = ("Race-1.0.tar.gz", sdist_bytes(legacy))
+    other = repository_get_or_create(organization=tenant.repository.organization, slug="other")
+    key = api_key_create(organization=tenant.repository.organization, name="o", scope="upload")
+    _upload(other, key.api_key, *second)
+
+    won, lost = _race(tenant, (sdist_filename(package), sdist_bytes(package)), second)
+
+    assert isinstance(lost, UploadError), lost
+    assert str(lost) == ONE_SDIST
+    assert [f.filename for f in File.objects.filter(repository=tenant.repository)] == [
+        won.file.filename
+    ]
+
+
+def test_an_sdist_whose_twin_commits_while_it_is_checked_is_a_duplicate_not_a_second_sdist(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    """The one-sdist check never counts the file's own name. Here the same sdist commits after
+    this upload found no file of its name and before it looks for the release's other sdists
+    (the second upload is held at its next query, on deleted filenames): it is the same file,
+    a success."""
+    key = api_key_create(organization=tenant.repository.organization, name="up", scope="upload")
+    package = Package("race", "1.0")
+    sdist = (sdist_filename(package), sdist_bytes(package))
+    held, released = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def hold_at_deleted_filenames(execute: Any, sql: str, *args: Any) -> Any:
+        if "deletedfilename" in sql and not held.is_set():
+            held.set()
+            released.wait(timeout=20)
+        return execute(sql, *args)
+
+    def upload_second() -> None:
+        try:
+            with connection.execute_wrapper(hold_at_deleted_filenames):
+                outcome["result"] = _upload(tenant.repository, key.api_key, *sdist)
+        except Exception as exc:
+            outcome["result"] = exc
+        finally:
+            connections.close_all()
+
+    racer = threading.Thread(target=upload_second)
+    with transaction.atomic():
+        won = _upload(tenant.repository, key.api_key, *sdist)
+        racer.start()
+        wait_for(held.is_set, timeout=20, what="the second upload to look for deleted filenames")
+    released.set()
+    racer.join(timeout=20)
+
+    lost = outcome["result"]
+    assert isinstance(lost, UploadResult), lost
+    assert lost.duplicate
+    assert lost.file.pk == won.file.pk
+
+
 def test_two_uploads_at_once_never_take_the_organization_past_its_quota(
     tenant: Tenant, packages_dir: Path
 ) -> None:
@@ -169,6 +233,25 @@ def test_two_uploads_at_once_never_take_the_organization_past_its_quota(
     assert isinstance(lost, QuotaExceeded)
     assert str(lost).startswith("Storage quota exceeded: organization 'acme' may store")
     assert list(File.objects.values_list("filename", flat=True)) == [won.file.filename]
+    assert {p.name for p in stored_files(packages_dir)} == {
+        won.file.filename, f"{won.file.filename}.metadata",
+    }  # fmt: skip
+
+
+def test_the_same_bytes_twice_at_once_under_a_quota_that_fits_them_once_are_a_success(
+    tenant: Tenant, packages_dir: Path
+) -> None:
+    """The second counts the first once it commits, and finds itself over the quota: but the
+    file that filled it is this very file, so the upload is a duplicate, a success, and the
+    bytes both wrote to the same address stay."""
+    wheel = _wheel()
+    quota_set(organization=tenant.repository.organization, storage=len(wheel[1]))
+
+    won, lost = _race(tenant, wheel, wheel)
+
+    assert isinstance(lost, UploadResult), lost
+    assert lost.duplicate
+    assert lost.file.pk == won.file.pk
     assert {p.name for p in stored_files(packages_dir)} == {
         won.file.filename, f"{won.file.filename}.metadata",
     }  # fmt: skip

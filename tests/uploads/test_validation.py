@@ -41,6 +41,13 @@ def test_it_treats_unknown_and_empty_as_absent() -> None:
     assert parsed.digests == {"sha256": SHA}
 
 
+def test_it_takes_a_form_without_a_protocol_version_as_version_1() -> None:
+    fields = form()
+    del fields["protocol_version"]
+
+    assert parse_upload_form(fields) == parse_upload_form(form())
+
+
 def test_it_ignores_fields_it_does_not_know() -> None:
     parsed = parse_upload_form(form(provides_extras="x", import_names="y", attestations="[]"))
     assert parsed.name == "Demo.Pkg"
@@ -60,15 +67,21 @@ def test_it_ignores_fields_it_does_not_know() -> None:
             for action in ("submit", "submit_pkg_info")
         ),
         ({":action": "doc_upload"}, 410, r"^Uploading documentation is not supported\.$"),
-        ({"protocol_version": "2"}, 400, "Unknown protocol version"),
-        ({"name": "-bad-"}, 400, "invalid value for Name"),
-        ({"version": "one"}, 400, "invalid value for Version"),
-        ({"filetype": "bdist_egg"}, 400, "known file type"),
-        ({"pyversion": ""}, 400, "Python version is required"),
+        ({":action": ""}, 400, r"^Unknown or missing ':action': use 'file_upload'\.$"),
+        ({":action": "remove_pkg"}, 400, r"^Unknown or missing ':action': use 'file_upload'\.$"),
+        ({"protocol_version": "2"}, 400, r"^Unknown protocol version\.$"),
+        ({"name": "-bad-"}, 400, r"^'-bad-' is an invalid value for Name\.$"),
+        ({"version": "one"}, 400, r"^'one' is an invalid value for Version\.$"),
+        ({"filetype": "bdist_egg"}, 400, r"^Use a known file type: 'sdist' or 'bdist_wheel'\.$"),
+        ({"pyversion": ""}, 400,
+         r"^Python version is required for binary distribution uploads\.$"),
+        ({"filetype": "sdist", "pyversion": "py3"}, 400,
+         r"^Use 'source' as Python version for an sdist\.$"),
         ({"sha256_digest": ""}, 400, r"^Include at least one message digest\.$"),
-        ({"sha256_digest": "xyz"}, 400, "hex digest"),
+        ({"sha256_digest": "xyz"}, 400,
+         r"^Invalid value for sha256_digest: expected a hex digest\.$"),
     ],
-)
+)  # fmt: skip
 def test_it_refuses_a_bad_form(overrides: dict[str, str], status: int, message: str) -> None:
     with pytest.raises(UploadError, match=message) as caught:
         parse_upload_form(form(**overrides))
@@ -87,7 +100,10 @@ def test_it_takes_whichever_digests_the_client_sends() -> None:
 
 
 def test_it_refuses_a_digest_that_does_not_match() -> None:
-    with pytest.raises(UploadError, match="does not match"):
+    with pytest.raises(
+        UploadError,
+        match=r"^The digest supplied does not match a digest calculated from the uploaded file\.$",
+    ):
         check_digests({"sha256": SHA}, {"sha256": "b" * 64, "md5": "", "blake2_256": ""})
 
 
