@@ -258,7 +258,13 @@ def test_it_counts_what_a_proxy_cached_in_total_and_project_by_project(world: Wo
     proxy = _proxy(world)
     empty = _cache_card(text(admin.get("/orgs/acme/repos/mirror/")))
     assert empty == (
-        {"Projects": "0", "Files": "0", "Stored": "0\xa0bytes", "Last refresh": "never"},
+        {
+            "Projects": "0",
+            "Files": "0",
+            "Stored": "0\xa0bytes",
+            "Last refresh": "never",
+            "Upstream errors": "0",
+        },
         [],
     )
     cached_project(proxy, "zope", [10, 20, 30])
@@ -271,10 +277,11 @@ def test_it_counts_what_a_proxy_cached_in_total_and_project_by_project(world: Wo
     other = repository_create(
         organization=world.org_a, actor=world.users["owner"], slug="mirror2", kind="proxy"
     )
-    cached_project(other, "numpy", [4096])
+    cached_project(other, "numpy", [4096], error="The upstream answered 500.")
     totals, rows = _cache_card(text(admin.get("/orgs/acme/repos/mirror/")))
     assert totals == {
         "Projects": "3", "Files": "5", "Stored": "3.1\xa0KB", "Last refresh": "2026-03-04 05:06",
+        "Upstream errors": "1",
     }  # fmt: skip
     assert rows == [
         ("attrs", "0", "0\xa0bytes"),
