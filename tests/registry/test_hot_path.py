@@ -138,6 +138,28 @@ def test_an_upload_costs_its_budget_however_large_the_repository(
         assert upload("0.14").status_code == 200
 
 
+def test_an_upload_through_a_virtual_repository_costs_one_query_more_for_its_target(
+    tenant: Tenant, django_assert_num_queries: Any
+) -> None:
+    organization = tenant.repository.organization
+    repository_create(
+        organization=organization, actor=tenant.owner, slug="all", kind="virtual",
+        members=["main"], upload_target="main",
+    )  # fmt: skip
+
+    def upload(version: str) -> Any:
+        package = Package("grow", version)
+        data = wheel_bytes(package)
+        found = Upload(wheel_filename(package), data, name="grow", version=version)
+        return tenant.post(found, url="/acme/all/legacy/")
+
+    assert upload("0.1").status_code == 200
+    # The upload target with its organization, in one query; then as a hosted upload.
+    with django_assert_num_queries(QUERIES_UPLOAD + 1):
+        assert upload("0.2").status_code == 200
+    assert set(File.objects.values_list("repository__slug", flat=True)) == {"main"}
+
+
 def test_an_upload_under_a_quota_costs_three_queries_more(
     tenant: Tenant, django_assert_num_queries: Any
 ) -> None:
