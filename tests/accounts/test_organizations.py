@@ -99,6 +99,9 @@ def test_it_renames_an_organization_only_once_shown_the_urls_that_change(world: 
     # People at an old page are sent to its new place, query and all.
     old = client.get("/orgs/acme/repos/main/?q=x")
     assert (old.status_code, old["Location"]) == (302, "/orgs/acme-corp/repos/main/?q=x")
+    # The organization's own pages too.
+    members = client.get("/orgs/acme/members/")
+    assert (members.status_code, members["Location"]) == (302, "/orgs/acme-corp/members/")
     # Another organization's members see nothing there.
     stranger = logged_in(world.users["b_member"])
     assert stranger.get("/orgs/acme/repos/main/").status_code == 404
