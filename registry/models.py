@@ -36,8 +36,6 @@ class Repository(models.Model):
     # to withdraw a leaked secret from a private index. Repositories that must stay
     # reproducible turn it off and yank instead.
     allow_file_deletion = models.BooleanField(default=True)
-    # Bumped whenever any of its projects changes: the root page's cache tag.
-    serial = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     kind = models.CharField(
         max_length=8, choices=RepositoryKind.choices, default=RepositoryKind.HOSTED

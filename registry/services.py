@@ -615,10 +615,9 @@ def _retire_files(files: list[File]) -> None:
 
 def project_touch(*, project_id: int) -> None:
     """Record that what the index shows for a project changed (a file became ready, a release
-    was yanked, the status moved): its pages and the repository's root page are rendered anew."""
-    project = Project.objects.filter(pk=project_id)
-    project.update(serial=F("serial") + 1)
-    Repository.objects.filter(projects__pk=project_id).update(serial=F("serial") + 1)
+    was yanked, the status moved): its pages are rendered anew. (The repository's root page
+    is tagged by a digest of the names it lists, `registry.listings`, so it needs no serial.)"""
+    Project.objects.filter(pk=project_id).update(serial=F("serial") + 1)
     project_content_changed(project_id=project_id)
 
 
