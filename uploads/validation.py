@@ -42,7 +42,6 @@ class UploadForm:
     filetype: str
     pyversion: str
     digests: dict[str, str]
-    comment: str
 
 
 def _field(form: Mapping[str, str], key: str) -> str:
@@ -91,7 +90,6 @@ def parse_upload_form(form: Mapping[str, str]) -> UploadForm:
         filetype=filetype,
         pyversion=pyversion,
         digests=_parse_digests(form),
-        comment=_field(form, "comment"),
     )
 
 

@@ -36,8 +36,10 @@ def test_it_defaults_an_sdists_python_version_to_source() -> None:
 
 
 def test_it_treats_unknown_and_empty_as_absent() -> None:
-    parsed = parse_upload_form(form(comment="UNKNOWN", blake2_256_digest="", md5_digest="UNKNOWN"))
-    assert parsed.comment == ""
+    parsed = parse_upload_form(
+        form(filetype="sdist", pyversion="UNKNOWN", blake2_256_digest="", md5_digest="UNKNOWN")
+    )
+    assert parsed.pyversion == "source"
     assert parsed.digests == {"sha256": SHA}
 
 
