@@ -180,8 +180,9 @@ def selected(args: argparse.Namespace) -> list[str]:
     return names
 
 
-def run(args: argparse.Namespace) -> None:
-    copy_tests()
+def run(args: argparse.Namespace, *, keep_tests: bool = False) -> None:
+    if not keep_tests:
+        copy_tests()
     names = selected(args)
     if not args.again:
         finished = done()
@@ -337,7 +338,8 @@ def verify(args: argparse.Namespace) -> None:
     again = MUTANTS / "wheelhouse-verify.jsonl"
     again.unlink(missing_ok=True)
     args.only, args.sample, args.again, args.results = chosen, 1.0, True, again.name
-    run(args)
+    # With the tests the kills were found with, not tests written since.
+    run(args, keep_tests=True)
     verdicts = Counter(row["verdict"] for row in done(again).values())
     print(f"{len(chosen)} kills run again: {dict(verdicts)}")
 
