@@ -14,6 +14,16 @@ from publishing.oidc import forget_key_sets
 from tests.oidc import Issuer
 
 
+@pytest.fixture(autouse=True)
+def no_remembered_key_sets() -> Iterator[None]:
+    """The registry remembers each issuer's keys by its URL, in the process. Issuers here
+    live on ephemeral loopback ports, and a later test's issuer can get an earlier one's
+    port: it must never be checked against the keys another test's issuer published."""
+    forget_key_sets()
+    yield
+    forget_key_sets()
+
+
 @pytest.fixture
 def github(settings: Any) -> Iterator[Issuer]:
     """An issuer the registry takes for GitHub Actions' (OIDC_GITHUB_ISSUER)."""
@@ -22,9 +32,7 @@ def github(settings: Any) -> Iterator[Issuer]:
         settings.OIDC_ALLOW_INSECURE_LOOPBACK_ISSUERS = True
         # Every unknown key id may refetch the keys at once (the rotation test).
         settings.OIDC_JWKS_MIN_REFRESH = 0
-        forget_key_sets()
         yield issuer
-    forget_key_sets()
 
 
 @pytest.fixture
