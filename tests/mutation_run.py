@@ -183,6 +183,8 @@ def selected(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace, *, keep_tests: bool = False) -> None:
     if not keep_tests:
         copy_tests()
+    # The workers run this module from mutants/: always the current one.
+    shutil.copy2(__file__, MUTANTS / "tests" / Path(__file__).name)
     names = selected(args)
     if not args.again:
         finished = done()
