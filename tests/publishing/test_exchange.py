@@ -305,10 +305,7 @@ def test_tokens_of_two_issuers_with_the_same_jti_are_each_exchanged(
 ) -> None:
     """A jti is unique only among its issuer's tokens."""
     _github_publisher(tenant)
-    publisher_create(
-        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
-        issuer=other_issuer.url, required_claims={"sub": "pipeline:release"},
-    )  # fmt: skip
+    _oidc_publisher(tenant, other_issuer.url)
 
     from_github = mint(github.token({**github_claims(AUD), "jti": "1"}))
     from_other = mint(other_issuer.token({"sub": "pipeline:release", "aud": AUD, "jti": "1"}))
@@ -341,10 +338,7 @@ def test_a_token_claiming_an_issuer_no_publisher_names_is_refused_without_asking
 ) -> None:
     _github_publisher(tenant)
     # Publishers of other issuers say nothing about this one.
-    publisher_create(
-        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
-        issuer="https://ci.example", required_claims={"sub": "pipeline:release"},
-    )  # fmt: skip
+    _oidc_publisher(tenant, "https://ci.example")
 
     code, description = refusal(mint(other_issuer.token(github_claims(AUD))))
 
@@ -523,10 +517,7 @@ def test_an_issuer_under_a_path_is_asked_at_its_own_well_known_address(
     """As CircleCI's (`/org/<id>`): the discovery document is under the issuer's path, and
     names the issuer with it."""
     issuer = f"{other_issuer.url}/orgs/ACME-BOX"
-    publisher_create(
-        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
-        issuer=issuer, required_claims={"sub": "pipeline:release"},
-    )  # fmt: skip
+    _oidc_publisher(tenant, issuer)
     other_issuer.answers["/orgs/ACME-BOX/.well-known/openid-configuration"] = (
         200, {**other_issuer.discovery(), "issuer": issuer}
     )  # fmt: skip
@@ -753,6 +744,15 @@ def test_a_deleted_publisher_mints_nothing(tenant: Tenant, github: Issuer) -> No
 # GitLab and other issuers ---------------------------------------------------------------------
 
 
+def _oidc_publisher(tenant: Tenant, issuer: str, **fields: Any) -> TrustedPublisher:
+    """A publisher by claims in the tenant's repository: by default, pipeline `release`'s."""
+    fields = {"required_claims": {"sub": "pipeline:release"}, **fields}
+    return publisher_create(
+        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
+        issuer=issuer, **fields,
+    )  # fmt: skip
+
+
 def _gitlab_publisher(tenant: Tenant, issuer: Issuer, **fields: Any) -> TrustedPublisher:
     fields = {"ci_repository": "acme/app", "issuer": issuer.url, **fields}
     return publisher_create(
@@ -797,9 +797,8 @@ def test_each_gitlab_claim_that_does_not_match_is_refused(
 def test_another_issuer_matches_its_required_claims_and_audience_exactly(
     tenant: Tenant, other_issuer: Issuer
 ) -> None:
-    publisher_create(
-        repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
-        issuer=other_issuer.url, audience="wheelhouse-ci",
+    _oidc_publisher(
+        tenant, other_issuer.url, audience="wheelhouse-ci",
         required_claims={"sub": "organization:acme:pipeline:release", "branch": "main"},
     )  # fmt: skip
     good = {"sub": "organization:acme:pipeline:release", "branch": "main", "aud": "wheelhouse-ci"}
@@ -1061,10 +1060,7 @@ def test_an_issuer_whose_discovery_document_names_another_issuer_is_not_trusted(
 def test_an_issuer_signing_with_es256_is_accepted(tenant: Tenant, settings: Any) -> None:
     settings.OIDC_ALLOW_INSECURE_LOOPBACK_ISSUERS = True
     with Issuer(elliptic=True) as issuer:
-        publisher_create(
-            repository=tenant.repository, actor=tenant.owner, kind=PublisherKind.OIDC,
-            issuer=issuer.url, required_claims={"sub": "pipeline:release"},
-        )  # fmt: skip
+        _oidc_publisher(tenant, issuer.url)
 
         accepted = mint(issuer.token({"sub": "pipeline:release", "aud": AUD}))
         other_curve_key = mint(issuer.token({"sub": "pipeline:release", "aud": AUD},
