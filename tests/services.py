@@ -224,6 +224,14 @@ def client_env(**extra: str) -> dict[str, str]:
 
 
 # Settings the live stacks choose themselves; whatever the caller's shell had is dropped.
+# Recovery in seconds, for the fault scenarios: a killed worker's claim expires in 4 s, the
+# sweep runs every second and sends again what waited 2 s with no message to carry it.
+FAST_RECOVERY = {
+    "PENDING_SWEEP_SECONDS": "1",
+    "PENDING_SWEEP_AFTER_SECONDS": "2",
+    "FILE_CLAIM_SECONDS": "4",
+}
+
 STACK_VARIABLES = (
     "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "S3_BUCKET", "S3_ENDPOINT_URL",
     "S3_PUBLIC_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_REGION",

@@ -43,6 +43,7 @@ from tests.fixtures.hostile import Upload
 from tests.invariants import Acknowledged
 from tests.invariants import LiveRegistry
 from tests.invariants import assert_invariants
+from tests.services import FAST_RECOVERY
 from tests.services import SeaweedFS
 from tests.services import private_database
 from tests.services import wait_for
@@ -68,11 +69,7 @@ def cluster(session_dir: Path, s3: SeaweedFS) -> Iterator[tuple[Cluster, Private
     try:
         with private_database("wheelhouse_cluster", base) as database_url:
             stack = Cluster(workdir, database_url=database_url, redis_url=broker.url, s3=s3)
-            # Recovery in seconds: a killed worker's claim expires in 4 s, the sweep runs
-            # every second and sends again what waited 2 s with no message to carry it.
-            stack.env.update(
-                PENDING_SWEEP_SECONDS="1", PENDING_SWEEP_AFTER_SECONDS="2", FILE_CLAIM_SECONDS="4"
-            )
+            stack.env.update(FAST_RECOVERY)
             try:
                 stack.start()
                 yield stack, broker

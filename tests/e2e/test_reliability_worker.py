@@ -30,6 +30,7 @@ from tests.fixtures.hostile import Upload
 from tests.invariants import Acknowledged
 from tests.invariants import LiveRegistry
 from tests.invariants import assert_invariants
+from tests.services import FAST_RECOVERY
 from tests.services import PROJECT_ROOT
 from tests.services import SeaweedFS
 from tests.services import ServicesStack
@@ -87,9 +88,7 @@ def fault_stack(session_dir: Path, s3: SeaweedFS) -> Iterator[tuple[FaultStack, 
         broker = PrivateRedis(workdir)
         broker.start()
         stack = FaultStack(workdir, database_url=database_url, redis_url=broker.url, s3=s3)
-        stack.env.update(
-            PENDING_SWEEP_SECONDS="1", PENDING_SWEEP_AFTER_SECONDS="2", FILE_CLAIM_SECONDS="4"
-        )
+        stack.env.update(FAST_RECOVERY)
         try:
             stack.start()
             yield stack, broker
